@@ -1,0 +1,39 @@
+# bcdrfix: `make demo` and `make test` do all set-up on a fresh Debian machine (as root).
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+BCDRFIX := $(VENV)/bin/bcdrfix
+PYINFRA := $(VENV)/bin/pyinfra
+APT_PACKAGES := debootstrap systemd-container iproute2 openssh-client python3-venv chromium
+STAMP := $(VENV)/.bcdrfix-installed
+
+.PHONY: setup demo test lab-up lab-down clean bench
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@if [ "$$(id -u)" = 0 ] && ! dpkg -s $(APT_PACKAGES) >/dev/null 2>&1; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(APT_PACKAGES) >/dev/null; fi
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@$(PY) -m pip install -q --upgrade pip 2>/dev/null || true
+	$(PY) -m pip install -q -e '.[test]'
+	@touch $(STAMP)
+
+demo: setup
+	$(BCDRFIX) demo
+
+test: setup
+	$(PY) -m pytest -ra $(PYTEST_ARGS)
+
+bench: setup
+	$(PY) benchmarks/run.py
+
+lab-up: setup
+	$(BCDRFIX) lab up
+
+lab-down: setup
+	$(BCDRFIX) lab down
+
+clean:
+	-$(BCDRFIX) lab down
+	rm -rf $(VENV) collected-logs reports

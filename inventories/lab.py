@@ -1,0 +1,24 @@
+"""Inventory of the running local lab (`bcdrfix lab up`), read from its lab.json.
+
+    pyinfra inventories/lab.py deploys/linux_agent.py
+"""
+
+import json
+import os
+from pathlib import Path
+
+_state_file = Path(os.environ.get("BCDRFIX_LAB_DIR", "/var/lib/bcdrfix-lab")) / "lab.json"
+if not _state_file.exists():
+    raise SystemExit(f"inventories/lab.py: no lab is running ({_state_file} missing): run `bcdrfix lab up`")
+_state = json.loads(_state_file.read_text())
+
+_ssh = {
+    "ssh_user": "root",
+    "ssh_key": _state["key"],
+    "ssh_strict_host_key_checking": "no",
+    "ssh_known_hosts_file": "/dev/null",
+}
+
+linux = [(h["name"], {"ssh_hostname": h["address"], **_ssh, **h.get("data", {})}) for h in _state["hosts"]]
+lab_debian = [h["name"] for h in _state["hosts"] if h["flavor"] == "debian"]
+lab_rhel = [h["name"] for h in _state["hosts"] if h["flavor"] == "rhel"]

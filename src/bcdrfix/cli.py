@@ -1,0 +1,40 @@
+"""The ``bcdrfix`` command. Each feature adds its sub-commands from its own module."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from bcdrfix.settings import SettingsError
+
+
+class BcdrfixError(click.ClickException):
+    """A one-line error for the user (exit status 2)."""
+
+    exit_code = 2
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(package_name="bcdrfix")
+def main() -> None:
+    """Fix and audit what makes Azure Backup and Azure Site Recovery fail inside VMs.
+
+    \b
+    Examples:
+      bcdrfix lab up --hosts 4            # boot local test hosts with broken agents
+      bcdrfix lab status
+      bcdrfix lab down
+    """
+
+
+def run() -> None:
+    try:
+        main(standalone_mode=True)
+    except SettingsError as exc:
+        click.echo(f"bcdrfix: error: {exc}", err=True)
+        sys.exit(2)
+
+
+# Sub-command modules register themselves on ``main``.
+from bcdrfix.lab import cli as _lab_cli  # noqa: E402,F401

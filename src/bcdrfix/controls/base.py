@@ -1,0 +1,146 @@
+"""The control: one desired-state check together with its fix.
+
+A control is defined once and used twice:
+
+* the audit calls ``check(observation, settings)`` only (read-only, no host change);
+* the remediation calls ``check`` and then, when the result is ``fail``, ``fix(...)``,
+  which returns the pyinfra operations (``Step``) that make it pass.
+
+``observation`` is plain data gathered in one batch per host (see ``bcdrfix.observe``),
+``settings`` is the validated desired state from inventory / group data
+(see ``bcdrfix.settings``). Controls never talk to the host themselves while checking.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Callable, Mapping
+
+
+class Status(str, Enum):
+    PASS = "pass"
+    FAIL = "fail"
+    NEEDS_APPROVAL = "needs-approval"
+    NOT_APPLICABLE = "not-applicable"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """The outcome of one control on one host."""
+
+    status: Status
+    summary: str
+    observed: Any = None
+    desired: Any = None
+    # Free-form details a fix needs (for example the new file content), not shown to users.
+    plan: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in (Status.PASS, Status.NOT_APPLICABLE)
+
+
+def passed(summary: str, observed: Any = None, desired: Any = None) -> Finding:
+    return Finding(Status.PASS, summary, observed, desired)
+
+
+def failed(summary: str, observed: Any = None, desired: Any = None, **plan: Any) -> Finding:
+    return Finding(Status.FAIL, summary, observed, desired, plan)
+
+
+def not_applicable(summary: str, observed: Any = None) -> Finding:
+    return Finding(Status.NOT_APPLICABLE, summary, observed)
+
+
+def error(summary: str, observed: Any = None) -> Finding:
+    return Finding(Status.ERROR, summary, observed)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One pyinfra operation a fix wants: ``op(**kwargs)``.
+
+    ``when_changed`` names an earlier step of the same fix (its index); this step then runs only
+    if that one changed something (pyinfra's ``_if=meta.did_change``), e.g. reload after a write.
+    Fixes return steps instead of calling operations so that they stay pure (testable without a
+    pyinfra state) and so that every operation is issued from one call site in a stable order.
+    """
+
+    op: Callable[..., Any]
+    kwargs: Mapping[str, Any]
+    when_changed: int | None = None
+
+    @property
+    def name(self) -> str:
+        return str(self.kwargs.get("name") or getattr(self.op, "__name__", "operation"))
+
+
+CheckFunc = Callable[[Mapping[str, Any], Any], Finding]
+FixFunc = Callable[[Mapping[str, Any], Any, Finding], "list[Step]"]
+
+
+@dataclass(frozen=True)
+class Control:
+    """A desired-state check and its fix.
+
+    id:          stable identifier used in group data, the catalog and reports ("linux.agent_service")
+    title:       one line for people
+    platform:    "linux" or "windows"
+    codes:       Azure Backup / ASR error codes this control prevents or fixes
+    disruptive:  the fix can hurt production (restarts services other than the agent, reinstalls
+                 components, unmounts...): it runs only with an explicit opt-in
+    probes:      names of the observation probes ``check`` reads
+    check:       (observation, settings) -> Finding, pure
+    fix:         (observation, settings, finding) -> list[Step], the pyinfra operations to run
+    on_demand:   the control acts only when the user asks for it (restart the agent now, upgrade)
+    """
+
+    id: str
+    title: str
+    platform: str
+    codes: tuple[str, ...]
+    disruptive: bool
+    probes: tuple[str, ...]
+    check: CheckFunc
+    fix: FixFunc | None = None
+    on_demand: bool = False
+    description: str = ""
+
+    def evaluate(self, observation: Mapping[str, Any], settings: Any) -> Finding:
+        """Run the check; turn a crash on unexpected data into an ``error`` finding."""
+        try:
+            return self.check(observation, settings)
+        except Exception as exc:  # noqa: BLE001 - a broken observation must not stop the fleet
+            return error(f"could not evaluate: {type(exc).__name__}: {exc}")
+
+
+class ControlRegistry:
+    def __init__(self) -> None:
+        self._controls: dict[str, Control] = {}
+
+    def register(self, control: Control) -> Control:
+        if control.id in self._controls:
+            raise ValueError(f"duplicate control id {control.id!r}")
+        self._controls[control.id] = control
+        return control
+
+    def get(self, control_id: str) -> Control:
+        try:
+            return self._controls[control_id]
+        except KeyError:
+            known = ", ".join(sorted(self._controls))
+            raise KeyError(f"unknown control {control_id!r} (known: {known})") from None
+
+    def __contains__(self, control_id: object) -> bool:
+        return control_id in self._controls
+
+    def all(self, platform: str | None = None) -> list[Control]:
+        return [c for c in self._controls.values() if platform in (None, c.platform)]
+
+    def ids(self) -> list[str]:
+        return list(self._controls)
+
+
+REGISTRY = ControlRegistry()

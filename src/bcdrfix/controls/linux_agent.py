@@ -1,0 +1,417 @@
+"""Linux guest agent (WALinuxAgent) controls: service, auto-restart, waagent.conf, version."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from typing import Any, Mapping
+
+from bcdrfix import waagent_conf
+from bcdrfix.controls.base import (
+    REGISTRY,
+    Control,
+    Finding,
+    Step,
+    error,
+    failed,
+    not_applicable,
+    passed,
+)
+from bcdrfix.observe import parse_file, parse_key_values, probe, split_subsections
+from bcdrfix.templating import render
+
+AGENT_CODES = (
+    "151099",
+    "151076",
+    "150066",
+    "UserErrorGuestAgentStatusUnavailable",
+    "GuestAgentSnapshotTaskStatusError",
+    "ExtensionOperationFailedForManagedDisks",
+    "BackUpOperationFailed",
+    "BackUpOperationFailedV2",
+    "ExtensionStuckInDeletionState",
+    "VmNotInDesirableState",
+    "UserErrorVmNotInDesirableState",
+)
+
+DROPIN_NAME = "zz-bcdrfix-restart.conf"  # sorts after admins' override.conf, so it wins
+
+
+# --- probes -----------------------------------------------------------------------------------
+
+
+@probe(
+    "agent_service",
+    """
+[ -n "$BCDR_UNIT" ] && systemctl show -p Id -p LoadState -p ActiveState -p SubState \
+  -p UnitFileState -p Restart -p RestartUSec -p MainPID -p FragmentPath -p DropInPaths \
+  -p NRestarts "$BCDR_UNIT"
+""",
+)
+def _parse_agent_service(lines: list[str]) -> dict[str, str]:
+    return parse_key_values(lines)
+
+
+@probe(
+    "agent_restart_dropin",
+    f"""
+if [ -n "$BCDR_UNIT" ]; then bcdr_file "/etc/systemd/system/$BCDR_UNIT.d/{DROPIN_NAME}"
+else echo missing; fi
+""",
+)
+def _parse_dropin(lines: list[str]) -> dict | None:
+    return parse_file(lines)
+
+
+@probe("waagent_conf", 'bcdr_file "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}"')
+def _parse_waagent_conf(lines: list[str]) -> dict | None:
+    return parse_file(lines)
+
+
+@probe(
+    "agent_version",
+    """
+echo "@@ version"
+command -v waagent >/dev/null && waagent --version 2>&1 | head -n 5
+echo "@@ package"
+command -v dpkg-query >/dev/null && dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' \
+  waagent walinuxagent 2>/dev/null | grep ' ii'
+command -v rpm >/dev/null && rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE} ii\\n' \
+  WALinuxAgent python-azure-agent python3-azure-agent 2>/dev/null | grep ' ii$'
+echo "@@ manager"
+for pm in apt-get dnf yum zypper; do command -v "$pm" >/dev/null && { echo "$pm"; break; }; done
+""",
+)
+def _parse_agent_version(lines: list[str]) -> dict[str, Any]:
+    parts = split_subsections(lines)
+    text = "\n".join(parts.get("version", []))
+    running = re.search(r"WALinuxAgent-(\d+(?:\.\d+)+)", text)
+    goal = re.search(r"Goal state agent:\s*(\d+(?:\.\d+)+)", text)
+    package = next((line.split()[:2] for line in parts.get("package", []) if line.strip()), None)
+    manager = next((line.strip() for line in parts.get("manager", []) if line.strip()), None)
+    return {
+        "installed": running.group(1) if running else None,
+        "goal_state": goal.group(1) if goal else (running.group(1) if running else None),
+        "package": package[0] if package else None,
+        "package_version": package[1] if package else None,
+        "package_manager": manager,
+    }
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def agent_unit(observation: Mapping[str, Any]) -> str | None:
+    return observation.get("agent_unit")
+
+
+def _no_systemd(observation: Mapping[str, Any]) -> Finding | None:
+    if not observation.get("has_systemd"):
+        return not_applicable("systemd is not PID 1 on this host")
+    if not agent_unit(observation):
+        return error(
+            "no agent unit found (walinuxagent.service or waagent.service): is the agent installed? "
+            "(380008 AzureVmOffline)"
+        )
+    return None
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    return tuple(int(part) for part in re.findall(r"\d+", version))
+
+
+def shell(name: str, command: str, when_changed: int | None = None) -> Step:
+    from pyinfra.operations import server
+
+    return Step(server.shell, {"name": name, "commands": [command]}, when_changed)
+
+
+def note(message: str) -> Step:
+    from bcdrfix.operations.report import note as note_op
+
+    return Step(note_op, {"name": message, "message": message})
+
+
+# --- 1. agent service -------------------------------------------------------------------------
+
+
+def check_agent_service(observation, settings) -> Finding:
+    if (missing := _no_systemd(observation)) is not None:
+        return missing
+    unit = agent_unit(observation)
+    show = observation.get("agent_service") or {}
+    active = show.get("ActiveState")
+    enabled = show.get("UnitFileState")
+    observed = {"unit": unit, "ActiveState": active, "UnitFileState": enabled}
+    desired = {"unit": unit, "ActiveState": "active", "UnitFileState": "enabled"}
+    problems = []
+    if active != "active":
+        problems.append(f"{unit} is {active} ({show.get('SubState')})")
+    if enabled not in ("enabled", "enabled-runtime", "static", "alias"):
+        problems.append(f"{unit} is {enabled} at boot")
+    if problems:
+        return failed("; ".join(problems), observed, desired, start=active != "active",
+                      enable=enabled not in ("enabled", "enabled-runtime", "static", "alias"))
+    return passed(f"{unit} is active and enabled", observed, desired)
+
+
+def fix_agent_service(observation, settings, finding: Finding) -> list[Step]:
+    unit = agent_unit(observation)
+    q = shlex.quote(unit)
+    if finding.plan.get("enable") and finding.plan.get("start"):
+        return [shell("Enable and start the agent", f"systemctl enable --now {q}")]
+    if finding.plan.get("enable"):
+        return [shell("Enable the agent at boot", f"systemctl enable {q}")]
+    return [shell("Start the agent", f"systemctl start {q}")]
+
+
+REGISTRY.register(
+    Control(
+        id="linux.agent_service",
+        title="Guest agent service is running and enabled",
+        platform="linux",
+        codes=AGENT_CODES,
+        disruptive=False,
+        probes=("agent_service",),
+        check=check_agent_service,
+        fix=fix_agent_service,
+        description="Detects walinuxagent.service or waagent.service on the host and starts/enables it.",
+    )
+)
+
+
+# --- 1b. restart on demand --------------------------------------------------------------------
+
+
+def check_agent_restart(observation, settings) -> Finding:
+    if (missing := _no_systemd(observation)) is not None:
+        return missing
+    if not settings.agent_restart:
+        return not_applicable("no restart requested (set bcdrfix_agent_restart=true)")
+    return failed(f"restart of {agent_unit(observation)} requested", desired="restarted")
+
+
+def fix_agent_restart(observation, settings, finding: Finding) -> list[Step]:
+    unit = agent_unit(observation)
+    return [shell("Restart the agent (requested)", f"systemctl restart {shlex.quote(unit)}")]
+
+
+REGISTRY.register(
+    Control(
+        id="linux.agent_restart",
+        title="Restart the guest agent on request",
+        platform="linux",
+        codes=("151099", "UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError"),
+        disruptive=False,
+        probes=("agent_service",),
+        check=check_agent_restart,
+        fix=fix_agent_restart,
+        on_demand=True,
+        description="The articles' 'restart the agent'; runs only when bcdrfix_agent_restart is set.",
+    )
+)
+
+
+# --- 2. auto-restart --------------------------------------------------------------------------
+
+
+def dropin_path(unit: str) -> str:
+    return f"/etc/systemd/system/{unit}.d/{DROPIN_NAME}"
+
+
+def dropin_content(settings) -> str:
+    return render("agent-restart.conf.j2", restart_sec=settings.agent_restart_sec)
+
+
+def check_agent_auto_restart(observation, settings) -> Finding:
+    if (missing := _no_systemd(observation)) is not None:
+        return missing
+    unit = agent_unit(observation)
+    restart = (observation.get("agent_service") or {}).get("Restart")
+    if restart == "always":
+        return passed(f"{unit} has Restart=always", {"Restart": restart}, {"Restart": "always"})
+    return failed(
+        f"{unit} has Restart={restart}: the agent stays down after a crash",
+        {"Restart": restart},
+        {"Restart": "always"},
+    )
+
+
+def fix_agent_auto_restart(observation, settings, finding: Finding) -> list[Step]:
+    from bcdrfix.operations.files import file_content
+
+    unit = agent_unit(observation)
+    q = shlex.quote(unit)
+    write = Step(
+        file_content,
+        {
+            "name": "Write the Restart=always drop-in",
+            "path": dropin_path(unit),
+            "content": dropin_content(settings),
+            "current": observation.get("agent_restart_dropin"),
+        },
+    )
+    # Reload only when the drop-in changed, then check what systemd really applies.
+    verify = shell(
+        "Reload systemd and verify Restart=always",
+        f"systemctl daemon-reload && r=$(systemctl show -p Restart --value {q}) && "
+        f'{{ [ "$r" = always ] || {{ echo "bcdrfix: {unit} still has Restart=$r '
+        f'(a drop-in in /run or a later one overrides it)" >&2; exit 1; }}; }}',
+        when_changed=0,
+    )
+    return [write, verify]
+
+
+REGISTRY.register(
+    Control(
+        id="linux.agent_auto_restart",
+        title="systemd restarts the guest agent when it stops",
+        platform="linux",
+        codes=AGENT_CODES,
+        disruptive=False,
+        probes=("agent_service", "agent_restart_dropin"),
+        check=check_agent_auto_restart,
+        fix=fix_agent_auto_restart,
+        description=f"Writes /etc/systemd/system/<unit>.d/{DROPIN_NAME} with Restart=always.",
+    )
+)
+
+
+# --- 3. waagent.conf --------------------------------------------------------------------------
+
+
+def check_waagent_conf(observation, settings) -> Finding:
+    current = observation.get("waagent_conf")
+    path = settings.waagent_conf_path
+    desired = settings.waagent_desired
+    if current is None:
+        return error(f"{path} does not exist: is the agent installed?", desired=desired)
+    states = waagent_conf.inspect(current["text"], desired)
+    observed = {s.key: s.current for s in states}
+    bad = [s for s in states if not s.compliant]
+    if not bad:
+        return passed(f"{path}: " + ", ".join(s.describe() for s in states), observed, desired)
+    return failed(
+        f"{path}: " + "; ".join(s.describe() for s in bad),
+        observed,
+        desired,
+        new_text=waagent_conf.edit(current["text"], desired),
+    )
+
+
+def fix_waagent_conf(observation, settings, finding: Finding) -> list[Step]:
+    from bcdrfix.operations.files import file_content
+
+    steps = [
+        Step(
+            file_content,
+            {
+                "name": f"Write {settings.waagent_conf_path}",
+                "path": settings.waagent_conf_path,
+                "content": finding.plan["new_text"],
+                "current": observation.get("waagent_conf"),
+            },
+        )
+    ]
+    unit = agent_unit(observation)
+    if unit:
+        # try-restart: only a running agent is restarted; a stopped one is started by
+        # linux.agent_service and then reads the new file anyway.
+        steps.append(
+            shell(
+                "Restart the agent to load the new configuration",
+                f"systemctl try-restart {shlex.quote(unit)}",
+                when_changed=0,
+            )
+        )
+    return steps
+
+
+REGISTRY.register(
+    Control(
+        id="linux.waagent_conf",
+        title="/etc/waagent.conf enables extensions and has the desired agent options",
+        platform="linux",
+        codes=AGENT_CODES + ("151095",),
+        disruptive=False,
+        probes=("waagent_conf",),
+        check=check_waagent_conf,
+        fix=fix_waagent_conf,
+        description="Extensions.Enabled=y, Provisioning.Agent=auto, Logs.Verbose and optional "
+        "AutoUpdate.*/HttpProxy.* keys, edited the way the agent parses the file.",
+    )
+)
+
+
+# --- 4. agent package / version ---------------------------------------------------------------
+
+PACKAGE_NAMES = {"apt-get": "waagent", "dnf": "WALinuxAgent", "yum": "WALinuxAgent",
+                 "zypper": "python-azure-agent"}
+
+
+def upgrade_command(manager: str, package: str) -> str:
+    q = shlex.quote(package)
+    return {
+        "apt-get": f"apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q {q}",
+        "dnf": f"dnf -y install {q} && dnf -y upgrade {q}",
+        "yum": f"yum -y install {q} && yum -y update {q}",
+        "zypper": f"zypper -n install {q} && zypper -n update {q}",
+    }[manager]
+
+
+def check_agent_package(observation, settings) -> Finding:
+    info = observation.get("agent_version") or {}
+    minimum = settings.agent_min_version
+    version = info.get("goal_state")
+    observed = {k: info.get(k) for k in ("installed", "goal_state", "package", "package_version")}
+    if version is None:
+        return failed(
+            "the guest agent is not installed (380008 AzureVmOffline)",
+            observed,
+            {"minimum": minimum},
+        )
+    if version_tuple(version) < version_tuple(minimum):
+        return failed(f"agent {version} is older than {minimum}", observed, {"minimum": minimum})
+    return passed(f"agent {version} (minimum {minimum})", observed, {"minimum": minimum})
+
+
+def fix_agent_package(observation, settings, finding: Finding) -> list[Step]:
+    info = observation.get("agent_version") or {}
+    manager = info.get("package_manager")
+    if not settings.agent_upgrade:
+        return [note(f"{finding.summary}: set bcdrfix_agent_upgrade=true to upgrade it with {manager}")]
+    if manager not in PACKAGE_NAMES:
+        return [note(f"{finding.summary}: no supported package manager (apt, dnf, yum, zypper) found")]
+    package = info.get("package") or PACKAGE_NAMES[manager]
+    minimum = settings.agent_min_version
+    unit = agent_unit(observation) or ""
+    verify = (
+        "v=$(waagent --version 2>/dev/null | sed -n 's/.*Goal state agent: *//p' | head -n1); "
+        f'if [ -z "$v" ] || [ "$(printf "%s\\n%s\\n" {shlex.quote(minimum)} "$v" | sort -V | head -n1)" '
+        f'!= {shlex.quote(minimum)} ]; then echo "bcdrfix: the repository offers {package} '
+        f'${{v:-nothing}}, bcdrfix needs {minimum} or newer" >&2; exit 1; fi'
+    )
+    restart = f" && systemctl try-restart {shlex.quote(unit)}" if unit else ""
+    return [
+        shell(
+            f"Install/upgrade the agent package (minimum {minimum})",
+            f"{upgrade_command(manager, package)} && {{ {verify}; }}{restart}",
+        )
+    ]
+
+
+REGISTRY.register(
+    Control(
+        id="linux.agent_package",
+        title="Guest agent is installed and not older than the minimum version",
+        platform="linux",
+        codes=("151095", "380008", "AzureVmOffline", "151076", "150066",
+               "UserErrorGuestAgentStatusUnavailable"),
+        disruptive=False,
+        probes=("agent_version",),
+        check=check_agent_package,
+        fix=fix_agent_package,
+        description="Upgrades only through the distribution's package manager, and only when "
+        "bcdrfix_agent_upgrade is set.",
+    )
+)

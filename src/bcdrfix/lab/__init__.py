@@ -1,0 +1,1 @@
+"""The local lab: real Linux hosts (systemd-nspawn) with broken Azure agents, for demos and tests."""

@@ -1,0 +1,192 @@
+"""Batched observation of a Linux host: one command, one round trip, every probe.
+
+pyinfra runs one command per fact. At fleet scale the round trips are the cost, so bcdrfix
+joins the small shell snippets ("probes") that the selected controls need into a single POSIX
+``sh`` script. Each probe prints a delimited section; its parser turns the section into plain
+data. Controls then decide from that data without talking to the host again.
+
+Probes may use the variables the preamble sets:
+
+* ``BCDR_UNIT``: the agent's systemd unit (``walinuxagent.service`` or ``waagent.service``),
+  detected from what is loaded on the host, empty when there is none;
+* ``BCDR_HAS_SYSTEMD``: ``1`` when systemd is PID 1.
+
+File contents travel base64-encoded so that any byte survives the trip.
+"""
+
+from __future__ import annotations
+
+import base64
+import shlex
+from dataclasses import dataclass
+from typing import Any, Callable, Iterable
+
+from pyinfra.api import FactBase
+
+SECTION = "@@bcdrfix-probe "
+
+
+@dataclass(frozen=True)
+class Probe:
+    name: str
+    script: str
+    parse: Callable[[list[str]], Any]
+
+
+PROBES: dict[str, Probe] = {}
+
+
+def probe(name: str, script: str) -> Callable[[Callable[[list[str]], Any]], Callable]:
+    """Register a probe: ``@probe("name", "sh snippet")`` on its parser."""
+
+    def wrap(parse: Callable[[list[str]], Any]) -> Callable[[list[str]], Any]:
+        if name in PROBES:
+            raise ValueError(f"probe {name} defined twice")
+        PROBES[name] = Probe(name, script.strip(), parse)
+        return parse
+
+    return wrap
+
+
+PREAMBLE = r"""
+export LC_ALL=C
+BCDR_HAS_SYSTEMD=0
+[ -d /run/systemd/system ] && BCDR_HAS_SYSTEMD=1
+BCDR_UNIT=${BCDR_UNIT_OVERRIDE:-}
+if [ -z "$BCDR_UNIT" ] && [ "$BCDR_HAS_SYSTEMD" = 1 ]; then
+  for u in walinuxagent.service waagent.service; do
+    if [ "$(systemctl show -p LoadState --value "$u" 2>/dev/null)" = loaded ]; then
+      BCDR_UNIT=$(systemctl show -p Id --value "$u"); break
+    fi
+  done
+fi
+bcdr_file() {
+  if [ -f "$1" ]; then
+    printf 'file %s\n' "$(stat -c '%a %U %G %s' "$1")"
+    base64 < "$1"
+  else
+    printf 'missing\n'
+  fi
+}
+"""
+
+
+def build_script(
+    probe_names: Iterable[str],
+    unit_override: str | None = None,
+    variables: Iterable[tuple[str, str]] = (),
+) -> str:
+    """The one script for these probes; ``variables`` are shell-quoted assignments for probes."""
+    names = sorted(set(probe_names))
+    parts = [f"{name}={shlex.quote(str(value))}" for name, value in variables]
+    if unit_override:
+        parts.append(f"BCDR_UNIT_OVERRIDE={shlex.quote(unit_override + '.service')}")
+    parts.append(PREAMBLE.strip())
+    parts.append(f"printf '{SECTION}%s\\n' preamble")
+    parts.append('printf "unit=%s\\nsystemd=%s\\n" "$BCDR_UNIT" "$BCDR_HAS_SYSTEMD"')
+    for name in names:
+        parts.append(f"printf '{SECTION}%s\\n' {name}")
+        parts.append(f"( {PROBES[name].script}\n) 2>/dev/null")
+    parts.append("true")
+    return "\n".join(parts)
+
+
+def parse_output(lines: list[str]) -> dict[str, Any]:
+    sections: dict[str, list[str]] = {}
+    current: list[str] | None = None
+    for line in lines:
+        if line.startswith(SECTION):
+            current = sections.setdefault(line[len(SECTION) :].strip(), [])
+        elif current is not None:
+            current.append(line)
+    preamble = dict(
+        line.split("=", 1) for line in sections.pop("preamble", []) if "=" in line
+    )
+    result: dict[str, Any] = {
+        "agent_unit": preamble.get("unit") or None,
+        "has_systemd": preamble.get("systemd") == "1",
+    }
+    for name, body in sections.items():
+        if name in PROBES:
+            result[name] = PROBES[name].parse(body)
+    return result
+
+
+class LinuxObservation(FactBase):
+    """
+    Everything the selected bcdrfix Linux probes report, gathered in one command.
+
+    + probes: names of the probes to run
+    + unit: force the agent unit name instead of detecting it
+    + variables: ``(name, value)`` pairs the probes read (paths from settings)
+
+    .. code:: python
+
+        {"agent_unit": "walinuxagent.service", "has_systemd": True,
+         "agent_service": {"ActiveState": "active", ...}, ...}
+    """
+
+    def command(self, probes=(), unit=None, variables=()):
+        return build_script(probes, unit, variables)
+
+    def process(self, output):
+        return parse_output(list(output))
+
+
+def observe_linux(host: Any, probes: Iterable[str], settings: Any) -> dict[str, Any]:
+    return host.get_fact(
+        LinuxObservation,
+        probes=tuple(sorted(probes)),
+        unit=settings.agent_unit,
+        variables=linux_probe_variables(settings),
+    )
+
+
+def linux_probe_variables(settings: Any) -> tuple[tuple[str, str], ...]:
+    """Shell variables probes read; each module that needs one adds it to PROBE_VARIABLES."""
+    return tuple((var, str(getter(settings))) for var, getter in PROBE_VARIABLES.items())
+
+
+PROBE_VARIABLES: dict[str, Callable[[Any], Any]] = {
+    "BCDR_WAAGENT_CONF": lambda settings: settings.waagent_conf_path,
+}
+
+# platform -> function(host, probe names, settings) -> observation dict
+OBSERVERS: dict[str, Callable[[Any, Iterable[str], Any], dict[str, Any]]] = {
+    "linux": observe_linux,
+}
+
+
+# --- shared parsers -----------------------------------------------------------------------
+
+
+def parse_key_values(lines: list[str]) -> dict[str, str]:
+    """``systemctl show`` style ``Key=Value`` lines."""
+    return dict(line.split("=", 1) for line in lines if "=" in line)
+
+
+def parse_file(lines: list[str]) -> dict[str, Any] | None:
+    """Output of ``bcdr_file PATH``: None when missing, else mode/owner/group/size/text."""
+    if not lines or lines[0].strip() == "missing" or not lines[0].startswith("file "):
+        return None
+    mode, owner, group, size = lines[0].split()[1:5]
+    data = base64.b64decode("".join(line.strip() for line in lines[1:]))
+    return {
+        "mode": mode,
+        "owner": owner,
+        "group": group,
+        "size": int(size),
+        "text": data.decode("utf-8", errors="surrogateescape"),
+    }
+
+
+def split_subsections(lines: list[str], marker: str = "@@ ") -> dict[str, list[str]]:
+    """Split a probe's output at ``@@ name`` lines."""
+    parts: dict[str, list[str]] = {}
+    current: list[str] = parts.setdefault("", [])
+    for line in lines:
+        if line.startswith(marker):
+            current = parts.setdefault(line[len(marker) :].strip(), [])
+        else:
+            current.append(line)
+    return parts
