@@ -7,7 +7,8 @@ import json
 import os
 from pathlib import Path
 
-_state_file = Path(os.environ.get("BCDRFIX_LAB_DIR", "/var/lib/bcdrfix-lab")) / "lab.json"
+_lab_id = int(os.environ.get("BCDRFIX_LAB_ID", "0"))
+_state_file = Path(os.environ.get("BCDRFIX_LAB_DIR", f"/var/lib/bcdrfix-lab{_lab_id or ''}")) / "lab.json"
 if not _state_file.exists():
     raise SystemExit(f"inventories/lab.py: no lab is running ({_state_file} missing): run `bcdrfix lab up`")
 _state = json.loads(_state_file.read_text())

@@ -32,7 +32,11 @@ from typing import Iterable
 
 from bcdrfix.lab.faults import FAULTS, INHERENT_FAULTS, apply_boot_faults, runtime_fault_commands
 
-LAB_DIR = Path(os.environ.get("BCDRFIX_LAB_DIR", "/var/lib/bcdrfix-lab"))
+# Several labs can run side by side (parallel test sessions): each BCDRFIX_LAB_ID (0-99) gets its
+# own state folder, bridge, namespaces, cgroups and /24.
+LAB_ID = int(os.environ.get("BCDRFIX_LAB_ID", "0"))
+LAB_DIR = Path(os.environ.get("BCDRFIX_LAB_DIR", f"/var/lib/bcdrfix-lab{LAB_ID or ''}"))
+LAB_TAG = f"bcdrlab{LAB_ID}"
 CACHE_DIR = Path(os.environ.get("BCDRFIX_CACHE_DIR", "/var/cache/bcdrfix"))
 MIRROR = os.environ.get("BCDRFIX_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 ROOTFS_PACKAGES = "openssh-server,python3,systemd,systemd-sysv,dbus,waagent,iproute2,procps"
@@ -86,11 +90,11 @@ class LabHost:
 
     @property
     def netns(self) -> str:
-        return f"bcdrlab-{self.index}"
+        return f"{LAB_TAG}-{self.index}"
 
     @property
     def veth(self) -> str:
-        return f"bcdrlab{self.index}h"
+        return f"bl{LAB_ID}h{self.index}"  # interface names have at most 15 characters
 
     @property
     def root(self) -> Path:
@@ -113,8 +117,8 @@ class LabHost:
 
 @dataclass
 class LabState:
-    subnet: str = "198.18.0"
-    bridge: str = "bcdrlab0"
+    subnet: str = f"198.18.{LAB_ID}"
+    bridge: str = LAB_TAG
     key: str = str(LAB_DIR / "id_ed25519")
     hosts: list[LabHost] = field(default_factory=list)
 
@@ -231,7 +235,7 @@ def remove_network(host: LabHost) -> None:
 
 
 def cgroup_dirs(host: LabHost) -> list[Path]:
-    return [root / "bcdrlab" / host.name for root in CGROUP_ROOTS if root.is_dir()]
+    return [root / LAB_TAG / host.name for root in CGROUP_ROOTS if root.is_dir()]
 
 
 def cgroup_pids(directory: Path) -> list[int]:
@@ -397,13 +401,16 @@ def ensure_key(state: LabState) -> str:
 
 
 def plan_hosts(count: int, flavors: Iterable[str], faults: dict[str, list[str]], start: int = 1) -> list[LabHost]:
+    if not 1 <= count <= 200:
+        raise LabError(f"--hosts {count}: expected 1 to 200")
     flavors = list(flavors) or list(FLAVORS)
     hosts = []
     for offset in range(count):
         index = start + offset
         flavor = flavors[offset % len(flavors)]
         name = f"lab-{flavor}-{index:02d}"
-        hosts.append(LabHost(name, flavor, index, f"198.18.0.{10 + index}", list(faults.get(name, []))))
+        address = f"198.18.{LAB_ID}.{10 + index}"
+        hosts.append(LabHost(name, flavor, index, address, list(faults.get(name, []))))
     unknown = set(faults) - {h.name for h in hosts}
     if unknown:
         raise LabError(f"faults for unknown host(s): {', '.join(sorted(unknown))}")
@@ -463,7 +470,7 @@ def down(log=print) -> None:
     run("ip", "link", "del", state.bridge, check=False)
     for root in CGROUP_ROOTS:
         try:
-            (root / "bcdrlab").rmdir()
+            (root / LAB_TAG).rmdir()
         except OSError:
             pass
     (LAB_DIR / "lab.json").unlink(missing_ok=True)
