@@ -26,7 +26,7 @@ FAULTS = {
     "MountsToSkip and SafeFreezeWaitInSeconds",
     "vmbackup-template-only": "MountsToSkip set only in the articles' template path under "
     "/var/lib/waagent, no /etc/azure/vmbackup.conf",
-    "static-address": "systemd-networkd (enabled, running) gives eth0 its address statically, DHCP=no",
+    "static-address": "systemd-networkd (enabled at boot) gives eth0 its address statically, DHCP=no",
 }
 
 # Backup extension settings as admins leave them (the articles' template path included).
