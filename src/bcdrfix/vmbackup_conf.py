@@ -70,7 +70,7 @@ TEMPLATE_ONLY = {"fsfreeze": "the articles' template key 'fsfreeze' is not read 
 _SECTION_RE = re.compile(r"\[(?P<header>.+)\]")  # configparser.SECTCRE, matched on the stripped line
 _OPTION_RE = re.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")  # configparser.OPTCRE
 _NONSPACE = re.compile(r"\S")
-_PATH_RE = re.compile(r"^/[^\s,%#;]*$")
+_PATH_RE = re.compile(r"^/([^,%\n\r\0]*[^\s,%])?$")  # ConfigParser keeps inner spaces
 
 
 # --- desired values ---------------------------------------------------------------------------
@@ -104,7 +104,7 @@ def _value_text(key: Key, value: Any) -> str:
         paths = [p.strip() for item in items for p in str(item).split(",") if p.strip()]
         for path in paths:
             if not _PATH_RE.match(path):
-                raise ValueError(f"{key.name}: {path!r} is not an absolute mount point without spaces")
+                raise ValueError(f"{key.name}: {path!r} is not an absolute mount point (no ',' or '%', no spaces around it)")
         if "/" in paths:
             raise ValueError(f"{key.name}: the extension always freezes '/', it cannot be skipped")
         return ",".join(dict.fromkeys(paths))
@@ -383,7 +383,7 @@ def edit(text: str | None, desired: Mapping[str, str | None]) -> tuple[str, list
             current = lines[i]
             match = re.match(r"^(\s*)([^=:]*?)(\s*[=:]\s*)(.*)$", current.text)
             end = _value_end(lines, i)
-            if match and match.group(4).strip() == value and end == i + 1:
+            if match and same_value(key, match.group(4).strip(), value) and end == i + 1:
                 continue
             new_text = f"{match.group(1)}{match.group(2)}{match.group(3)}{value}" if match else f"{key} = {value}"
             lines[i:end] = [Line(new_text, "option", SECTION, lower)]

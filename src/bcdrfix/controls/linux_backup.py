@@ -205,6 +205,7 @@ echo "@@ mounts"
 cat /proc/self/mounts
 lsblk -n -r -o KNAME,MOUNTPOINT | while read -r kname mnt; do
   [ -n "$mnt" ] || continue
+  mnt=$(printf '%s' "$mnt" | sed 's/\\x20/ /g')  # lsblk -r writes a space as \x20
   # Like the extension: lsblk's FSTYPE, else the mount table's (lsblk has none without udev).
   fstype=$(lsblk -n -d -r -o FSTYPE "/dev/$kname" 2>/dev/null)
   [ -n "$fstype" ] || fstype=$(awk -v m="$mnt" '$2 == m { print $3; exit }' /proc/self/mounts)
