@@ -1,0 +1,211 @@
+"""deploys/linux_backup.py on real lab hosts with seeded faults, checked independently.
+
+Connectivity goes only to the lab bridge (198.18.<lab id>.1), where this module starts small TCP
+listeners of its own (bounded in time, stopped at the end); inventories/lab.py points every
+endpoint setting there. What the extension would read is checked with Python's configparser run
+inside the host (the parser the extension itself uses), not with bcdrfix's code.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+
+import pytest
+from labtools import host_named, lab_host_view, run_pyinfra
+
+from bcdrfix.lab.endpoints import IMDS_PORT, STORAGE_PORTS, WIRESERVER_PORTS
+
+LAB = {
+    "hosts": 3,
+    "faults": {
+        "lab-debian-01": ["vmbackup-broken", "static-address"],
+        "lab-rhel-02": ["vmbackup-missing-keys"],
+        "lab-debian-03": ["vmbackup-template-only"],
+    },
+}
+DESIRED = {"MountsToSkip": ["/mnt/resource"], "SafeFreezeWaitInSeconds": 600}
+DATA = ["--data", "bcdrfix_vmbackup_conf=" + json.dumps(DESIRED)]
+CLOSED_PORT = STORAGE_PORTS[1]  # never opened: the "port that is closed"
+PROXY_PORT = 18444
+# Like HandlerUtil.get_value_from_configfile: a file the parser rejects yields no value at all.
+EXTENSION_VIEW = """python3 -c '
+import configparser, json
+c = configparser.ConfigParser()
+try:
+    c.read("/etc/azure/vmbackup.conf")
+    print(json.dumps(dict(c.items("SnapshotThread")) if c.has_section("SnapshotThread") else {}))
+except configparser.Error:
+    print("{}")
+'"""
+
+
+class Listeners:
+    """TCP listeners on the lab bridge that accept and close; each stops after ``lifetime`` s."""
+
+    def __init__(self, address: str, lifetime: float = 900):
+        self.address, self.deadline, self.sockets = address, time.monotonic() + lifetime, {}
+
+    def start(self, port: int) -> None:
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.address, port))
+        sock.listen(16)
+        sock.settimeout(0.5)
+        self.sockets[port] = sock
+        threading.Thread(target=self._serve, args=(sock,), daemon=True).start()
+
+    def _serve(self, sock: socket.socket) -> None:
+        while time.monotonic() < self.deadline:
+            try:
+                conn, _ = sock.accept()
+                conn.close()
+            except socket.timeout:
+                continue
+            except OSError:
+                return  # stopped
+
+    def stop(self, port: int) -> None:
+        self.sockets.pop(port).close()
+
+    def stop_all(self) -> None:
+        for port in list(self.sockets):
+            self.stop(port)
+
+
+@pytest.fixture(scope="module")
+def listeners(lab):
+    running = Listeners(f"{lab.subnet}.1")
+    for port in (*WIRESERVER_PORTS, IMDS_PORT, STORAGE_PORTS[0]):
+        running.start(port)
+    try:
+        yield running
+    finally:
+        running.stop_all()
+
+
+def extension_view(lab, name: str) -> dict:
+    return json.loads(lab_host_view(lab, host_named(lab, name)).check_output(EXTENSION_VIEW))
+
+
+def findings(output: str) -> dict[tuple[str, str], str]:
+    """``(host, control) -> message`` from the noop lines of a verbose run."""
+    found = {}
+    for host, control, message in re.findall(r"\[([\w-]+)\]\s+noop: (linux\.\w+): (.*)", output):
+        found[(host, control)] = message
+    return found
+
+
+def changed_hosts(output: str) -> set[str]:
+    return set(re.findall(r"\[([\w-]+)\]\s+Success", output))
+
+
+@pytest.fixture(scope="module")
+def runs(lab, listeners):
+    before = {h.name: extension_view(lab, h.name) for h in lab.hosts}
+    first = run_pyinfra("deploys/linux_backup.py", "-v", *DATA)
+    second = run_pyinfra("deploys/linux_backup.py", "-v", *DATA)
+    return {"before": before, "first": first.stdout, "second": second.stdout}
+
+
+def test_seeded_vmbackup_faults_are_found_and_fixed(runs):
+    # Before: the broken file gives the extension nothing, the other host lacks the keys.
+    assert runs["before"] == {"lab-debian-01": {}, "lab-rhel-02": {"seqsnapshot": "0"}, "lab-debian-03": {}}
+    write = runs["first"].split("Starting operation: linux.vmbackup_conf: Write /etc/azure/vmbackup.conf")[1]
+    write = write.split("--> Starting operation")[0]
+    assert set(re.findall(r"\[([\w-]+)\]\s+Success", write)) == {"lab-debian-01", "lab-rhel-02", "lab-debian-03"}
+
+
+def test_the_extension_reads_the_desired_values_after_the_run(lab, runs):
+    for lab_host in lab.hosts:
+        view = extension_view(lab, lab_host.name)
+        assert view["mountstoskip"] == "/mnt/resource", lab_host.name
+        assert view["safefreezewaitinseconds"] == "600", lab_host.name
+    assert extension_view(lab, "lab-rhel-02")["seqsnapshot"] == "0"  # other keys kept
+
+
+def test_mode_comments_and_backups_are_kept(lab, runs):
+    rhel = lab_host_view(lab, host_named(lab, "lab-rhel-02"))
+    assert rhel.check_output("stat -c '%U %G %a' /etc/azure/vmbackup.conf") == "root root 600"
+    assert rhel.file("/etc/azure/vmbackup.conf").content_string.startswith("# Azure Backup settings (see the runbook)\n")
+    backups = rhel.run("ls /etc/azure/vmbackup.conf.bcdrfix-*").stdout.split()
+    assert len(backups) == 1
+    assert "MountsToSkip" not in rhel.file(backups[0]).content_string  # the file as it was
+    debian = lab_host_view(lab, host_named(lab, "lab-debian-01"))
+    text = debian.file("/etc/azure/vmbackup.conf").content_string
+    assert "# bcdrfix (not a key = value line, the extension could not read the file): skip /data too" in text
+
+
+def test_settings_left_in_the_template_path_are_reported(runs):
+    first = runs["first"]
+    assert re.search(r"\[lab-debian-03\]\s+noop: linux\.vmbackup_conf_location: MountsToSkip=/mnt/resource, "
+                     r"SafeFreezeWaitInSeconds=600 set only in the extension's template", first)
+    # Once group data puts them in /etc/azure/vmbackup.conf, the report clears.
+    assert "template(s) hold no setting missing" in findings(runs["second"])[("lab-debian-03", "linux.vmbackup_conf_location")]
+
+
+def test_static_address_is_switched_to_dhcp_without_touching_the_live_address(lab, runs):
+    host = lab_host_view(lab, host_named(lab, "lab-debian-01"))
+    text = host.file("/etc/systemd/network/10-eth0-static.network").content_string
+    assert "DHCP=yes" in text and "DHCP=no" not in text
+    assert "# fixed by hand after a migration" in text
+    assert "198.18." in host.check_output("ip -o -4 addr show dev eth0")  # still reachable, not applied
+    out = findings(runs["second"])
+    assert out[("lab-debian-01", "linux.dhcp")].startswith("eth0 uses DHCP (systemd-networkd")
+    assert "no netplan, NetworkManager" in out[("lab-rhel-02", "linux.dhcp")]  # lab address set outside
+
+
+def test_second_run_changes_nothing(runs):
+    assert changed_hosts(runs["second"]) == set()
+
+
+def test_closed_port_is_found_and_open_ports_pass(lab, runs):
+    bridge = f"{lab.subnet}.1"
+    message = findings(runs["second"])[("lab-rhel-02", "linux.connectivity")]
+    assert f"storage {bridge}:{CLOSED_PORT}: refused" in message
+    for port in (*WIRESERVER_PORTS, IMDS_PORT, STORAGE_PORTS[0]):
+        assert f":{port}:" not in message.split(". Open these")[0], port
+
+
+def test_listener_down_and_silent_address_are_found(lab, runs, listeners):
+    bridge = f"{lab.subnet}.1"
+    listeners.stop(IMDS_PORT)
+    try:
+        out = run_pyinfra("deploys/linux_backup.py", "-v", *DATA,
+                          "--data", f"bcdrfix_storage_endpoints={lab.subnet}.254").stdout
+    finally:
+        listeners.start(IMDS_PORT)
+    message = findings(out)[("lab-debian-03", "linux.connectivity")]
+    assert f"IMDS {bridge}:{IMDS_PORT}: refused" in message
+    assert re.search(rf"storage {re.escape(lab.subnet)}\.254:{STORAGE_PORTS[0]}: (no answer in 2s|no route to host)", message)
+
+
+def test_storage_goes_through_the_agents_proxy(lab, runs, listeners):
+    bridge = f"{lab.subnet}.1"
+    lab_host = host_named(lab, "lab-rhel-02")
+    host = lab_host_view(lab, lab_host)
+    dropin = f"/etc/systemd/system/{lab_host.unit}.d/50-test-proxy.conf"
+    host.check_output(f"mkdir -p /etc/systemd/system/{lab_host.unit}.d && printf '[Service]\\n"
+                      f"Environment=https_proxy=http://{bridge}:{PROXY_PORT}\\n' > {dropin} && "
+                      f"systemctl daemon-reload && systemctl restart {lab_host.unit}")
+    listeners.start(PROXY_PORT)
+    try:
+        # The storage name does not resolve in the lab: only the proxy path can succeed.
+        out = run_pyinfra("deploys/linux_backup.py", "-v", *DATA, "--limit", "lab-rhel-02",
+                          "--data", "bcdrfix_storage_endpoints=blob.lab.invalid",
+                          "--data", f"bcdrfix_storage_ports={STORAGE_PORTS[0]}").stdout
+    finally:
+        listeners.stop(PROXY_PORT)
+        host.check_output(f"rm -f {dropin} && systemctl daemon-reload && systemctl restart {lab_host.unit}")
+    message = findings(out)[("lab-rhel-02", "linux.connectivity")]
+    assert f"storage via proxy {bridge}:{PROXY_PORT} (https_proxy=http://{bridge}:{PROXY_PORT} in the agent's environment)" in message
+
+
+def test_selinux_is_not_applicable_and_freeze_readiness_reports_the_real_mounts(runs):
+    out = findings(runs["second"])
+    assert out[("lab-debian-01", "linux.selinux_waagent")] == "SELinux is not enabled on this host"
+    freeze = out[("lab-debian-01", "linux.freeze_readiness")]
+    assert freeze.startswith("the extension would freeze")
