@@ -13,12 +13,11 @@ _hosts = [h.strip() for h in os.environ.get("BCDRFIX_WINDOWS_HOSTS", "").split("
 if not _hosts:
     raise SystemExit("inventories/windows.py: set BCDRFIX_WINDOWS_HOSTS=host1,host2")
 
-_data = {
-    "winrm_auth": os.environ.get("BCDRFIX_WINRM_AUTH", "negotiate"),
-    "winrm_username": os.environ.get("BCDRFIX_WINRM_USER") or None,
-    "winrm_password": os.environ.get("BCDRFIX_WINRM_PASSWORD") or None,
-}
-if os.environ.get("BCDRFIX_WINRM_CA_CERT"):
-    _data["winrm_ca_cert"] = os.environ["BCDRFIX_WINRM_CA_CERT"]
+_data = {"winrm_auth": os.environ.get("BCDRFIX_WINRM_AUTH", "negotiate")}
+for _key, _variable in (("winrm_username", "BCDRFIX_WINRM_USER"),
+                        ("winrm_password", "BCDRFIX_WINRM_PASSWORD"),
+                        ("winrm_ca_cert", "BCDRFIX_WINRM_CA_CERT")):
+    if os.environ.get(_variable):
+        _data[_key] = os.environ[_variable]
 
 windows = [(f"@winrm/{name}", dict(_data)) for name in _hosts]

@@ -240,10 +240,11 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version or ""))
 
 
-def note(message: str) -> Step:
+def note(message: str, name: str = "report only") -> Step:
+    """A step that changes nothing; ``name`` stays the same on every host so pyinfra groups it."""
     from bcdrfix.operations.report import note as note_op
 
-    return Step(note_op, {"name": message, "message": message})
+    return Step(note_op, {"name": name, "message": message})
 
 
 def _ops():
@@ -501,8 +502,8 @@ def fix_msdtc_account(observation, settings, finding: Finding) -> list[Step]:
             restart = restart_step("MSDTC", settings, "Restart MSDTC to use the new account")
             steps.append(Step(restart.op, restart.kwargs, when_changed=0))
         else:
-            steps.append(note("needs approval: restart MSDTC (and start COMSysApp) for the new "
-                              "account to take effect; set bcdrfix_allow_disruptive=true"))
+            steps.append(note("restart MSDTC (and start COMSysApp) for the new account to take "
+                              "effect; set bcdrfix_allow_disruptive=true", "needs approval"))
             return steps
     else:
         steps.append(service_step("MSDTC", "Start MSDTC", current, settings, running=True))
@@ -595,7 +596,7 @@ def check_vss_writers(observation, settings) -> Finding:
 def fix_vss_writers(observation, settings, finding: Finding) -> list[Step]:
     steps = [restart_step(service, settings, f"Restart {service} for VSS writer(s) {', '.join(names)}")
              for service, names in finding.plan.get("restarts", {}).items()]
-    steps += [note(text) for text in finding.plan.get("reports", ())]
+    steps += [note(text, "report writer") for text in finding.plan.get("reports", ())]
     return steps
 
 
@@ -644,11 +645,16 @@ def _registry_findings(observation, wanted: list[tuple[str, str, Any, str]]):
     return observed, bad
 
 
+def _short(path: str) -> str:
+    return path[len(HKLM) + 1:] if path.startswith(HKLM + "\\") else path
+
+
 def _registry_check(observation, wanted, ok_summary: str) -> Finding:
     observed, bad = _registry_findings(observation, wanted)
     desired = {f"{p}\\{n}": v for p, n, v, _k in wanted}
     if bad:
-        return failed("; ".join(f"{n} is {shown} (wanted {k} {v!r})" for _p, n, v, k, _c, shown in bad),
+        return failed("; ".join(f"{_short(p)}\\{n} is {shown} (wanted {k} {v!r})"
+                                for p, n, v, k, _c, shown in bad),
                       observed, desired, bad=[(p, n, v, k) for p, n, v, k, _c, _s in bad])
     return passed(ok_summary, observed, desired)
 
