@@ -387,6 +387,8 @@ def output_object_text(obj: Any) -> str:
 
 def error_record_text(record: Any) -> str:
     text = str(record)
+    if text in ("", "None"):
+        text = str(getattr(record, "details_message", None) or getattr(record, "message", None) or "error")
     fq_error = getattr(record, "fq_error", None)
     if fq_error in NATIVE_STDERR_IDS:
         return text
@@ -460,7 +462,8 @@ def describe_error(exc: BaseException, settings: WinRMSettings) -> str:
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"winrm: no connection to {where} within {settings.connect_timeout}s (timeout)"
     if isinstance(exc, (requests.exceptions.ReadTimeout, TimeoutError, socket.timeout)):
-        return f"winrm: {where} did not answer within {settings.read_timeout}s (timeout)"
+        return (f"winrm: {where} accepted the connection but did not answer in time "
+                f"(timeout; connect {settings.connect_timeout}s, read {settings.read_timeout}s)")
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
         return f"winrm: connection refused by {where} (is a WinRM {'HTTPS' if settings.ssl else 'HTTP'} listener on port {settings.port}?)"
     if isinstance(exc, requests.exceptions.ConnectionError):
