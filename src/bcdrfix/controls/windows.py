@@ -661,7 +661,7 @@ def _registry_check(observation, wanted, ok_summary: str) -> Finding:
 
 def _registry_fix(observation, finding: Finding) -> list[Step]:
     return [registry_step(path, name, value, kind, registry_of(observation, path, name),
-                          f"Set {path.rsplit(chr(92), 1)[-1]}\\{name}")
+                          f"Set {_short(path)}\\{name}")
             for path, name, value, kind in finding.plan.get("bad", ())]
 
 
