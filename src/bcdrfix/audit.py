@@ -100,10 +100,10 @@ def fix_command(inventory: str, deploy: str, host: str, disruptive: bool = False
 
 @dataclass
 class Progress:
-    """Callbacks for a front end: ``start(total)``, then ``host_done(host_document)`` per host."""
+    """Callbacks for a front end: ``start(total)``, then ``host_done(host, results)`` per host."""
 
     start: Callable[[int], None] = lambda total: None
-    host_done: Callable[[dict], None] = lambda host: None
+    host_done: Callable[[dict, list[dict]], None] = lambda host, results: None
 
 
 class _HostLog(logging.Handler):
@@ -267,7 +267,7 @@ def run_audit(
     progress.start(len(jobs) + len(not_contacted))
     try:
         for document in not_contacted:
-            progress.host_done(document)
+            progress.host_done(document, [])
         pool = loaded.state.pool
         greenlets = {
             pool.spawn(audit_host, job, run_id, inventory, deploys, log): job for job in jobs
@@ -275,7 +275,7 @@ def run_audit(
         for greenlet in gevent.iwait(list(greenlets)):
             job = greenlets[greenlet]
             greenlet.get()
-            progress.host_done(job.document)
+            progress.host_done(job.document, job.results)
     finally:
         pyinfra_logger.removeHandler(log)
 
