@@ -23,6 +23,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import traceback
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -127,14 +128,17 @@ def _one_line(exc: BaseException) -> str:
 
 
 def _describe_load_error(path: str, exc: BaseException) -> str:
-    original = getattr(exc, "e", None) or exc.__cause__ or exc
+    # pyinfra wraps errors of user code in UnexpectedExternalError(.exception, .filename).
+    original = getattr(exc, "exception", None) or exc.__cause__ or exc
     if isinstance(original, SyntaxError):
         return f"inventory {path}: syntax error at line {original.lineno}: {original.msg}"
-    if isinstance(original, json.JSONDecodeError):
-        return f"inventory {path}: bad JSON: {original}"
     if isinstance(original, SystemExit):
         return _one_line(original) if str(original.code) not in ("None", "0") else f"inventory {path} exited"
-    return f"inventory {path}: {type(original).__name__}: {_one_line(original)}"
+    where = ""
+    for frame in traceback.extract_tb(original.__traceback__):
+        if Path(frame.filename).resolve() == Path(path).resolve():
+            where = f" line {frame.lineno}:"
+    return f"inventory {path}:{where} {type(original).__name__}: {_one_line(original)}"
 
 
 def host_address(host: Any) -> tuple[str, str | None]:
@@ -195,7 +199,7 @@ def load_inventory(
     try:
         inventory = make_inventory_from_files(path, override_data=override_data, cwd=cwd)
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is one line
-        if isinstance(exc, PyinfraError) and not getattr(exc, "e", None):
+        if isinstance(exc, PyinfraError):
             raise InventoryError(f"inventory {path}: {_one_line(exc)}") from None
         raise InventoryError(_describe_load_error(path, exc)) from None
     ctx_inventory.set(inventory)
@@ -212,8 +216,8 @@ def load_inventory(
             raise InventoryError(f"--limit {','.join(patterns)}: matches no host or group of {path}")
     # Shard over every machine (contacted or not) so that each one is reported by one runner.
     keep = set(shard_names([h.name for h in hosts] + [m.name for m in not_contacted], shard_tuple))
-    hosts = [h for h in hosts if h.name in keep]
-    not_contacted = [m for m in not_contacted if m.name in keep]
+    hosts = sorted((h for h in hosts if h.name in keep), key=lambda h: h.name)
+    not_contacted = sorted((m for m in not_contacted if m.name in keep), key=lambda m: m.name)
     validate_addresses(hosts, path)
 
     if len(inventory) == 0:
