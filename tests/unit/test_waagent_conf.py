@@ -123,7 +123,12 @@ def test_switch_case_does_not_count_as_a_change():
     assert edit(text, DESIRED) == text
 
 
-@pytest.mark.parametrize("path", SHARED_CONFIGS, ids=[p.name for p in SHARED_CONFIGS])
+DISTRO_FILES = [pytest.param(p, id=p.name) for p in SHARED_CONFIGS] or [
+    pytest.param(None, marks=pytest.mark.skip(reason="../shared/data is not beside this checkout"))
+]
+
+
+@pytest.mark.parametrize("path", DISTRO_FILES)
 def test_every_distro_file(path):
     assert_edit_is_right(path.read_text())
 
