@@ -1,4 +1,4 @@
-"""``bcdrfix demo``: a fresh lab with broken agents, the fix previewed, applied, and re-run."""
+"""``bcdrfix demo``: a fresh lab with broken agents: audit, fix (previewed, applied, re-run), audit."""
 
 from __future__ import annotations
 
@@ -14,12 +14,24 @@ from bcdrfix.lab.faults import DEMO_FAULTS
 
 REPO = Path(__file__).resolve().parents[2]
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
+BCDRFIX = str(Path(sys.executable).parent / "bcdrfix")
+REPORTS = REPO / "reports"
 
 
 def pyinfra(*args: str) -> None:
     proc = subprocess.run([PYINFRA, *args], cwd=REPO, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise BcdrfixError(f"pyinfra {' '.join(args)} failed with exit status {proc.returncode}")
+
+
+def audit(name: str, expect: int) -> None:
+    """``bcdrfix audit`` with JSON/JUnit/HTML reports in reports/; exit status as expected or fail."""
+    REPORTS.mkdir(exist_ok=True)
+    reports = [arg for ext in ("json", "xml", "html") for arg in ("--report", f"reports/{name}.{ext}")]
+    proc = subprocess.run([BCDRFIX, "audit", "inventories/lab.py", *reports], cwd=REPO,
+                          stdin=subprocess.DEVNULL)
+    if proc.returncode != expect:
+        raise BcdrfixError(f"bcdrfix audit exited with {proc.returncode}, expected {expect}")
 
 
 def banner(text: str) -> None:
@@ -33,7 +45,8 @@ def demo(hosts: int, down: bool) -> None:
     """Boot the local lab with broken agents and fix them with deploys/linux_agent.py.
 
     \b
-    Steps: lab up (fresh) -> preview (--dry) -> fix -> second run (changes nothing).
+    Steps: lab up (fresh) -> audit (findings) -> preview (--dry) -> fix -> second run (changes
+    nothing) -> audit (no findings). Reports land in reports/ (before.* and after.*).
     """
     try:
         banner("1. A fresh lab of real hosts with broken Azure agents")
@@ -45,12 +58,17 @@ def demo(hosts: int, down: bool) -> None:
         raise BcdrfixError(str(exc)) from None
     for host in state.hosts:
         click.echo(f"  {host.name:16} {host.unit:22} {', '.join(host.known_faults) or 'clean'}")
-    banner("2. What the fix would change (pyinfra --dry)")
+    banner("2. Audit: what would make backups fail, changing nothing (bcdrfix audit)")
+    audit("before", expect=1)
+    banner("3. What the fix would change (pyinfra --dry)")
     pyinfra("inventories/lab.py", "deploys/linux_agent.py", "--dry")
-    banner("3. Fix (pyinfra over SSH)")
+    banner("4. Fix (pyinfra over SSH)")
     pyinfra("-y", "inventories/lab.py", "deploys/linux_agent.py")
-    banner("4. Second run: nothing left to change")
+    banner("5. Second run: nothing left to change")
     pyinfra("-y", "inventories/lab.py", "deploys/linux_agent.py")
+    banner("6. Audit again: the findings are gone")
+    audit("after", expect=0)
+    click.echo(f"\nReports: {REPORTS}/before.html and {REPORTS}/after.html (also .json, .xml)")
     if down:
         lab.down(log=click.echo)
     else:

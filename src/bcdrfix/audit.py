@@ -1,0 +1,360 @@
+"""The read-only audit: every applicable control on every host, nothing changed.
+
+The audit uses the remediation's own building blocks (``load_settings``, ``platform_of``,
+``select_controls``, ``observe``, ``evaluate``) and never runs an operation: per host it opens the
+connection, runs the ONE batched observation of its platform (one shell command on Linux, one
+PowerShell invocation on Windows) and evaluates the controls on that data.
+
+Hosts are audited in parallel on pyinfra's greenlet pool, one greenlet per host (connect,
+observe, evaluate), so a host that cannot be reached or observed fails alone while the others go
+on. ``connect_all`` is not used: it waits for every connection before any host is observed and
+gives up when no host connects, where the audit wants each host's own outcome.
+
+The result is the report document described by ``bcdrfix/reports/audit-report.schema.json``.
+"""
+
+from __future__ import annotations
+
+import ast
+import getpass
+import logging
+import os
+import shlex
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from bcdrfix.controls import REGISTRY, Control, Status
+from bcdrfix.inventory_tools import LoadedInventory, host_address, load_inventory
+from bcdrfix.remediate import evaluate, observe, platform_of, select_controls
+from bcdrfix.settings import Settings, SettingsError, load_settings
+from bcdrfix.templating import TEMPLATES_DIR
+
+SCHEMA_VERSION = 1
+
+# Host states: audited hosts carry results; the others say why not.
+AUDITED = "audited"
+UNREACHABLE = "unreachable"  # could not connect
+HOST_ERROR = "error"  # connected, but the observation failed
+NOT_RUNNING = "not-running"  # reported by the inventory (stopped VM), never contacted
+CANNOT_CONTACT = "cannot-contact"  # reported by the inventory (no address, no connector)
+NOT_AUDITED = (UNREACHABLE, HOST_ERROR, CANNOT_CONTACT)
+FINDING_STATUSES = (Status.FAIL.value, Status.NEEDS_APPROVAL.value, Status.ERROR.value)
+
+
+def audit_controls(platform: str, settings: Settings) -> list[Control]:
+    """The controls the audit checks on a host: all of its platform except on-demand actions
+    (restart now, upgrade now) and the ones the host skips (``bcdrfix_skip_controls``)."""
+    ids = [c.id for c in REGISTRY.all(platform) if not c.on_demand]
+    return select_controls(ids, platform, settings)
+
+
+# --- fix commands -----------------------------------------------------------------------------
+
+
+def deploys_dir(cwd: str) -> Path:
+    local = Path(cwd) / "deploys"
+    return local if local.is_dir() else TEMPLATES_DIR.parent / "deploys"
+
+
+def deploy_for_controls(cwd: str) -> dict[str, str]:
+    """control id -> the deploy file that fixes it (the one with the fewest controls wins).
+
+    Deploys name their controls as string literals (``apply_controls(["linux.waagent_conf"])``),
+    so reading them with ``ast`` is enough and runs none of their code.
+    """
+    folder = deploys_dir(cwd)
+    found: dict[str, list[tuple[int, str]]] = {}
+    for path in sorted(folder.glob("*.py")):
+        try:
+            tree = ast.parse(path.read_text(encoding="utf-8"))
+        except (OSError, SyntaxError):
+            continue
+        ids = {
+            node.value
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in REGISTRY
+        }
+        try:
+            shown = str(path.relative_to(cwd))
+        except ValueError:
+            shown = str(path)
+        for control_id in ids:
+            found.setdefault(control_id, []).append((len(ids), shown))
+    return {cid: sorted(options)[0][1] for cid, options in found.items()}
+
+
+def fix_command(inventory: str, deploy: str, host: str, disruptive: bool = False) -> str:
+    words = ["pyinfra", inventory, deploy, "--limit", host, "-y"]
+    if disruptive:
+        words += ["--data", "bcdrfix_allow_disruptive=true"]
+    return shlex.join(words)
+
+
+# --- the run ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Progress:
+    """Callbacks for a front end: ``start(total)``, then ``host_done(host, results)`` per host."""
+
+    start: Callable[[int], None] = lambda total: None
+    host_done: Callable[[dict, list[dict]], None] = lambda host, results: None
+
+
+class _HostLog(logging.Handler):
+    """Keeps pyinfra's error lines per host, to explain an unreachable or failed host."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.lines.append(record.getMessage())
+
+    def for_host(self, name: str) -> list[str]:
+        prefix = f"[{name}]"
+        return [line[len(prefix):].strip() for line in self.lines if line.startswith(prefix)]
+
+
+@dataclass
+class _Job:
+    host: Any
+    platform: str
+    settings: Settings
+    controls: list[Control]
+    document: dict = field(default_factory=dict)
+    results: list[dict] = field(default_factory=list)
+
+
+def _control_document(control: Control) -> dict:
+    return {
+        "id": control.id,
+        "title": control.title,
+        "platform": control.platform,
+        "codes": list(control.codes),
+        "disruptive": control.disruptive,
+        "description": control.description,
+    }
+
+
+def _jsonable(value: Any) -> Any:
+    """Observed/desired values as JSON data (mappings, lists, strings, numbers, None)."""
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, dict) or hasattr(value, "items"):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [_jsonable(v) for v in value]
+    return str(value)
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def prepare_jobs(loaded: LoadedInventory) -> list[_Job]:
+    """Validate every selected host's settings before anything is contacted."""
+    jobs = []
+    for host in loaded.selected:
+        settings = load_settings(host.data, host.name)  # raises SettingsError, one line
+        platform = platform_of(host)
+        jobs.append(_Job(host, platform, settings, audit_controls(platform, settings)))
+    return jobs
+
+
+def audit_host(job: _Job, run_id: str, inventory: str, deploys: dict[str, str], log: _HostLog) -> None:
+    """Connect, observe once, evaluate; fill ``job.document`` and ``job.results``. Never raises."""
+    from pyinfra.api.exceptions import ConnectError
+
+    host = job.host
+    started = time.monotonic()
+    connector, address = host_address(host)
+    doc = job.document
+    doc.update(
+        name=host.name, run=run_id, platform=job.platform, groups=sorted(set(host.groups)),
+        address=address, state=AUDITED, message=None, duration_s=None, fix_commands=[],
+    )
+    try:
+        try:
+            host.connect(raise_exceptions=True, show_errors=False)
+        except ConnectError as exc:
+            doc.update(state=UNREACHABLE, message=str(exc) or "could not connect")
+            return
+        host.state.activate_host(host)
+        if not job.controls:
+            return
+        try:
+            observation = observe(host, job.controls, job.settings, job.platform)
+        except KeyError:
+            doc.update(state=HOST_ERROR, message=f"no observer for platform {job.platform!r}")
+            return
+        except Exception as exc:  # noqa: BLE001 - one broken host must not stop the fleet
+            doc.update(state=HOST_ERROR, message=f"observation failed: {type(exc).__name__}: {exc}")
+            return
+        if not observation:
+            details = "; ".join(log.for_host(host.name)[-3:])
+            doc.update(state=HOST_ERROR, message="observation failed" + (f": {details}" if details else ""))
+            return
+        fixes: dict[str, bool] = {}
+        for control, finding in evaluate(job.controls, observation, job.settings):
+            status = finding.status.value
+            deploy = deploys.get(control.id)
+            fix = None
+            if status in (Status.FAIL.value, Status.NEEDS_APPROVAL.value) and control.fix and deploy:
+                disruptive = status == Status.NEEDS_APPROVAL.value
+                fix = fix_command(inventory, deploy, host.name, disruptive)
+                fixes[deploy] = fixes.get(deploy, False) or disruptive
+            job.results.append({
+                "host": host.name,
+                "control": control.id,
+                "status": status,
+                "summary": finding.summary,
+                "observed": _jsonable(finding.observed),
+                "desired": _jsonable(finding.desired),
+                "codes": list(control.codes),
+                "fix": fix,
+            })
+        doc["fix_commands"] = [fix_command(inventory, d, host.name, dis) for d, dis in sorted(fixes.items())]
+    finally:
+        doc["duration_s"] = round(time.monotonic() - started, 3)
+        if host.connected:
+            try:
+                host.disconnect()
+            except Exception:  # noqa: BLE001 - the audit is done; a failed goodbye changes nothing
+                pass
+
+
+def _not_contacted_document(machine: Any, run_id: str) -> dict:
+    return {
+        "name": machine.name, "run": run_id, "platform": machine.info.get("azure_os_type"),
+        "groups": sorted(set(machine.groups)), "address": None,
+        "state": NOT_RUNNING if machine.kind == "not-running" else CANNOT_CONTACT,
+        "message": machine.reason, "duration_s": None, "fix_commands": [],
+    }
+
+
+def run_audit(
+    inventory: str,
+    limit: Iterable[str] | None = None,
+    shard: str | None = None,
+    cwd: str | None = None,
+    progress: Progress | None = None,
+    loaded: LoadedInventory | None = None,
+) -> dict:
+    """Audit the hosts of ``inventory`` and return the report document (see the JSON schema).
+
+    Raises ``InventoryError`` / ``SettingsError`` (one line) before any host is contacted.
+    """
+    import gevent
+
+    progress = progress or Progress()
+    cwd = cwd or os.getcwd()
+    started_wall, started = _now(), time.monotonic()
+    loaded = loaded or load_inventory(inventory, limit=limit, shard=shard, cwd=cwd)
+    jobs = prepare_jobs(loaded)
+    deploys = deploy_for_controls(cwd)
+    run_id = str(uuid.uuid4())
+
+    log = _HostLog()
+    pyinfra_logger = logging.getLogger("pyinfra")
+    pyinfra_logger.addHandler(log)
+    not_contacted = [_not_contacted_document(machine, run_id) for machine in loaded.not_contacted]
+    progress.start(len(jobs) + len(not_contacted))
+    try:
+        for document in not_contacted:
+            progress.host_done(document, [])
+        pool = loaded.state.pool
+        greenlets = {
+            pool.spawn(audit_host, job, run_id, inventory, deploys, log): job for job in jobs
+        }
+        for greenlet in gevent.iwait(list(greenlets)):
+            job = greenlets[greenlet]
+            greenlet.get()
+            progress.host_done(job.document, job.results)
+    finally:
+        pyinfra_logger.removeHandler(log)
+
+    hosts = [job.document for job in jobs] + not_contacted
+    hosts.sort(key=lambda h: h["name"])
+    used = {c.id for job in jobs for c in job.controls}
+    document = {
+        "schema": "bcdrfix-audit-report",
+        "schema_version": SCHEMA_VERSION,
+        "generator": {"name": "bcdrfix", "version": _version()},
+        "runs": [{
+            "id": run_id,
+            "inventory": inventory,
+            "limit": list(loaded.limit),
+            "shard": f"{loaded.shard[0]}/{loaded.shard[1]}" if loaded.shard else None,
+            "controller": socket.gethostname(),
+            "user": _user(),
+            "started": started_wall,
+            "finished": _now(),
+            "duration_s": round(time.monotonic() - started, 3),
+        }],
+        "controls": [_control_document(REGISTRY.get(cid)) for cid in REGISTRY.ids() if cid in used],
+        "hosts": hosts,
+        "results": sorted(
+            (r for job in jobs for r in job.results), key=lambda r: (r["host"], r["control"])
+        ),
+    }
+    document["summary"] = summarize(document)
+    return document
+
+
+def summarize(document: dict) -> dict:
+    """Counts and the exit status of a report document (a single run or merged runs)."""
+    by_host: dict[str, list[dict]] = {}
+    for result in document["results"]:
+        by_host.setdefault(result["host"], []).append(result)
+    statuses = {s.value: 0 for s in Status}
+    for result in document["results"]:
+        statuses[result["status"]] = statuses.get(result["status"], 0) + 1
+    audited = [h for h in document["hosts"] if h["state"] == AUDITED]
+    with_findings = [
+        h for h in audited if any(r["status"] in FINDING_STATUSES for r in by_host.get(h["name"], []))
+    ]
+    not_audited = [h for h in document["hosts"] if h["state"] in NOT_AUDITED]
+    worst: dict[str, int] = {}
+    for result in document["results"]:
+        if result["status"] in FINDING_STATUSES:
+            worst[result["control"]] = worst.get(result["control"], 0) + 1
+    exit_status = 2 if not_audited else 1 if with_findings else 0
+    return {
+        "hosts": len(document["hosts"]),
+        "audited": len(audited),
+        "compliant": len(audited) - len(with_findings),
+        "with_findings": len(with_findings),
+        "not_audited": len(not_audited),
+        "not_running": sum(1 for h in document["hosts"] if h["state"] == NOT_RUNNING),
+        "results": statuses,
+        "worst_controls": [
+            {"control": cid, "hosts": count}
+            for cid, count in sorted(worst.items(), key=lambda item: (-item[1], item[0]))
+        ],
+        "exit_status": exit_status,
+    }
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("bcdrfix")
+    except PackageNotFoundError:
+        return "0"
+
+
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # noqa: BLE001 - no user name is not worth failing a report for
+        return ""
+
+
+__all__ = ["run_audit", "summarize", "audit_controls", "Progress", "SettingsError"]

@@ -1,0 +1,226 @@
+"""Load pyinfra inventories the way the ``pyinfra`` command does, select hosts, shard fleets.
+
+Used by the audit (and by anyone who wants one slice of a fleet for ``pyinfra``)::
+
+    loaded = load_inventory("inventories/azure.py", limit=["tag_backup_policy_gold"], shard="2/4")
+    loaded.selected        # the pyinfra Host objects of this slice
+    loaded.not_contacted   # VMs the inventory reported but that must not be contacted
+
+Sharding is deterministic: the selected host names are sorted and host ``i`` goes to shard
+``i % N + 1``. Every runner that loads the same inventory gets the same split, each host lands
+in exactly one shard and the shards differ in size by at most one host.
+
+Inventory files can report machines that exist but must not be contacted (a stopped VM, a VM
+without an address) with :func:`report_not_contacted`; they then appear in audit reports
+without being connected to. Under the ``pyinfra`` command the call is harmless.
+
+Every problem with the inventory raises :class:`InventoryError` with one line, before any
+host is contacted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import traceback
+from dataclasses import dataclass, field
+from fnmatch import fnmatch
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+
+class InventoryError(ValueError):
+    """The inventory cannot be used; the message is one line meant for the user."""
+
+
+@dataclass(frozen=True)
+class NotContacted:
+    """A machine the inventory knows about but that must not be contacted."""
+
+    name: str
+    reason: str
+    # "not-running" (a stopped VM: nothing to audit, not an error) or "cannot-contact"
+    # (it runs but has no address or no connector: it could not be audited).
+    kind: str = "not-running"
+    groups: tuple[str, ...] = ()
+    info: dict = field(default_factory=dict)
+
+
+KINDS = ("not-running", "cannot-contact")
+_NOT_CONTACTED: dict[str, NotContacted] = {}
+
+
+def report_not_contacted(
+    name: str, reason: str, kind: str = "not-running", groups: Iterable[str] = (), **info: Any
+) -> None:
+    """Record a machine from an inventory file that must not be contacted.
+
+    + name: the machine's name (as it would appear in the inventory)
+    + reason: one line for people, for example ``VM deallocated``
+    + kind: ``not-running`` (nothing to audit) or ``cannot-contact`` (could not be audited)
+    + groups: inventory groups it would belong to (so that ``--limit GROUP`` still reports it)
+
+    .. code:: python
+
+        report_not_contacted("sql-02", "VM deallocated", groups=["windows", "rg_prod"])
+    """
+    if kind not in KINDS:
+        raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
+    _NOT_CONTACTED[name] = NotContacted(name, reason, kind, tuple(groups), dict(info))
+
+
+# --- shards and limits ------------------------------------------------------------------------
+
+_SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
+
+
+def parse_shard(text: str | None) -> tuple[int, int] | None:
+    """``"2/4"`` -> ``(2, 4)``; shards are numbered from 1."""
+    if text is None or text == "":
+        return None
+    match = _SHARD.match(str(text))
+    if not match:
+        raise InventoryError(f"--shard {text!r}: expected K/N, for example 2/4")
+    index, count = int(match.group(1)), int(match.group(2))
+    if count < 1 or not 1 <= index <= count:
+        raise InventoryError(f"--shard {text!r}: K must be between 1 and N (N >= 1)")
+    return index, count
+
+
+def shard_names(names: Iterable[str], shard: tuple[int, int] | None) -> list[str]:
+    """The names of shard ``(K, N)``, in sorted order (all of them when ``shard`` is None)."""
+    ordered = sorted(set(names))
+    if shard is None:
+        return ordered
+    index, count = shard
+    return [name for position, name in enumerate(ordered) if position % count == index - 1]
+
+
+def split_patterns(patterns: Iterable[str] | None) -> list[str]:
+    """``--limit a,b --limit c`` -> ``["a", "b", "c"]``."""
+    return [p.strip() for item in patterns or () for p in str(item).split(",") if p.strip()]
+
+
+def matches(name: str, groups: Iterable[str], patterns: Sequence[str]) -> bool:
+    """pyinfra's ``--limit`` rule: a pattern is a group name or a glob on the host name."""
+    groups = set(groups)
+    return any(pattern in groups or fnmatch(name, pattern) for pattern in patterns)
+
+
+# --- loading ----------------------------------------------------------------------------------
+
+
+@dataclass
+class LoadedInventory:
+    path: str
+    inventory: Any  # pyinfra.api.Inventory
+    state: Any  # pyinfra.api.State, initialised with the selected hosts as its limit
+    selected: list  # pyinfra Host objects to contact
+    not_contacted: list[NotContacted]
+    limit: list[str]
+    shard: tuple[int, int] | None
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[-1] if text else type(exc).__name__
+
+
+def _describe_load_error(path: str, exc: BaseException) -> str:
+    # pyinfra wraps errors of user code in UnexpectedExternalError(.exception, .filename).
+    original = getattr(exc, "exception", None) or exc.__cause__ or exc
+    if isinstance(original, SyntaxError):
+        return f"inventory {path}: syntax error at line {original.lineno}: {original.msg}"
+    if isinstance(original, SystemExit):
+        return _one_line(original) if str(original.code) not in ("None", "0") else f"inventory {path} exited"
+    where = ""
+    for frame in traceback.extract_tb(original.__traceback__):
+        if Path(frame.filename).resolve() == Path(path).resolve():
+            where = f" line {frame.lineno}:"
+    return f"inventory {path}:{where} {type(original).__name__}: {_one_line(original)}"
+
+
+def host_address(host: Any) -> tuple[str, str | None]:
+    """(connector, address) of a pyinfra host; address None means it has none."""
+    connector = host.connector_cls.__name__.lower().replace("connector", "") or "ssh"
+    data = host.data
+    for key in (f"{connector}_hostname",):
+        if key in data.dict():
+            value = data.get(key)
+            return connector, (str(value).strip() or None) if value is not None else None
+    name = host.name
+    if name.startswith("@"):
+        return connector, name  # an inventory connector (@local, @docker/...) knows its target
+    return connector, name
+
+
+def validate_addresses(hosts: Iterable[Any], path: str) -> None:
+    for host in hosts:
+        connector, address = host_address(host)
+        if connector not in ("ssh", "winrm"):
+            continue
+        if address is None or not address.strip() or any(ch.isspace() for ch in address):
+            raise InventoryError(
+                f"inventory {path}: host {host.name} has no address ({connector}_hostname is "
+                f"{address!r})"
+            )
+
+
+def load_inventory(
+    path: str,
+    limit: Iterable[str] | None = None,
+    shard: str | tuple[int, int] | None = None,
+    cwd: str | None = None,
+    override_data: dict | None = None,
+) -> LoadedInventory:
+    """Load an inventory file with pyinfra's own loader and select the hosts to contact.
+
+    Group data comes from ``group_data/`` in ``cwd`` (default: the current directory) and in
+    the inventory's folder, exactly as for ``pyinfra INVENTORY ...``. Nothing is contacted.
+    """
+    from pyinfra.api import Config, State
+    from pyinfra.api.exceptions import PyinfraError
+    from pyinfra.context import ctx_config, ctx_inventory, ctx_state
+    from pyinfra_cli.inventory import make_inventory_from_files
+
+    if not Path(path).is_file():
+        raise InventoryError(f"inventory {path}: no such file")
+    shard_tuple = parse_shard(shard) if isinstance(shard, (str, type(None))) else shard
+    patterns = split_patterns(limit)
+    cwd = cwd or os.getcwd()
+
+    _NOT_CONTACTED.clear()
+    state = State()
+    state.cwd = cwd
+    ctx_state.set(state)
+    config = Config()
+    ctx_config.set(config)
+    try:
+        inventory = make_inventory_from_files(path, override_data=override_data, cwd=cwd)
+    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is one line
+        if isinstance(exc, PyinfraError):
+            raise InventoryError(f"inventory {path}: {_one_line(exc)}") from None
+        raise InventoryError(_describe_load_error(path, exc)) from None
+    ctx_inventory.set(inventory)
+    not_contacted = list(_NOT_CONTACTED.values())
+    _NOT_CONTACTED.clear()
+
+    hosts = list(inventory)
+    if not hosts and not not_contacted:
+        raise InventoryError(f"inventory {path}: defines no hosts")
+    if patterns:
+        hosts = [h for h in hosts if matches(h.name, h.groups, patterns)]
+        not_contacted = [m for m in not_contacted if matches(m.name, m.groups, patterns)]
+        if not hosts and not not_contacted:
+            raise InventoryError(f"--limit {','.join(patterns)}: matches no host or group of {path}")
+    # Shard over every machine (contacted or not) so that each one is reported by one runner.
+    keep = set(shard_names([h.name for h in hosts] + [m.name for m in not_contacted], shard_tuple))
+    hosts = sorted((h for h in hosts if h.name in keep), key=lambda h: h.name)
+    not_contacted = sorted((m for m in not_contacted if m.name in keep), key=lambda m: m.name)
+    validate_addresses(hosts, path)
+
+    if len(inventory) == 0:
+        config.PARALLEL = 1  # pyinfra sizes its pool from the inventory; a pool needs one slot
+    state.init(inventory, config, initial_limit=hosts)
+    return LoadedInventory(path, inventory, state, hosts, not_contacted, patterns, shard_tuple)

@@ -1,0 +1,212 @@
+"""Each Windows deploy, end to end through pyinfra's CLI with its @fake connector.
+
+The fake hosts answer bcdrfix's observation script with the hand-written fixtures (a broken and
+a healthy VM) and every other command with success, as pyinfra's fake connector does. What is
+checked is what a user sees: which operations changed something, which were no-ops, the
+PowerShell each host received, and that a host already in the desired state gets no command
+besides the observation (the second run of a deploy changes nothing).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+
+import pytest
+
+from bcdrfix.facts.windows import MARKER
+
+from .helpers import REPO, observation_output
+
+DEPLOYS = ["windows_agent", "windows_vss", "windows_com", "windows_tls", "windows_msi",
+           "windows_antivirus", "windows_machinekeys"]
+
+
+def write_inventory(path, responses: dict[str, dict]) -> None:
+    hosts = []
+    for name, extra in responses.items():
+        hosts.append((f"@fake/{name}", {"fake_delay": 0, "fake_delay_jitter": 0, "fake_responses": extra}))
+    path.write_text(f"windows = {hosts!r}\n", encoding="utf-8")
+
+
+def observation_response(fixture: str) -> dict:
+    return {MARKER: observation_output(fixture)}
+
+
+def run_deploy(tmp_path, deploy: str, responses: dict[str, dict], *data: str):
+    inventory = tmp_path / "inventory.py"
+    write_inventory(inventory, responses)
+    args = [sys.executable, "-m", "pyinfra", str(inventory), f"deploys/{deploy}.py", "-y", "-vv", "--json"]
+    for item in data:
+        args += ["--data", item]
+    result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return json.loads(result.stdout), commands_by_host(result.stderr)
+
+
+def commands_by_host(stderr: str) -> dict[str, list[str]]:
+    """The commands pyinfra printed with -vv: ``[host] >>> first line`` then the script's lines."""
+    commands: dict[str, list[str]] = {}
+    current = None
+    for line in stderr.splitlines():
+        match = re.match(r"^\[@fake/([^\]]+)\]\s+>>> (.*)$", line)
+        if match:
+            current = [match.group(2)]
+            commands.setdefault(match.group(1), []).append(current)
+        elif re.match(r"^(    \[@fake/|--> |\[@fake/)", line):
+            current = None
+        elif current is not None:
+            current.append(line)
+    return {host: ["\n".join(c) for c in cmds] for host, cmds in commands.items()}
+
+
+# pyinfra groups the operations of all hosts by call site: one operation can carry the names of
+# a fix on one host and of a no-op note on another. These names are the notes'.
+NOTE_NAMES = ("pass", "not-applicable", "needs-approval", "error", "report only", "report writer",
+              "needs approval")
+
+
+def _ops_for(result: dict, host: str, bucket: str, notes: bool) -> list[str]:
+    names = []
+    for op in result["results"]["operations"]:
+        if f"@fake/{host}" in op[bucket]:
+            names += [n for n in op["names"] if n.split(": ", 1)[-1].startswith(NOTE_NAMES) == notes]
+    return names
+
+
+def changed_ops(result: dict, host: str) -> list[str]:
+    return _ops_for(result, host, "success", notes=False)
+
+
+def no_change_ops(result: dict, host: str) -> list[str]:
+    return _ops_for(result, host, "no_change", notes=True)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Each deploy once against a broken and a healthy host (pyinfra runs the hosts in parallel)."""
+    results = {}
+    for deploy in DEPLOYS:
+        tmp_path = tmp_path_factory.mktemp(deploy)
+        results[deploy] = run_deploy(tmp_path, deploy, {
+            "broken": observation_response("broken"),
+            "healthy": observation_response("healthy"),
+        })
+    return results
+
+
+@pytest.mark.parametrize("deploy", DEPLOYS)
+def test_healthy_host_gets_only_the_observation(runs, deploy):
+    result, commands = runs[deploy]
+    assert changed_ops(result, "healthy") == []
+    assert len(commands["healthy"]) == 1 and commands["healthy"][0].startswith(MARKER)
+    assert result["results"]["totals"]["error"] == 0
+
+
+@pytest.mark.parametrize("deploy", DEPLOYS)
+def test_one_observation_per_host_per_deploy(runs, deploy):
+    _result, commands = runs[deploy]
+    assert sum(c.startswith(MARKER) for c in commands["broken"]) == 1
+
+
+def test_agent_deploy_fixes_services_and_reports(runs):
+    result, commands = runs["windows_agent"]
+    assert changed_ops(result, "broken") == [
+        "windows.agent_services: Start WindowsAzureGuestAgent and set it Automatic",
+        "windows.agent_services: Start RdAgent and set it Automatic",
+    ]
+    scripts = commands["broken"][1:]
+    assert "$ServiceName = 'WindowsAzureGuestAgent'" in scripts[0] and "Start-Service" in scripts[0]
+    assert "$StartupType = 'Automatic'" in scripts[1] and "$ServiceName = 'RdAgent'" in scripts[1]
+    assert "windows.agent_version: report only" in no_change_ops(result, "broken")
+    assert "windows.dhcp: report only" in no_change_ops(result, "broken")
+
+
+def test_vss_deploy_needs_approval_for_writer_restarts(runs):
+    result, commands = runs["windows_vss"]
+    assert "windows.vss_writers: needs-approval" in no_change_ops(result, "broken")
+    assert not any("SERVICE_RESTART" in c or "Stop-Service" in c for c in commands["broken"])
+    assert "windows.bcdr_snapshot_keys: Set SOFTWARE\\Microsoft\\BcdrAgentPersistentKeys\\SnapshotMethod" in \
+        changed_ops(result, "broken")
+
+
+def test_vss_deploy_restarts_writers_with_opt_in(tmp_path):
+    result, commands = run_deploy(tmp_path, "windows_vss", {"broken": observation_response("broken")},
+                                  "bcdrfix_allow_disruptive=true")
+    changed = changed_ops(result, "broken")
+    assert "windows.vss_writers: Restart SQLWriter for VSS writer(s) SqlServerWriter" in changed
+    assert "windows.vss_writers: Restart CryptSvc for VSS writer(s) System Writer" in changed
+    restarts = [c for c in commands["broken"] if "Stop-Service -Name $ServiceName -Force" in c
+                and "$dependents" in c]
+    assert [re.search(r"\$ServiceName = '([^']+)'", c).group(1) for c in restarts] == ["SQLWriter", "CryptSvc"]
+    assert "windows.vss_writers: report writer" in no_change_ops(result, "broken")
+
+
+def test_com_deploy(runs):
+    result, commands = runs["windows_com"]
+    changed = changed_ops(result, "broken")
+    assert changed == ["windows.msdtc_account: Run MSDTC as NT AUTHORITY\\NetworkService",
+                       "windows.comsysapp: Start COM+ System Application"]
+    assert "windows.msdtc_account: needs approval" in no_change_ops(result, "broken")
+    assert any("StartName = $Account" in c and "$Account = 'NT AUTHORITY\\NetworkService'" in c
+               for c in commands["broken"])
+
+
+def test_msdtc_reinstall_on_request_with_approval(tmp_path):
+    result, commands = run_deploy(tmp_path, "windows_com", {"healthy": observation_response("healthy")},
+                                  "bcdrfix_msdtc_reinstall=true")
+    assert "windows.msdtc_reinstall: needs-approval" in no_change_ops(result, "healthy")
+    result, commands = run_deploy(tmp_path, "windows_com", {"healthy": observation_response("healthy")},
+                                  "bcdrfix_msdtc_reinstall=true", "bcdrfix_allow_disruptive=true")
+    assert changed_ops(result, "healthy") == ["windows.msdtc_reinstall: Reinstall MSDTC and start COM+"]
+    script = commands["healthy"][1]
+    assert script.index("-uninstall") < script.index("-install\n") < script.index("Start-Service -Name COMSysApp")
+
+
+def test_tls_deploy_sets_each_present_framework(runs):
+    result, _ = runs["windows_tls"]
+    assert changed_ops(result, "broken") == [
+        "windows.tls_strong_crypto: Set SOFTWARE\\Microsoft\\.NETFramework\\v2.0.50727\\SchUseStrongCrypto",
+        "windows.tls_strong_crypto: Set SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319\\SchUseStrongCrypto",
+        "windows.tls_strong_crypto: Set SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319\\SchUseStrongCrypto",
+    ]
+
+
+def test_msi_deploy(runs):
+    result, commands = runs["windows_msi"]
+    assert changed_ops(result, "broken") == [
+        "windows.msiserver: Set SYSTEM\\CurrentControlSet\\Services\\Msiserver\\Start"]
+    assert "$Value = 3" in commands["broken"][1] and "$Kind = 'DWord'" in commands["broken"][1]
+
+
+def test_antivirus_deploy_adds_only_missing_exclusions(runs):
+    result, commands = runs["windows_antivirus"]
+    assert changed_ops(result, "broken") == ["windows.defender_exclusions: Exclude the backup extension folders from Defender"]
+    assert "Add-MpPreference -ExclusionPath $Paths" in commands["broken"][1]
+
+
+def test_machinekeys_deploy_needs_approval_then_runs(runs, tmp_path):
+    result, commands = runs["windows_machinekeys"]
+    assert changed_ops(result, "broken") == []
+    assert len(commands["broken"]) == 1
+    result, commands = run_deploy(tmp_path, "windows_machinekeys", {"broken": observation_response("broken")},
+                                  "bcdrfix_allow_disruptive=true")
+    assert changed_ops(result, "broken") == [
+        "windows.machinekeys_acl: Reset the MachineKeys ACL to the default",
+        "windows.crp_certificates: Delete certificates issued to Windows Azure CRP Certificate Generator",
+    ]
+    assert "SetAccessRuleProtection($true, $false)" in commands["broken"][1]
+    assert sum("Remove-Item -LiteralPath $item.PSPath" in c for c in commands["broken"]) == 2
+
+
+def test_a_failing_command_fails_the_operation(tmp_path):
+    responses = observation_response("broken")
+    responses["Add-MpPreference"] = {"success": False, "stderr": "Add-MpPreference: Access denied"}
+    inventory = tmp_path / "inventory.py"
+    write_inventory(inventory, {"broken": responses})
+    result = subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), "deploys/windows_antivirus.py",
+                             "-y", "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    assert result.returncode != 0
+    assert "Access denied" in result.stderr
