@@ -38,3 +38,4 @@ def run() -> None:
 
 # Sub-command modules register themselves on ``main``.
 from bcdrfix.lab import cli as _lab_cli  # noqa: E402,F401
+from bcdrfix import cli_codes as _codes_cli  # noqa: E402,F401
