@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from bcdrfix.catalog import CodeNotFound, Entry, load_catalog, step_as_dict
+from bcdrfix.catalog import CatalogError, CodeNotFound, Entry, load_catalog, step_as_dict
 
 ERROR_CODE_KEY = "error_code"  # host data key: --data error_code=CODE
 
@@ -85,7 +85,7 @@ def fix_error_code(code: str | None = None):
         )
     try:
         entries = resolve_for_fix(str(text))
-    except (CodeNotFound, FixInputError) as exc:
+    except (CodeNotFound, FixInputError, CatalogError) as exc:
         raise PyinfraError(str(exc)) from None
     return apply_controls(control_ids_for(entries))
 
@@ -272,21 +272,39 @@ def run_fix(
     state.cwd = cwd or os.getcwd()
     with ctx_state.use(state), ctx_config.use(config):  # pyinfra's file loader needs a state
         inventory = load_inventory(inventory_path, overrides, group_data, cwd)
-    hosts = select_hosts(inventory, limit)
+    selected = select_hosts(inventory, limit)
     recorder = _recorder()
-    state.init(inventory, config, initial_limit=hosts)
+    state.init(inventory, config, initial_limit=selected)  # no connection yet
     state.add_callback_handler(recorder)
 
     # Everything that can be checked without a host, for every host, before contacting any.
     platforms: dict[str, str] = {}
-    for host in hosts:
+    hosts = []  # the hosts that have something to check: only these are contacted
+    for host in selected:
         settings = load_settings(host.data, host.name)
         platform = platform_of(host)
         platforms[host.name] = platform
-        if platform not in OBSERVERS and select_controls(control_ids, platform, settings):
-            raise FixInputError(f"host {host.name}: no {platform} support is installed in bcdrfix")
+        if select_controls(control_ids, platform, settings):
+            if platform not in OBSERVERS:
+                raise FixInputError(f"host {host.name}: no {platform} support is installed in bcdrfix")
+            hosts.append(host)
+    reports = {h.name: HostReport(h.name, platforms[h.name]) for h in selected}
+    for host in selected:
+        if host not in hosts:
+            reports[host.name].outcomes.append(ControlOutcome(
+                "-", "-", NOT_APPLICABLE,
+                f"no {platforms[host.name]} control covers {', '.join(e.code for e in entries)} "
+                "(or the host skips them); host not contacted",
+            ))
+    steps = []
+    for entry in entries:
+        for step in entry.steps():
+            if step.id not in {s["id"] for s in steps}:
+                steps.append(step_as_dict(step))
+    if not hosts:
+        return FixReport(code, [e.code for e in entries], dry, list(reports.values()), steps)
 
-    reports = {h.name: HostReport(h.name, platforms[h.name]) for h in hosts}
+    state.limit_hosts = hosts
     results: dict[str, list] = {}
     pyinfra_logger = logging.getLogger("pyinfra")
     quiet = logging.NullHandler()  # failures are reported below, not as pyinfra log lines
@@ -344,17 +362,6 @@ def run_fix(
         ops = _host_operations(state, host)
         for control, finding in results.get(host.name, []):
             report.outcomes.append(_outcome(control, finding, ops, dry))
-        if host.name in results and not results[host.name] and report.error is None:
-            report.outcomes.append(
-                ControlOutcome("-", "-", NOT_APPLICABLE,
-                               f"no {report.platform} control covers {', '.join(e.code for e in entries)}")
-            )
-
-    steps = []
-    for entry in entries:
-        for step in entry.steps():
-            if step.id not in {s["id"] for s in steps}:
-                steps.append(step_as_dict(step))
     return FixReport(code, [e.code for e in entries], dry, list(reports.values()), steps)
 
 
