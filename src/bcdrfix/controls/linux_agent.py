@@ -352,7 +352,10 @@ PACKAGE_NAMES = {"apt-get": "waagent", "dnf": "WALinuxAgent", "yum": "WALinuxAge
 def upgrade_command(manager: str, package: str) -> str:
     q = shlex.quote(package)
     return {
-        "apt-get": f"apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q {q}",
+        # A failed list refresh is not fatal: the version check below says what was available.
+        "apt-get": "{ apt-get update -q || echo 'bcdrfix: apt-get update failed, using the "
+        f"package lists already on the host' >&2; }} && "
+        f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q {q}",
         "dnf": f"dnf -y install {q} && dnf -y upgrade {q}",
         "yum": f"yum -y install {q} && yum -y update {q}",
         "zypper": f"zypper -n install {q} && zypper -n update {q}",

@@ -1,0 +1,8 @@
+"""Collect the agent's logs for a support case into collected-logs/<host>/ (bcdrfix_logs_dir).
+
+    pyinfra inventories/lab.py deploys/linux_logs.py
+"""
+
+from bcdrfix.logs import collect_linux_logs
+
+collect_linux_logs()

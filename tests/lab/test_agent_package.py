@@ -1,0 +1,56 @@
+"""linux.agent_package on real hosts: report only by default; upgrade fails clearly when the
+repository has nothing newer; an unreachable host fails alone while the others are fixed."""
+
+from __future__ import annotations
+
+import re
+
+from labtools import lab_host_view, run_pyinfra
+
+LAB = {"hosts": 2, "faults": {"lab-debian-01": ["agent-stopped"], "lab-rhel-02": ["agent-stopped"]}}
+
+
+def test_minimum_not_met_is_reported_without_upgrade_flag(lab):
+    proc = run_pyinfra("deploys/linux_agent.py", "--data", "bcdrfix_agent_min_version=99.0")
+    assert "linux.agent_package" in proc.stdout
+    assert not re.search(r"Install/upgrade the agent package", proc.stdout)
+
+
+def test_upgrade_fails_clearly_when_the_repository_offers_nothing_newer(lab):
+    proc = run_pyinfra(
+        "deploys/linux_agent.py", "--limit", "lab-debian-01",
+        "--data", "bcdrfix_agent_min_version=99.0", "--data", "bcdrfix_agent_upgrade=true",
+        check=False,
+    )
+    assert proc.returncode != 0
+    assert "bcdrfix: the repository offers waagent 2.7.3.0, bcdrfix needs 99.0 or newer" in proc.stdout
+
+
+def test_unreachable_host_fails_alone(lab, tmp_path):
+    for host in lab.hosts:
+        lab_host_view(lab, host).run(f"systemctl stop {host.unit}")
+    inventory = tmp_path / "with_dead_host.py"
+    inventory.write_text(
+        "import runpy\n"
+        "lab = runpy.run_path('inventories/lab.py')\n"
+        "linux = lab['linux'] + [('dead-vm', {**lab['linux'][0][1], 'ssh_hostname': '198.18.%d.250',"
+        " 'ssh_connect_retries': 0, 'ssh_paramiko_connect_kwargs': {'timeout': 2}})]\n"
+        % int(lab.subnet.split('.')[-1])
+    )
+    proc = run_pyinfra_inventory(str(inventory))
+    assert re.search(r"\[dead-vm\]\s+Could not connect", proc.stdout), proc.stdout
+    # the stopped agents on the reachable hosts were started anyway
+    assert re.search(r"\[lab-debian-01\]\s+Success", proc.stdout)
+    assert re.search(r"\[lab-rhel-02\]\s+Success", proc.stdout)
+
+
+def run_pyinfra_inventory(inventory: str):
+    import subprocess
+
+    from labtools import BIN, REPO
+
+    return subprocess.run(
+        [str(BIN / "pyinfra"), "-y", inventory, "deploys/linux_agent.py"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+        stdin=subprocess.DEVNULL,
+    )

@@ -1,0 +1,150 @@
+"""deploys/linux_agent.py on real hosts, checked independently with testinfra and the agent's parser.
+
+Five hosts of both flavors (debian: walinuxagent.service, rhel: waagent.service), four of them
+with different seeded faults and one with none but its flavor's own (Debian's unit has no
+Restart=). pyinfra reaches them over SSH; the checks below do not use bcdrfix's facts.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pytest
+from labtools import host_named, run_pyinfra, lab_host_view
+
+LAB = {
+    "hosts": 5,
+    "faults": {
+        "lab-debian-01": ["agent-stopped", "extensions-disabled"],
+        "lab-rhel-02": ["agent-killed", "restart-no", "article-key"],
+        "lab-debian-03": ["unit-disabled", "duplicate-keys", "verbose-off"],
+        "lab-rhel-04": ["keys-missing", "messy-syntax", "agent-stopped"],
+    },
+}
+
+# What the agent itself reads, by its own code inside the host.
+AGENT_VIEW = (
+    "python3 -c 'import json; from azurelinuxagent.common import conf; "
+    'conf.load_conf_from_file("/etc/waagent.conf"); '
+    "print(json.dumps({\"values\": conf.__conf__.values, "
+    "\"extensions\": conf.get_extensions_enabled(), "
+    "\"provisioning\": conf.get_provisioning_agent(), \"verbose\": conf.get_logs_verbose()}))'"
+)
+DESIRED_KEYS = {"Extensions.Enabled", "Provisioning.Agent", "Logs.Verbose"}
+
+
+def agent_view(host) -> dict:
+    return json.loads(host.check_output(AGENT_VIEW))
+
+
+def snapshot(state):
+    """Per host: agent view, stat of the conf file, its checksum."""
+    result = {}
+    for lab_host in state.hosts:
+        host = lab_host_view(state, lab_host)
+        result[lab_host.name] = {
+            "view": agent_view(host),
+            "stat": host.check_output("stat -c '%U %G %a' /etc/waagent.conf"),
+            "sha": host.check_output("sha256sum /etc/waagent.conf"),
+        }
+    return result
+
+
+def changed_hosts(output: str) -> set[str]:
+    return set(re.findall(r"\[([\w-]+)\]\s+Success", output))
+
+
+@pytest.fixture(scope="module")
+def runs(lab):
+    before = snapshot(lab)
+    dry = run_pyinfra("deploys/linux_agent.py", "--dry")
+    after_dry = snapshot(lab)
+    first = run_pyinfra("deploys/linux_agent.py")
+    after = snapshot(lab)
+    second = run_pyinfra("deploys/linux_agent.py")
+    return {"before": before, "dry": dry, "after_dry": after_dry, "first": first,
+            "after": after, "second": second}
+
+
+def test_dry_run_changes_nothing(runs):
+    assert runs["after_dry"] == runs["before"]
+    assert "Write /etc/waagent.conf" in runs["dry"].stdout
+
+
+def test_every_host_ends_with_the_agent_active_enabled_and_auto_restarting(lab, runs):
+    for lab_host in lab.hosts:
+        host = lab_host_view(lab, lab_host)
+        unit = lab_host.unit
+        assert host.run(f"systemctl is-active {unit}").stdout.strip() == "active", lab_host.name
+        assert host.run(f"systemctl is-enabled {unit}").stdout.strip() == "enabled", lab_host.name
+        restart = host.check_output(f"systemctl show -p Restart --value {unit}")
+        assert restart == "always", (lab_host.name, restart)
+
+
+def test_the_agent_reads_the_desired_values(lab, runs):
+    for lab_host in lab.hosts:
+        view = runs["after"][lab_host.name]["view"]
+        assert view["extensions"] is True, lab_host.name
+        assert view["provisioning"] == "auto", lab_host.name
+        wants_verbose = "verbose-off" in lab_host.faults
+        assert view["verbose"] is wants_verbose, lab_host.name
+
+
+def test_unrelated_keys_parse_as_before(lab, runs):
+    for lab_host in lab.hosts:
+        before = runs["before"][lab_host.name]["view"]["values"]
+        after = runs["after"][lab_host.name]["view"]["values"]
+        unrelated_before = {k: v for k, v in before.items() if k not in DESIRED_KEYS}
+        unrelated_after = {k: v for k, v in after.items() if k not in DESIRED_KEYS}
+        # The articles' misspelling is commented out, so the agent no longer sees it at all.
+        unrelated_before.pop("Extensions.Enable", None)
+        assert unrelated_after == unrelated_before, lab_host.name
+
+
+def test_owner_mode_kept_and_backup_written_where_the_file_changed(lab, runs):
+    for lab_host in lab.hosts:
+        host = lab_host_view(lab, lab_host)
+        name = lab_host.name
+        assert runs["after"][name]["stat"] == runs["before"][name]["stat"] == "root root 644"
+        conf_changed = runs["after"][name]["sha"] != runs["before"][name]["sha"]
+        backups = host.run("ls /etc/waagent.conf.bcdrfix-* 2>/dev/null").stdout.split()
+        assert (len(backups) == 1) is conf_changed, (name, backups)
+        if backups:
+            # The backup is the file as it was before the run.
+            assert host.check_output(f"sha256sum < {backups[0]}").split()[0] == \
+                runs["before"][name]["sha"].split()[0]
+
+
+def test_edits_follow_the_agents_parse_rules(lab, runs):
+    rhel = lab_host_view(lab, host_named(lab, "lab-rhel-02"))
+    text = rhel.file("/etc/waagent.conf").content_string
+    assert re.search(r"^Extensions\.Enabled=y$", text, re.M)
+    assert not re.search(r"^Extensions\.Enable=", text, re.M)  # misspelling commented out
+    debian = lab_host_view(lab, host_named(lab, "lab-debian-03"))
+    lines = [l for l in debian.file("/etc/waagent.conf").content_string.split("\n")
+             if l.startswith("Extensions.Enabled")]
+    assert lines == ["Extensions.Enabled=y"]  # exactly one effective line
+
+
+def test_debian_units_get_the_drop_in_rhel_units_keep_their_own_restart(lab, runs):
+    for lab_host in lab.hosts:
+        host = lab_host_view(lab, lab_host)
+        dropin = host.file(f"/etc/systemd/system/{lab_host.unit}.d/zz-bcdrfix-restart.conf")
+        needs_dropin = lab_host.flavor == "debian" or "restart-no" in lab_host.faults
+        assert dropin.exists is needs_dropin, lab_host.name
+
+
+def test_clean_host_only_gets_what_its_flavor_lacks(lab, runs):
+    assert runs["after"]["lab-debian-05"]["sha"] == runs["before"]["lab-debian-05"]["sha"]
+
+
+def test_first_run_changed_the_broken_hosts(runs):
+    assert changed_hosts(runs["first"].stdout) == {
+        "lab-debian-01", "lab-rhel-02", "lab-debian-03", "lab-rhel-04", "lab-debian-05"
+    }
+
+
+def test_second_run_changes_nothing_anywhere(runs):
+    assert changed_hosts(runs["second"].stdout) == set(), runs["second"].stdout
+    assert re.search(r"Grand total\s+\d+\s+-\s+-\s+\d+", runs["second"].stdout)
