@@ -43,3 +43,53 @@ bcdrfix_agent_upgrade = False
 
 # deploys/linux_logs.py: local folder that receives one sub-folder per host.
 bcdrfix_logs_dir = "collected-logs"
+
+
+# --- Backup extension (VMSnapshotLinux) and network prerequisites: deploys/linux_backup.py ---------
+# Facts: shared REFERENCE section 3, checked against the extension's own code.
+
+# The extension reads only this file, section [SnapshotThread] (the articles' example path under
+# /var/lib/waagent/...VMSnapshotLinux-<ver>/main/tempPlugin/ is a template it never reads;
+# linux.vmbackup_conf_location reports settings left there).
+bcdrfix_vmbackup_conf_path = "/etc/azure/vmbackup.conf"
+
+# [SnapshotThread] keys to enforce; empty = manage nothing (the file is still checked for being
+# readable: one bad line makes the extension ignore the whole file). Keys the extension reads:
+#   MountsToSkip             mount points not to freeze: a list or "a,b" (written without spaces:
+#                            the extension does not trim them); "/" cannot be skipped
+#   SafeFreezeWaitInSeconds  seconds to wait for the freeze (extension default 66; article: 600)
+#   timeout                  snapshot thread timeout in seconds (default 60)
+#   seqsnapshot              0 parallel, 1 sequential (set by the extension), 2 sequential (by you)
+#   onlyLocalFilesystems     True/False
+#   OnAppFailureDoFsFreeze, OnAppSuccessDoFsFreeze   True/False; current extensions read them as
+#                            text and compare with booleans, so they change nothing (reported)
+#   isanysnapshotfailed      the articles' switch for VMs with Site Recovery; set on request, but
+#                            ignored by the extension since 2019 (reported)
+# None as a value removes the key. The article's "fsfreeze: True" is refused: nothing reads it.
+# Example: {"MountsToSkip": ["/mnt/resource"], "SafeFreezeWaitInSeconds": 600}
+bcdrfix_vmbackup_conf = {}
+
+# Endpoints checked from inside the guest (TCP connect with a timeout). Never point tests at
+# Azure's addresses: the lab inventory points all of these at the lab bridge.
+bcdrfix_wireserver_address = "168.63.129.16"
+bcdrfix_wireserver_ports = (80, 32526)  # add 443 where your network rules require it
+bcdrfix_imds_address = "169.254.169.254"
+bcdrfix_imds_port = 80
+# Storage host names the snapshot upload needs, e.g. ("myaccount.blob.core.windows.net",);
+# checked through the agent's effective proxy (HttpProxy.Host/Port, else https_proxy in the
+# agent's environment; no_proxy honoured).
+bcdrfix_storage_endpoints = ()
+bcdrfix_storage_ports = (443, 8443)  # 8443: managed disks
+bcdrfix_connect_timeout = 3  # seconds per endpoint (all endpoints are probed in parallel)
+
+# SELinux (enforcing hosts only): mislabeled files under /var/lib/waagent are relabeled with
+# restorecon (the policy is not changed). If the policy still denies the agent's own confined
+# domain, only this switch makes that one domain permissive (semanage permissive -a); SELinux is
+# never switched off.
+bcdrfix_selinux_permissive_agent_domain = False
+bcdrfix_selinux_avc_hours = 24  # denials older than this in /var/log/audit/audit.log are ignored
+
+# Interface that must use DHCP; None = the interface with the default route. The fix edits the
+# configuration of whatever manages it (netplan, NetworkManager, systemd-networkd, ifcfg,
+# ifupdown); it takes effect at the next boot (applying it live would cut the SSH session).
+bcdrfix_dhcp_interface = None

@@ -23,3 +23,10 @@ _ssh = {
 linux = [(h["name"], {"ssh_hostname": h["address"], **_ssh, **h.get("data", {})}) for h in _state["hosts"]]
 lab_debian = [h["name"] for h in _state["hosts"] if h["flavor"] == "debian"]
 lab_rhel = [h["name"] for h in _state["hosts"] if h["flavor"] == "rhel"]
+
+# Connectivity checks go to the lab bridge, never to Azure's addresses (host data still wins).
+from bcdrfix.lab.endpoints import lab_endpoint_data  # noqa: E402
+
+for _name, _data in linux:
+    for _key, _value in lab_endpoint_data(_state["subnet"]).items():
+        _data.setdefault(_key, _value)

@@ -7,3 +7,4 @@ from bcdrfix.controls.base import REGISTRY, Control, Finding, Status, Step  # no
 from bcdrfix.controls import linux_agent  # noqa: F401,E402  (registers controls)
 
 __all__ = ["REGISTRY", "Control", "Finding", "Status", "Step"]
+from bcdrfix.controls import linux_backup  # noqa: F401,E402  (registers controls)

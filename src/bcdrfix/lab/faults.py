@@ -20,7 +20,37 @@ FAULTS = {
     "keys-missing": "Extensions.Enabled and Provisioning.Agent removed",
     "messy-syntax": 'spaces around =, quotes and inline comments: Extensions.Enabled = "n"  # ...',
     "verbose-off": "Logs.Verbose=n on a host under diagnosis (the lab asks for verbose logs)",
+    "vmbackup-broken": "/etc/azure/vmbackup.conf has keys before any section and a garbage line "
+    "(the extension ignores the whole file)",
+    "vmbackup-missing-keys": "/etc/azure/vmbackup.conf (mode 600) has [SnapshotThread] without "
+    "MountsToSkip and SafeFreezeWaitInSeconds",
+    "vmbackup-template-only": "MountsToSkip set only in the articles' template path under "
+    "/var/lib/waagent, no /etc/azure/vmbackup.conf",
+    "static-address": "systemd-networkd (enabled at boot) gives eth0 its address statically, DHCP=no",
 }
+
+# Backup extension settings as admins leave them (the articles' template path included).
+VMBACKUP_TEMPLATE = (
+    "var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9170.0/main/tempPlugin/vmbackup.conf"
+)
+VMBACKUP_BROKEN = """\
+# edited during an incident, no section header
+MountsToSkip = /mnt/resource
+SafeFreezeWaitInSeconds=600
+fsfreeze = True
+skip /data too
+"""
+VMBACKUP_MISSING_KEYS = """\
+# Azure Backup settings (see the runbook)
+[SnapshotThread]
+seqsnapshot = 0
+"""
+VMBACKUP_ARTICLE = """\
+[SnapshotThread]
+fsfreeze: True
+MountsToSkip = /mnt/resource
+SafeFreezeWaitInSeconds=600
+"""
 
 # What a flavor gets wrong by itself: Debian's unit has no Restart= line.
 INHERENT_FAULTS = {"debian": ("restart-missing",)}
@@ -76,6 +106,18 @@ def apply_boot_faults(root: Path, unit: str, faults: list[str]) -> None:
         )
     if "verbose-off" in faults:
         _edit_conf(conf, {"Logs.Verbose": "Logs.Verbose=n"})
+    vmbackup = root / "etc/azure/vmbackup.conf"
+    if "vmbackup-broken" in faults:
+        vmbackup.parent.mkdir(parents=True, exist_ok=True)
+        vmbackup.write_text(VMBACKUP_BROKEN)
+    if "vmbackup-missing-keys" in faults:
+        vmbackup.parent.mkdir(parents=True, exist_ok=True)
+        vmbackup.write_text(VMBACKUP_MISSING_KEYS)
+        vmbackup.chmod(0o600)
+    if "vmbackup-template-only" in faults:
+        template = root / VMBACKUP_TEMPLATE
+        template.parent.mkdir(parents=True, exist_ok=True)
+        template.write_text(VMBACKUP_ARTICLE)
 
 
 def runtime_fault_commands(unit: str, faults: list[str]) -> list[str]:
@@ -88,5 +130,13 @@ def runtime_fault_commands(unit: str, faults: list[str]) -> list[str]:
         commands.append(
             f"pid=$(systemctl show -p MainPID --value {unit}); "
             f'[ "$pid" -gt 0 ] && kill -9 "$pid"; sleep 0.5; true'
+        )
+    if "static-address" in faults:
+        # The address the lab gave eth0, made static in systemd-networkd (same address: SSH stays up).
+        commands.append(
+            "a=$(ip -o -4 addr show dev eth0 | awk '{print $4; exit}'); mkdir -p /etc/systemd/network; "
+            "printf '[Match]\\nName=eth0\\n\\n[Network]\\n# fixed by hand after a migration\\n"
+            "Address=%s\\nDHCP=no\\n' \"$a\" > /etc/systemd/network/10-eth0-static.network; "
+            "systemctl enable --now systemd-networkd 2>/dev/null"
         )
     return commands
