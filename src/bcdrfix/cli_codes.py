@@ -157,6 +157,8 @@ def _print_entry(console: Console, entry: Entry, match: Match, registry, values:
                 control = registry.get(cid)
                 flags = [f for f, on in (("disruptive", control.disruptive), ("on demand", control.on_demand)) if on]
                 extra = f" ({', '.join(flags)})" if flags else ""
+                if control.on_demand and control.description:
+                    extra += f" - {control.description}"
                 grid.add_row("", plat, Text.assemble((cid, "green"), f" - {control.title}{extra}"))
         for step in cause.control_plane:
             if step in steps:

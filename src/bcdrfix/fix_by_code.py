@@ -296,10 +296,10 @@ def run_fix(
                 f"no {platforms[host.name]} control covers {', '.join(e.code for e in entries)} "
                 "(or the host skips them); host not contacted",
             ))
-    steps = []
+    steps = []  # the Azure steps for the platforms of the selected hosts
     for entry in entries:
         for step in entry.steps():
-            if step.id not in {s["id"] for s in steps}:
+            if step.id not in {s["id"] for s in steps} and set(step.platforms) & set(platforms.values()):
                 steps.append(step_as_dict(step))
     if not hosts:
         return FixReport(code, [e.code for e in entries], dry, list(reports.values()), steps)
@@ -384,7 +384,8 @@ def _outcome(control, finding, ops, dry: bool) -> ControlOutcome:
 
     prefix = f"{control.id}: "
     mine = [(name[len(prefix):], meta) for name, meta in ops if name.startswith(prefix)]
-    steps = [name for name, _ in mine]
+    # remediate names its "nothing to run" notes after the status; they are not steps
+    steps = [name for name, _ in mine if name not in {s.value for s in Status}]
     simple = {
         Status.PASS: ALREADY_RIGHT,
         Status.NOT_APPLICABLE: NOT_APPLICABLE,
