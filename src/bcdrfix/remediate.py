@@ -67,8 +67,7 @@ def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
     observation = observe(host, controls, settings, platform)
     results = evaluate(controls, observation, settings)
     for control, finding in host.loop(results):
-        for meta in run_steps(host, plan_steps(control, finding, observation, settings)):
-            pass
+        run_steps(host, plan_steps(control, finding, observation, settings))
     return results
 
 
@@ -88,8 +87,8 @@ def plan_steps(control: Control, finding: Finding, observation: dict, settings: 
     ]
 
 
-def run_steps(host: Any, steps: list[Step]):
-    """Issue the steps' operations from this single call site, in order.
+def run_steps(host: Any, steps: list[Step]) -> list[Any]:
+    """Issue the steps' operations from this single call site, in order; return their metas.
 
     pyinfra orders operations across hosts by call site and loop position; one call site inside
     ``host.loop`` keeps the order identical on every host whatever each host needs.
@@ -100,4 +99,4 @@ def run_steps(host: Any, steps: list[Step]):
         if step.when_changed is not None:
             kwargs["_if"] = metas[step.when_changed].did_change
         metas.append(step.op(**kwargs))
-        yield metas[-1]
+    return metas
