@@ -1,0 +1,8 @@
+"""Antivirus: Microsoft Defender excludes the two VMSnapshot plugin folders.
+
+    pyinfra inventories/windows.py deploys/windows_antivirus.py
+"""
+
+from bcdrfix.remediate import apply_controls
+
+apply_controls(["windows.defender_exclusions"])

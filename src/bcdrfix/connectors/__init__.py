@@ -1,0 +1,1 @@
+"""pyinfra connectors that bcdrfix provides as plugins (``pyinfra.connectors`` entry points)."""

@@ -1,0 +1,1 @@
+"""pyinfra facts bcdrfix adds (each module registers what it observes)."""
