@@ -150,7 +150,9 @@ def _print_entry(console: Console, entry: Entry, match: Match, registry, values:
         console.print(f"  none for {platform}")
     steps = entry.steps(platform)
     for number, cause in enumerate(shown, 1):
-        console.print(Text(f"  {number}. {cause.title}"))
+        title = _grid(1, len(str(number)) + 1, None)
+        title.add_row("", f"{number}.", Text(cause.title))
+        console.print(title)
         grid = _grid(4, 8, None)
         for plat in platforms:
             for cid in cause.controls.get(plat, ()):
@@ -189,7 +191,9 @@ def _print_entry(console: Console, entry: Entry, match: Match, registry, values:
         console.print("  none")
     for number, step in enumerate(steps, 1):
         flag = "  [disruptive]" if step.disruptive else ""
-        console.print(Text(f"  {number}. {step.title}{flag}", style="yellow" if step.disruptive else ""))
+        title = _grid(1, len(str(number)) + 1, None)
+        title.add_row("", f"{number}.", Text(f"{step.title}{flag}", style="yellow" if step.disruptive else ""))
+        console.print(title)
         for command in step.commands(values):
             console.print(Text(f"       {command}", style="cyan"), soft_wrap=True)
         if step.portal:

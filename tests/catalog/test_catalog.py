@@ -135,6 +135,15 @@ def test_every_entry_has_causes_sources_and_a_consistent_scope(catalog):
             assert not entry.control_ids() and entry.steps(), entry.code
 
 
+def test_settings_named_in_the_advice_exist(catalog):
+    from bcdrfix.settings import SETTINGS
+
+    for cause in catalog.causes.values():
+        for advice in cause.advice:
+            for name in re.findall(r"bcdrfix_[a-z_]+", advice):
+                assert name in SETTINGS, f"cause {cause.id} names the unknown setting {name}"
+
+
 def test_controls_run_in_the_order_a_deploy_needs(catalog):
     # the configuration is written before the agent is (re)started, as in deploys/linux_agent.py
     ids = catalog.get("151099").control_ids("linux")
