@@ -40,3 +40,4 @@ def run() -> None:
 from bcdrfix.lab import cli as _lab_cli  # noqa: E402,F401
 from bcdrfix import demo as _demo  # noqa: E402,F401
 from bcdrfix import cli_audit as _audit_cli  # noqa: E402,F401
+from bcdrfix import cli_codes as _codes_cli  # noqa: E402,F401

@@ -1,0 +1,368 @@
+"""``bcdrfix explain``, ``bcdrfix codes`` and ``bcdrfix fix``: the error-code catalog at work."""
+
+from __future__ import annotations
+
+import json
+import shlex
+import sys
+
+import click
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from bcdrfix.catalog import (
+    PLACEHOLDERS,
+    PLATFORMS,
+    CatalogError,
+    CodeNotFound,
+    Entry,
+    Match,
+    entry_as_dict,
+    is_disruptive,
+    load_catalog,
+)
+from bcdrfix.cli import BcdrfixError, main
+from bcdrfix.settings import SettingsError
+
+SERVICE = {"backup": "Azure Backup", "site-recovery": "Azure Site Recovery"}
+SCOPE = {
+    "guest": "bcdrfix fixes causes inside the VM",
+    "control-plane": "only Azure (portal / az) can fix it",
+    "informational": "nothing to change; wait, retry or resize",
+}
+
+
+def _catalog():
+    try:
+        return load_catalog()
+    except CatalogError as exc:
+        raise BcdrfixError(str(exc)) from None
+
+
+def _console() -> Console:
+    # No markup or highlighting: messages and az queries contain [brackets] that are not markup.
+    return Console(highlight=False, markup=False, emoji=False)
+
+
+def _registry():
+    from bcdrfix.controls import REGISTRY
+
+    return REGISTRY
+
+
+def _values(items: tuple[str, ...]) -> dict[str, str]:
+    values = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        name = name.strip().strip("<>")
+        if not sep or name not in PLACEHOLDERS:
+            known = ", ".join(sorted(PLACEHOLDERS))
+            raise BcdrfixError(f"--set {item!r}: expected NAME=VALUE with NAME one of {known}")
+        values[name] = value
+    return values
+
+
+# --- explain ----------------------------------------------------------------------------------
+
+
+@main.command("explain")
+@click.argument("code_or_text", nargs=-1, required=True)
+@click.option("--platform", type=click.Choice(PLATFORMS), help="Show one platform's causes and controls.")
+@click.option("--set", "placeholders", multiple=True, metavar="NAME=VALUE",
+              help="Fill a placeholder of the az commands (vm-name, resource-group, vault-name...).")
+@click.option("--inventory", default="INVENTORY", show_default=True,
+              help="Inventory to put in the printed fix command lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def explain(code_or_text: tuple[str, ...], platform: str | None, placeholders: tuple[str, ...],
+            inventory: str, as_json: bool) -> None:
+    """Explain an error code: meaning, causes, what bcdrfix changes, what only Azure can do.
+
+    CODE_OR_TEXT is a code in any case (151099, usererrorguestagentstatusunavailable), a code pair
+    as the articles write them (320001/ResourceNotFound), or a fragment of the error message in
+    English or as the Japanese/Korean portal shows it. Unknown codes exit with status 2 and the
+    nearest known codes.
+
+    \b
+    Examples:
+      bcdrfix explain 151099
+      bcdrfix explain UserErrorGuestAgentStatusUnavailable --platform linux
+      bcdrfix explain 320001/ResourceNotFound
+      bcdrfix explain "Could not communicate with the VM agent for snapshot status"
+      bcdrfix explain UserErrorRpCollectionLimitReached --set restore-point-resource-group=AzureBackupRG_japaneast_1
+      bcdrfix explain ExtensionFailedVssWriterInBadState --json
+    """
+    text = " ".join(code_or_text)
+    values = _values(placeholders)
+    catalog = _catalog()
+    try:
+        match = catalog.lookup(text)
+    except CodeNotFound as exc:
+        raise BcdrfixError(str(exc)) from None
+    registry = _registry()
+    if as_json:
+        click.echo(json.dumps(
+            {"query": text, "matched_by": match.how,
+             "entries": [entry_as_dict(e, registry, values, platform) for e in match.entries]},
+            indent=2, ensure_ascii=False,
+        ))
+        return
+    console = _console()
+    if len(match.entries) > 1:
+        console.print(Text(f"{text!r} matches {len(match.entries)} entries: {', '.join(match.codes)}",
+                           style="bold"))
+        console.print()
+    for index, entry in enumerate(match.entries):
+        if index:
+            console.rule()
+        _print_entry(console, entry, match, registry, values, platform, inventory)
+
+
+def _grid(*widths: int | None) -> Table:
+    grid = Table.grid(padding=(0, 1))
+    for width in widths:
+        # fold: Japanese and Korean lines have no spaces to wrap at
+        grid.add_column(width=width, no_wrap=width is not None, overflow="fold" if width is None else "ellipsis")
+    return grid
+
+
+def _print_entry(console: Console, entry: Entry, match: Match, registry, values: dict,
+                 platform: str | None, inventory: str) -> None:
+    label = entry.display if entry.kind == "code" else f"(no code) {entry.message}"
+    console.print(Text.assemble((label, "bold cyan"), f"  {SERVICE[entry.service]}  ",
+                                (SCOPE[entry.scope], "italic")))
+    head = _grid(1, 9, None)
+    head.add_row("", Text("Message", style="bold"), Text(entry.message))
+    for lang, message in entry.localized.items():
+        head.add_row("", "", Text(f"{lang}: {message}"))
+    head.add_row("", Text("Meaning", style="bold"), Text(entry.summary))
+    head.add_row("", Text("Platforms", style="bold"), Text(", ".join(entry.platforms)))
+    for source in entry.sources:
+        head.add_row("", Text("Article", style="bold"),
+                     Text(f"{source.file} - {source.title} ({source.title_en}, {source.date}, {source.locale})"))
+    console.print(head)
+
+    platforms = [platform] if platform else list(entry.platforms)
+    console.print()
+    console.print(Text("Causes, in the order the articles give them", style="bold"))
+    shown = [c for c in entry.causes if set(platforms) & set(c.platforms)]
+    if not shown:
+        console.print(f"  none for {platform}")
+    steps = entry.steps(platform)
+    for number, cause in enumerate(shown, 1):
+        title = _grid(1, len(str(number)) + 1, None)
+        title.add_row("", f"{number}.", Text(cause.title))
+        console.print(title)
+        grid = _grid(4, 8, None)
+        for plat in platforms:
+            for cid in cause.controls.get(plat, ()):
+                control = registry.get(cid)
+                flags = [f for f, on in (("disruptive", control.disruptive), ("on demand", control.on_demand)) if on]
+                extra = f" ({', '.join(flags)})" if flags else ""
+                if control.on_demand and control.description:
+                    extra += f" - {control.description}"
+                grid.add_row("", plat, Text.assemble((cid, "green"), f" - {control.title}{extra}"))
+        for step in cause.control_plane:
+            if step in steps:
+                grid.add_row("", "azure", Text(f"step {steps.index(step) + 1} below: {step.title}"))
+        for advice in cause.advice:
+            grid.add_row("", "note", Text(advice))
+        console.print(grid)
+
+    console.print()
+    console.print(Text("bcdrfix changes on hosts", style="bold"))
+    grid = _grid(1, 8, None)
+    for plat in platforms:
+        ids = entry.control_ids(plat)
+        if ids:
+            grid.add_row("", plat, Text(", ".join(ids), style="green"))
+    if grid.row_count:
+        console.print(grid)
+    else:
+        console.print("  nothing: no cause of this code can be fixed inside the VM")
+    disruptive = [cid for plat in platforms for cid in entry.control_ids(plat) if registry.get(cid).disruptive]
+    if disruptive:
+        console.print(Text(f"  disruptive, run only with --allow-disruptive (else reported as needs approval): "
+                           f"{', '.join(disruptive)}", style="yellow"))
+
+    console.print()
+    console.print(Text("Azure control plane (bcdrfix prints these, it never runs them)", style="bold"))
+    if not steps:
+        console.print("  none")
+    for number, step in enumerate(steps, 1):
+        flag = "  [disruptive]" if step.disruptive else ""
+        title = _grid(1, len(str(number)) + 1, None)
+        title.add_row("", f"{number}.", Text(f"{step.title}{flag}", style="yellow" if step.disruptive else ""))
+        console.print(title)
+        for command in step.commands(values):
+            console.print(Text(f"       {command}", style="cyan"), soft_wrap=True)
+        if step.portal:
+            console.print(Text(f"       portal: {step.portal}"), soft_wrap=True)
+
+    console.print()
+    console.print(Text("Fix on hosts", style="bold"))
+    if entry.control_ids():
+        code = shlex.quote(entry.code)
+        inv = shlex.quote(inventory) if inventory != "INVENTORY" else inventory
+        lines = [
+            f"bcdrfix fix {inv} --code {code} --dry        # what would change",
+            f"bcdrfix fix {inv} --code {code} [--limit HOST]",
+            f"pyinfra {inv} deploys/fix_error_code.py --data error_code={code}",
+        ]
+        if disruptive:
+            lines.append(f"bcdrfix fix {inv} --code {code} --allow-disruptive   # after approval")
+        for line in lines:
+            console.print(Text(f"  {line}", style="cyan"), soft_wrap=True)
+    else:
+        console.print("  nothing to run on hosts; use the Azure steps above")
+
+
+# --- codes ------------------------------------------------------------------------------------
+
+
+@main.command("codes")
+@click.option("--platform", type=click.Choice(PLATFORMS), help="Only codes that occur on this platform.")
+@click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
+def codes(platform: str | None, as_json: bool) -> None:
+    """List the error codes bcdrfix knows, with their scope and the controls that fix them.
+
+    \b
+    Examples:
+      bcdrfix codes
+      bcdrfix codes --platform windows
+      bcdrfix codes --json | jq -r '.[] | select(.scope == "guest") | .code'
+    """
+    catalog = _catalog()
+    registry = _registry()
+    entries = catalog.for_platform(platform)
+    if as_json:
+        click.echo(json.dumps([entry_as_dict(e, registry, None, platform) for e in entries],
+                              indent=2, ensure_ascii=False))
+        return
+    table = Table(title=f"bcdrfix error codes{f' ({platform})' if platform else ''}", show_lines=False)
+    table.add_column("Code", style="cyan", max_width=44, overflow="fold")
+    table.add_column("Service", no_wrap=True)
+    table.add_column("Scope", no_wrap=True)
+    table.add_column("Controls" if not platform else f"{platform} controls", max_width=40)
+    table.add_column("Disruptive", no_wrap=True)
+    table.add_column("Message", ratio=1)
+    for entry in entries:
+        if platform:
+            controls = ", ".join(cid.split(".", 1)[1] for cid in entry.control_ids(platform)) or "-"
+        else:
+            counts = [f"{p} {len(entry.control_ids(p))}" for p in PLATFORMS if entry.control_ids(p)]
+            controls = ", ".join(counts) or "-"
+        code = entry.display if entry.kind == "code" else f"(symptom) {entry.code}"
+        table.add_row(
+            Text(code),
+            "ASR" if entry.service == "site-recovery" else "Backup",
+            entry.scope,
+            Text(controls),
+            "yes" if is_disruptive(entry, registry, platform) else "",
+            Text(entry.message),
+        )
+    console = _console()
+    if not console.is_terminal:
+        console.width = max(console.width, 160)  # piped: a table that stays readable in a file
+    console.print(table)
+    console.print(Text(f"{len(entries)} entries. bcdrfix explain CODE shows causes, controls and Azure steps."))
+
+
+# --- fix --------------------------------------------------------------------------------------
+
+
+@main.command("fix")
+@click.argument("inventory")
+@click.option("--code", required=True, help="Error code, code pair or message fragment (see bcdrfix codes).")
+@click.option("--limit", multiple=True, metavar="HOSTS",
+              help="Only these hosts or groups (globs, comma-separated, repeatable).")
+@click.option("--dry", is_flag=True, help="Observe and report what would change; change nothing.")
+@click.option("--allow-disruptive", is_flag=True,
+              help="Run disruptive fixes too (service restarts, reinstalls, unmount/fsck).")
+@click.option("--data", "data_items", multiple=True, metavar="KEY=VALUE",
+              help="Extra host data for this run, as pyinfra --data (e.g. bcdrfix_agent_restart=true).")
+@click.option("--group-data", multiple=True, metavar="DIR", help="Extra group_data directory.")
+@click.option("--json", "as_json", is_flag=True, help="Print the per-host report as JSON.")
+def fix(inventory: str, code: str, limit: tuple[str, ...], dry: bool, allow_disruptive: bool,
+        data_items: tuple[str, ...], group_data: tuple[str, ...], as_json: bool) -> None:
+    """Run the controls the catalog maps to an error code on every host of INVENTORY.
+
+    Uses pyinfra with the usual inventory and group_data/ conventions. The code, the inventory
+    and every host's bcdrfix settings are validated before any host is contacted. An unreachable
+    host fails alone. Exit status: 0 all right or fixed; 1 a host was unreachable or a fix
+    failed; 2 bad input; 3 something needs approval or an opt-in (or would change, with --dry).
+
+    \b
+    Examples:
+      bcdrfix fix inventories/lab.py --code 151099 --dry
+      bcdrfix fix inventories/lab.py --code UserErrorGuestAgentStatusUnavailable --limit lab-debian-01
+      bcdrfix fix inventories/prod.py --code ExtensionFailedVssWriterInBadState --allow-disruptive
+      bcdrfix fix inventories/prod.py --code 151095 --data bcdrfix_agent_upgrade=true --json
+    Same with plain pyinfra:
+      pyinfra inventories/lab.py deploys/fix_error_code.py --data error_code=151099
+    """
+    from bcdrfix.fix_by_code import FixInputError, parse_data, run_fix
+
+    _catalog()
+    try:
+        data = parse_data(data_items)
+        report = run_fix(inventory, code, limit=limit, dry=dry, allow_disruptive=allow_disruptive,
+                         data=data, group_data=group_data)
+    except (FixInputError, CodeNotFound, SettingsError) as exc:
+        raise BcdrfixError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        _print_report(report)
+    sys.exit(report.exit_code)
+
+
+OUTCOME_STYLE = {
+    "changed": "green", "would change": "yellow", "already right": "dim", "not applicable": "dim",
+    "needs approval": "yellow", "not changed": "yellow", "failed": "red", "error": "red", "not run": "red",
+}
+
+
+def _print_report(report) -> None:
+    console = _console()
+    title = f"bcdrfix fix {', '.join(report.codes)}{' (dry run: nothing was changed)' if report.dry else ''}"
+    table = Table(title=title)
+    table.add_column("Host", no_wrap=True)
+    table.add_column("Control", no_wrap=True)
+    table.add_column("Outcome", no_wrap=True)
+    table.add_column("Detail", ratio=1, overflow="fold")
+    for host in report.hosts:
+        if not host.reachable or (host.error and not host.outcomes):
+            table.add_row(host.name, "-", Text("unreachable" if not host.reachable else "error", style="red"),
+                          Text(host.error or ""))
+            continue
+        for number, outcome in enumerate(host.outcomes):
+            detail = outcome.summary
+            if outcome.outcome in ("changed", "would change", "not changed") and outcome.steps:
+                detail += " -> " + "; ".join(outcome.steps)
+            if outcome.error:
+                detail += f" -> {outcome.error}"
+            last = number == len(host.outcomes) - 1 and not host.error
+            table.add_row(host.name if number == 0 else "", outcome.control,
+                          Text(outcome.outcome, style=OUTCOME_STYLE.get(outcome.outcome, "")),
+                          Text(detail), end_section=last)
+        if host.error:
+            table.add_row(host.name, "-", Text("error", style="red"), Text(host.error))
+    if not console.is_terminal:
+        console.width = max(console.width, 140)  # piped into a log: keep rows readable
+    console.print(table)
+    for host in report.hosts:
+        if host.reachable and host.outcomes:
+            counts = {}
+            for outcome in host.outcomes:
+                counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+            summary = ", ".join(f"{n} {name}" for name, n in counts.items())
+            console.print(Text(f"{host.name} ({host.platform}): {summary}"))
+        elif not host.reachable:
+            console.print(Text(f"{host.name}: unreachable ({host.error})", style="red"))
+    if report.control_plane:
+        console.print()
+        console.print(Text("Azure control-plane steps bcdrfix does not run "
+                           f"(bcdrfix explain {shlex.quote(report.query)} prints the commands):", style="bold"))
+        for step in report.control_plane:
+            console.print(Text(f"  - {step['title']}{'  [disruptive]' if step['disruptive'] else ''}"))
