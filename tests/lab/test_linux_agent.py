@@ -67,9 +67,15 @@ def runs(lab):
             "after": after, "second": second}
 
 
-def test_dry_run_changes_nothing(runs):
+def test_dry_run_changes_nothing_and_names_the_hosts_that_would_change(lab, runs):
     assert runs["after_dry"] == runs["before"]
-    assert "Write /etc/waagent.conf" in runs["dry"].stdout
+    # pyinfra's proposed-changes table lists, per operation, the hosts it would change.
+    would_change = {
+        name.strip()
+        for hosts in re.findall(r"\d+ \(([^)]*)\)", runs["dry"].stdout)
+        for name in hosts.split(",")
+    }
+    assert would_change == {h.name for h in lab.hosts}
 
 
 def test_every_host_ends_with_the_agent_active_enabled_and_auto_restarting(lab, runs):
