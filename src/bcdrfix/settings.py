@@ -253,6 +253,8 @@ def load_settings(data: Mapping[str, Any] | Any, host_name: str = "") -> Setting
     ``data`` is a mapping or pyinfra's ``HostData``. Unknown ``bcdrfix_*`` names are refused so
     that a typo does not silently fall back to a default.
     """
+    import bcdrfix.controls  # noqa: F401  (control modules define their own settings)
+
     if hasattr(data, "dict"):
         raw = dict(data.dict())
     else:

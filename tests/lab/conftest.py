@@ -4,7 +4,8 @@ A test module declares the hosts it needs in a module-level ``LAB`` dict::
 
     LAB = {"hosts": 4, "faults": {"lab-debian-01": ["agent-stopped"]}}
 
-and uses the module-scoped ``lab`` fixture (a ``bcdrfix.lab.lab.LabState``). The lab is torn down
+(``"standins": False`` when the module runs its own endpoint listeners) and uses the
+module-scoped ``lab`` fixture (a ``bcdrfix.lab.lab.LabState``). The lab is torn down
 after the module, leaving no mounts, namespaces, veths, cgroups or processes. Set
 ``BCDRFIX_LAB_ID`` to run several test sessions side by side.
 """
@@ -34,6 +35,7 @@ def lab(request):
         spec.get("flavors", labmod.FLAVORS),
         spec.get("faults", {}),
         log=lambda *_: None,
+        standins=spec.get("standins", True),
     )
     try:
         yield state

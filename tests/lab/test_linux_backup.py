@@ -26,6 +26,7 @@ LAB = {
         "lab-rhel-02": ["vmbackup-missing-keys"],
         "lab-debian-03": ["vmbackup-template-only"],
     },
+    "standins": False,  # this module starts and stops its own endpoint listeners
 }
 DESIRED = {"MountsToSkip": ["/mnt/resource"], "SafeFreezeWaitInSeconds": 600}
 DATA = ["--data", "bcdrfix_vmbackup_conf=" + json.dumps(DESIRED)]

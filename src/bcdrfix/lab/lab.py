@@ -25,6 +25,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -121,6 +122,7 @@ class LabState:
     bridge: str = LAB_TAG
     key: str = str(LAB_DIR / "id_ed25519")
     hosts: list[LabHost] = field(default_factory=list)
+    standins_pid: int | None = None  # listeners standing in for Azure's endpoints
 
     @classmethod
     def load(cls) -> "LabState | None":
@@ -421,9 +423,36 @@ def plan_hosts(count: int, flavors: Iterable[str], faults: dict[str, list[str]],
     return hosts
 
 
+def start_standins(state: LabState) -> None:
+    """Listeners on the bridge address standing in for wireserver, IMDS and storage."""
+    from bcdrfix.lab.endpoints import ALL_PORTS
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "bcdrfix.lab.standins", f"{state.subnet}.1",
+         str(LAB_DIR / "lab.json"), *map(str, ALL_PORTS)],
+        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(LAB_DIR / "standins.log", "wb"),
+        start_new_session=True,
+    )
+    state.standins_pid = proc.pid
+
+
+def stop_process(pid: int | None) -> None:
+    if not pid:
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
 def up(count: int = 4, flavors: Iterable[str] = FLAVORS, faults: dict[str, list[str]] | None = None,
-       log=print) -> LabState:
-    """Boot ``count`` hosts; ``faults`` maps host names to fault names. Fails if a lab is up."""
+       log=print, standins: bool = True) -> LabState:
+    """Boot ``count`` hosts; ``faults`` maps host names to fault names. Fails if a lab is up.
+
+    ``standins``: also listen on the bridge address for the hosts' connectivity checks
+    (wireserver, IMDS, storage stand-ins); tests that run their own listeners turn it off.
+    """
     require_root()
     if LabState.load() is not None:
         raise LabError(f"a lab is already up ({LAB_DIR}/lab.json): run `bcdrfix lab down` first")
@@ -436,6 +465,9 @@ def up(count: int = 4, flavors: Iterable[str] = FLAVORS, faults: dict[str, list[
     start = time.monotonic()
     try:
         ensure_bridge(state)
+        if standins:
+            start_standins(state)
+            state.save()
         for host in hosts:
             mount_overlay(host, rootfs)
             customise(host, public_key)
@@ -460,6 +492,7 @@ def down(log=print) -> None:
     if state is None:
         log("lab: nothing to remove")
         return
+    stop_process(state.standins_pid)
     for host in state.hosts:
         kill_cgroup(host)
         if host.merged.exists():
