@@ -60,6 +60,8 @@ def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
     from pyinfra import host
 
     settings = load_settings(host.data, host.name)
+    # Say per host why nothing changed (already right, needs approval...), not only with -v.
+    host.state.print_noop_info = True
     platform = platform_of(host)
     controls = select_controls(control_ids, platform, settings)
     if not controls:

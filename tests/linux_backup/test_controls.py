@@ -97,11 +97,16 @@ def test_freeze_lists_what_the_extension_freezes_and_the_unfit_mounts(settings):
     assert "'MountsToSkip': ['/data', '/srv/archive old']" in finding.summary
 
 
+def shown(step):
+    """What the run shows for a step: a note's message, else the operation's name."""
+    return step.kwargs.get("message") or step.name
+
+
 def test_freeze_fix_is_one_mount_at_a_time_and_stops_at_the_first_error(settings):
     s = settings(allow_disruptive=True)
     finding, steps = run("linux.freeze_readiness", freeze_obs(), s)
     assert finding.status is Status.FAIL
-    assert [st.name for st in steps] == [
+    assert [shown(st) for st in steps] == [
         "Unmount, fsck -p and mount /data again",
         "/srv/archive old: bcdrfix repairs ext file systems only; add /srv/archive old to MountsToSkip",
     ]
@@ -132,7 +137,7 @@ def test_root_cannot_be_skipped_and_is_not_unmounted(settings):
     finding, steps = run("linux.freeze_readiness", obs, settings(allow_disruptive=True))
     assert "/" in finding.observed["unfit"]
     assert "'/'" not in finding.summary.split("MountsToSkip")[1]
-    assert "/: the root file system cannot be unmounted" in [st.name for st in steps][0]
+    assert "/: the root file system cannot be unmounted" in [shown(st) for st in steps][0]
 
 
 # --- SELinux -------------------------------------------------------------------------------------

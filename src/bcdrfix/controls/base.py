@@ -77,6 +77,30 @@ class Step:
         return str(self.kwargs.get("name") or getattr(self.op, "__name__", "operation"))
 
 
+def shell(name: str, command: str, when_changed: int | None = None) -> Step:
+    """A POSIX shell step (pyinfra's ``server.shell``); quote data with ``shlex.quote``."""
+    from pyinfra.operations import server
+
+    return Step(server.shell, {"name": name, "commands": [command]}, when_changed)
+
+
+def note(message: str, name: str = "report only") -> Step:
+    """A step that changes nothing; ``name`` stays the same on every host so pyinfra groups it."""
+    from bcdrfix.operations.report import note as note_op
+
+    return Step(note_op, {"name": name, "message": message})
+
+
+def write_file(name: str, path: str, content: str, current: Any, mode: str = "644") -> Step:
+    """Replace a file's content keeping owner/mode, with a backup (``operations.files``)."""
+    from bcdrfix.operations.files import file_content
+
+    return Step(
+        file_content,
+        {"name": name, "path": path, "content": content, "current": current, "mode": mode},
+    )
+
+
 CheckFunc = Callable[[Mapping[str, Any], Any], Finding]
 FixFunc = Callable[[Mapping[str, Any], Any, Finding], "list[Step]"]
 

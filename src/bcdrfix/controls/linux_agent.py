@@ -12,6 +12,8 @@ from bcdrfix.controls.base import (
     Control,
     Finding,
     Step,
+    note,
+    shell,
     error,
     failed,
     not_applicable,
@@ -120,16 +122,6 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
-def shell(name: str, command: str, when_changed: int | None = None) -> Step:
-    from pyinfra.operations import server
-
-    return Step(server.shell, {"name": name, "commands": [command]}, when_changed)
-
-
-def note(message: str) -> Step:
-    from bcdrfix.operations.report import note as note_op
-
-    return Step(note_op, {"name": message, "message": message})
 
 
 # --- 1. agent service -------------------------------------------------------------------------
@@ -382,7 +374,8 @@ def fix_agent_package(observation, settings, finding: Finding) -> list[Step]:
     info = observation.get("agent_version") or {}
     manager = info.get("package_manager")
     if not settings.agent_upgrade:
-        return [note(f"{finding.summary}: set bcdrfix_agent_upgrade=true to upgrade it with {manager}")]
+        return [note(f"{finding.summary}: set bcdrfix_agent_upgrade=true to upgrade it with {manager}",
+                     name="needs bcdrfix_agent_upgrade=true")]
     if manager not in PACKAGE_NAMES:
         return [note(f"{finding.summary}: no supported package manager (apt, dnf, yum, zypper) found")]
     package = info.get("package") or PACKAGE_NAMES[manager]

@@ -23,6 +23,9 @@ from bcdrfix.controls.base import (
     Control,
     Finding,
     Step,
+    note,
+    shell,
+    write_file,
     error,
     failed,
     not_applicable,
@@ -156,23 +159,7 @@ NETWORK_CODES = ("ExtensionSnapshotFailedNoNetwork", "ExtensionFailedTimeoutVMNe
                  "BackUpOperationFailed", "BackUpOperationFailedV2", "151076", "150066")
 
 
-def shell(name: str, command: str, when_changed: int | None = None) -> Step:
-    from pyinfra.operations import server
 
-    return Step(server.shell, {"name": name, "commands": [command]}, when_changed)
-
-
-def note(message: str) -> Step:
-    from bcdrfix.operations.report import note as note_op
-
-    return Step(note_op, {"name": message, "message": message})
-
-
-def write_file(name: str, path: str, content: str, current, mode: str = "644") -> Step:
-    from bcdrfix.operations.files import file_content
-
-    return Step(file_content, {"name": name, "path": path, "content": content, "current": current,
-                               "mode": mode})
 
 
 # --- probes ---------------------------------------------------------------------------------------
@@ -449,11 +436,13 @@ def fix_vmbackup_conf(observation, settings, finding: Finding) -> list[Step]:
     steps = []
     if finding.plan.get("new_text") is None:
         return [note(f"{finding.summary}: set the affected keys in bcdrfix_vmbackup_conf so that "
-                     "bcdrfix writes them where the extension reads them")]
+                     "bcdrfix writes them where the extension reads them",
+                     name="settings only in the template path: set them in bcdrfix_vmbackup_conf")]
     steps.append(write_file(f"Write {settings.vmbackup_conf_path}", settings.vmbackup_conf_path,
                             finding.plan["new_text"], observation.get("vmbackup_conf")))
     for message in finding.plan.get("ignored", []):
-        steps.append(note(f"set on request, but {message}"))
+        # Host-independent text: also the operation's name, so the default output shows it.
+        steps.append(note(f"set on request, but {message}", name=f"set on request, but {message}"))
     return steps
 
 
@@ -647,7 +636,7 @@ def fix_freeze_readiness(observation, settings, finding: Finding) -> list[Step]:
         if not repairable:
             why = ("the root file system cannot be unmounted: schedule fsck at the next boot"
                    if mount == "/" else f"bcdrfix repairs ext file systems only; add {mount} to MountsToSkip")
-            steps.append(note(f"{mount}: {why}"))
+            steps.append(note(f"{mount}: {why}", name="a mount needs a repair bcdrfix does not do"))
             continue
         options = facts.get("mounts", {}).get(mount, {}).get("options", "")
         steps.append(shell(f"Unmount, fsck -p and mount {mount} again", repair_mount_script(entry, options)))
@@ -958,7 +947,8 @@ def fix_dhcp(observation, settings, finding: Finding) -> list[Step]:
     apply = APPLY_COMMANDS[state.manager].replace("<interface>", interface or "").replace(
         "<connection>", str(state.plan.get("uuid", "")))
     steps.append(note(f"DHCP is configured for {interface}; it takes effect at the next boot or with "
-                      f"`{apply}` (bcdrfix does not run it: it would drop the connection it works over)"))
+                      f"`{apply}` (bcdrfix does not run it: it would drop the connection it works over)",
+                      name="DHCP takes effect at the next boot"))
     return steps
 
 

@@ -19,6 +19,7 @@ from bcdrfix.controls.base import (
     Control,
     Finding,
     Step,
+    note,
     error,
     failed,
     not_applicable,
@@ -239,12 +240,6 @@ def registry_of(observation: Mapping[str, Any], path: str, name: str) -> dict | 
 def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version or ""))
 
-
-def note(message: str, name: str = "report only") -> Step:
-    """A step that changes nothing; ``name`` stays the same on every host so pyinfra groups it."""
-    from bcdrfix.operations.report import note as note_op
-
-    return Step(note_op, {"name": name, "message": message})
 
 
 def _ops():
