@@ -193,6 +193,8 @@ def edit(text: str, desired: Mapping[str, str]) -> str:
         else:
             appended.append(wanted)
     if appended:
+        if text.count("\r\n") > text.count("\n") // 2:  # a CRLF file stays CRLF
+            appended = [line + "\r" for line in appended]
         if lines and lines[-1] == "":
             lines = lines[:-1] + appended + [""]
         else:
@@ -201,8 +203,9 @@ def edit(text: str, desired: Mapping[str, str]) -> str:
 
 
 def _rewrite(line: str, wanted: str) -> str:
-    """Replace the assignment, keep an inline comment the admin wrote after the value."""
-    _, rest = line.split("=", 1)
+    """Replace the assignment, keep an inline comment the admin wrote and a CRLF line end."""
+    eol = "\r" if line.endswith("\r") else ""
+    _, rest = line.rstrip("\r").split("=", 1)
     if "#" in rest:
-        return f"{wanted} #{rest.split('#', 1)[1]}"
-    return wanted
+        return f"{wanted} #{rest.split('#', 1)[1]}{eol}"
+    return f"{wanted}{eol}"

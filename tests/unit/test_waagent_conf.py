@@ -118,6 +118,12 @@ def test_indented_hash_line_is_another_key_and_left_alone():
     assert edit(text, DESIRED) == text
 
 
+def test_crlf_file_stays_crlf():
+    original = FAULTS["keys-missing"].replace("Logs.Verbose=n", "Logs.Verbose=y").replace("\n", "\r\n")
+    result = assert_edit_is_right(original)
+    assert result.count("\r\n") == result.count("\n")
+
+
 def test_switch_case_does_not_count_as_a_change():
     text = BASE.replace("Extensions.Enabled=y", "Extensions.Enabled=Y")
     assert edit(text, DESIRED) == text
