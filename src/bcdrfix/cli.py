@@ -22,9 +22,11 @@ def main() -> None:
 
     \b
     Examples:
-      bcdrfix lab up --hosts 4            # boot local test hosts with broken agents
-      bcdrfix lab status
-      bcdrfix lab down
+      bcdrfix explain 151099                          # what a code means, what fixes it
+      bcdrfix audit inventories/mine.py --report audit.html   # read-only fleet baseline
+      bcdrfix fix inventories/mine.py --code ExtensionFailedVssWriterInBadState --limit sql-07
+      bcdrfix demo                                    # local lab: audit -> fix -> audit
+      bcdrfix lab up --hosts 4                        # boot local test hosts with broken agents
     """
 
 
