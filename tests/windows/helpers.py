@@ -1,8 +1,12 @@
-"""Helpers for the Windows tests: fixture data, a PowerShell grammar, a pyinfra host stand-in."""
+"""Helpers for the Windows tests: fixture data, a PowerShell grammar, a pyinfra host stand-in,
+inventories of ``@fake`` Windows hosts and a record of the commands their connector receives."""
 
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -107,3 +111,60 @@ def run_operation(op, **kwargs) -> tuple[list[str], list[str]]:
         commands = [c.get_raw_value() if hasattr(c, "get_raw_value") else str(c)
                     for c in op._inner(**kwargs)]
     return commands, fake.noops
+
+
+# --- @fake Windows hosts ------------------------------------------------------------------------
+
+
+def observation_response(fixture: str) -> dict:
+    """``fake_responses`` of a host that answers the observation script with a fixture."""
+    from bcdrfix.facts.windows import MARKER
+
+    return {MARKER: observation_output(fixture)}
+
+
+def write_inventory(path, responses: dict[str, dict]) -> None:
+    """An inventory file of ``@fake/NAME`` hosts in the ``windows`` group, with no simulated delay.
+
+    ``responses`` maps each host name to its ``fake_responses`` (command substring -> output);
+    every other command succeeds with no output, as pyinfra's fake connector does.
+    """
+    hosts = []
+    for name, extra in responses.items():
+        hosts.append((f"@fake/{name}", {"fake_delay": 0, "fake_delay_jitter": 0, "fake_responses": extra}))
+    path.write_text(f"windows = {hosts!r}\n", encoding="utf-8")
+
+
+# Runs the bcdrfix command with a logging handler on pyinfra's fake connector, which logs every
+# command it receives ("[fake] simulating command on %s: %s"); each one is written as a JSON line
+# [host, command] to the file named by the first argument. Nothing in bcdrfix is replaced.
+_RECORD_CONNECTOR_INPUT = r"""
+import json, logging, sys
+record_file = open(sys.argv[1], "a", encoding="utf-8")
+class ConnectorInput(logging.Handler):
+    def emit(self, record):
+        if record.msg == "[fake] simulating command on %s: %s":
+            record_file.write(json.dumps([str(a) for a in record.args]) + "\n")
+            record_file.flush()
+pyinfra_logger = logging.getLogger("pyinfra")
+pyinfra_logger.setLevel(logging.DEBUG)
+pyinfra_logger.addHandler(ConnectorInput(logging.DEBUG))
+sys.argv = ["bcdrfix", *sys.argv[2:]]
+from bcdrfix.cli import run
+run()
+"""
+
+
+def run_bcdrfix(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict[str, list[str]]]:
+    """Run ``bcdrfix ARGS...`` and return its result and, per ``@fake`` host name (without the
+    ``@fake/`` prefix), the commands its connector received, in order."""
+    record = tmp_path / f"connector-input-{len(list(tmp_path.glob('connector-input-*')))}.jsonl"
+    record.touch()
+    env = {**os.environ, "COLUMNS": "80"}  # what a user's default terminal shows
+    result = subprocess.run([sys.executable, "-c", _RECORD_CONNECTOR_INPUT, str(record), *args],
+                            cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    commands: dict[str, list[str]] = {}
+    for line in record.read_text(encoding="utf-8").splitlines():
+        host, command = json.loads(line)
+        commands.setdefault(host.removeprefix("@fake/"), []).append(command)
+    return result, commands

@@ -18,21 +18,10 @@ import pytest
 
 from bcdrfix.facts.windows import MARKER
 
-from .helpers import REPO, observation_output
+from .helpers import REPO, observation_response, write_inventory
 
 DEPLOYS = ["windows_agent", "windows_vss", "windows_com", "windows_tls", "windows_msi",
            "windows_antivirus", "windows_machinekeys"]
-
-
-def write_inventory(path, responses: dict[str, dict]) -> None:
-    hosts = []
-    for name, extra in responses.items():
-        hosts.append((f"@fake/{name}", {"fake_delay": 0, "fake_delay_jitter": 0, "fake_responses": extra}))
-    path.write_text(f"windows = {hosts!r}\n", encoding="utf-8")
-
-
-def observation_response(fixture: str) -> dict:
-    return {MARKER: observation_output(fixture)}
 
 
 def run_deploy(tmp_path, deploy: str, responses: dict[str, dict], *data: str):

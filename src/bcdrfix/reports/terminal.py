@@ -89,9 +89,12 @@ def summary_table(document: dict, width: int = 100) -> Table:
     for result in document["results"]:
         results.setdefault(result["host"], {})[result["control"]] = result
 
-    table = Table(title="bcdrfix audit: hosts x controls", title_justify="left", pad_edge=False,
-                  show_lines=False, header_style="bold")
     longest = max((len(h["name"]) for h in document["hosts"]), default=4)
+    # Rich squeezes columns that do not fit down to nothing, blanking the status cells (16 Windows
+    # controls overflow 80 columns); dropping the cell padding keeps every status visible.
+    padded = min(longest, 32) + len("result") + 12 + sum(len(short[c]) + 3 for c in controls)
+    table = Table(title="bcdrfix audit: hosts x controls", title_justify="left", pad_edge=False,
+                  show_lines=False, header_style="bold", padding=(0, 1) if padded <= width else (0, 0))
     table.add_column("host", no_wrap=True, min_width=min(longest, 32), overflow="ellipsis")
     for control in controls:
         table.add_column(short[control], justify="center", no_wrap=True)
