@@ -452,6 +452,20 @@ class Catalog:
             found = [name for key, name in by_key.items() if len(needle) >= 4 and needle in key]
         return found[:count]
 
+    def codes_for_control(self, control_id: str) -> tuple[str, ...]:
+        """Codes whose causes name this control, in catalog order (what the audit reports)."""
+        return self._codes_by_control.get(control_id, ())
+
+    @functools.cached_property
+    def _codes_by_control(self) -> dict[str, tuple[str, ...]]:
+        found: dict[str, list[str]] = {}
+        for entry in self.entries:
+            if entry.kind != "code":
+                continue
+            for control_id in entry.control_ids():
+                found.setdefault(control_id, []).append(entry.display)
+        return {cid: tuple(codes) for cid, codes in found.items()}
+
     def for_platform(self, platform: str | None) -> list[Entry]:
         return [e for e in self.entries if platform is None or platform in e.platforms]
 

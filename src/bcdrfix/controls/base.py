@@ -112,7 +112,6 @@ class Control:
     id:          stable identifier used in group data, the catalog and reports ("linux.agent_service")
     title:       one line for people
     platform:    "linux" or "windows"
-    codes:       Azure Backup / ASR error codes this control prevents or fixes
     disruptive:  the fix can hurt production (restarts services other than the agent, reinstalls
                  components, unmounts...): it runs only with an explicit opt-in
     probes:      names of the observation probes ``check`` reads
@@ -124,13 +123,19 @@ class Control:
     id: str
     title: str
     platform: str
-    codes: tuple[str, ...]
     disruptive: bool
     probes: tuple[str, ...]
     check: CheckFunc
     fix: FixFunc | None = None
     on_demand: bool = False
     description: str = ""
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """The error codes this control prevents, from the catalog (the one code->control map)."""
+        from bcdrfix.catalog import load_catalog
+
+        return load_catalog().codes_for_control(self.id)
 
     def evaluate(self, observation: Mapping[str, Any], settings: Any) -> Finding:
         """Run the check; turn a crash on unexpected data into an ``error`` finding."""

@@ -22,19 +22,6 @@ from bcdrfix.controls.base import (
 from bcdrfix.observe import parse_file, parse_key_values, probe, split_subsections
 from bcdrfix.templating import render
 
-AGENT_CODES = (
-    "151099",
-    "151076",
-    "150066",
-    "UserErrorGuestAgentStatusUnavailable",
-    "GuestAgentSnapshotTaskStatusError",
-    "ExtensionOperationFailedForManagedDisks",
-    "BackUpOperationFailed",
-    "BackUpOperationFailedV2",
-    "ExtensionStuckInDeletionState",
-    "VmNotInDesirableState",
-    "UserErrorVmNotInDesirableState",
-)
 
 DROPIN_NAME = "zz-bcdrfix-restart.conf"  # sorts after admins' override.conf, so it wins
 
@@ -162,7 +149,6 @@ REGISTRY.register(
         id="linux.agent_service",
         title="Guest agent service is running and enabled",
         platform="linux",
-        codes=AGENT_CODES,
         disruptive=False,
         probes=("agent_service",),
         check=check_agent_service,
@@ -193,7 +179,6 @@ REGISTRY.register(
         id="linux.agent_restart",
         title="Restart the guest agent on request",
         platform="linux",
-        codes=("151099", "UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError"),
         disruptive=False,
         probes=("agent_service",),
         check=check_agent_restart,
@@ -259,7 +244,6 @@ REGISTRY.register(
         id="linux.agent_auto_restart",
         title="systemd restarts the guest agent when it stops",
         platform="linux",
-        codes=AGENT_CODES,
         disruptive=False,
         probes=("agent_service", "agent_restart_dropin"),
         check=check_agent_auto_restart,
@@ -324,7 +308,6 @@ REGISTRY.register(
         id="linux.waagent_conf",
         title="/etc/waagent.conf enables extensions and has the desired agent options",
         platform="linux",
-        codes=AGENT_CODES + ("151095",),
         disruptive=False,
         probes=("waagent_conf",),
         check=check_waagent_conf,
@@ -401,8 +384,6 @@ REGISTRY.register(
         id="linux.agent_package",
         title="Guest agent is installed and not older than the minimum version",
         platform="linux",
-        codes=("151095", "380008", "AzureVmOffline", "151076", "150066",
-               "UserErrorGuestAgentStatusUnavailable"),
         disruptive=False,
         probes=("agent_version",),
         check=check_agent_package,

@@ -152,11 +152,6 @@ TEMPLATE_GLOB = "/var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLin
 FREEZABLE_FSTYPES = ("ext3", "ext4", "xfs", "btrfs")  # fsfreezer.should_skip / mounts.should_skip_fstype
 UNCONFINED_DOMAINS = ("unconfined_service_t", "unconfined_t", "initrc_t", "kernel_t", "spc_t")
 
-BACKUP_CODES = ("UserErrorFsFreezeFailed", "ExtensionFailedSnapshotLimitReachedError",
-                "BackUpOperationFailed", "BackUpOperationFailedV2")
-NETWORK_CODES = ("ExtensionSnapshotFailedNoNetwork", "ExtensionFailedTimeoutVMNetworkUnresponsive",
-                 "UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError",
-                 "BackUpOperationFailed", "BackUpOperationFailedV2", "151076", "150066")
 
 
 
@@ -451,7 +446,6 @@ REGISTRY.register(
         id="linux.vmbackup_conf",
         title="/etc/azure/vmbackup.conf is readable by the backup extension and has the desired keys",
         platform="linux",
-        codes=BACKUP_CODES,
         disruptive=False,
         probes=("vmbackup_conf",),
         check=check_vmbackup_conf,
@@ -500,7 +494,6 @@ REGISTRY.register(
         id="linux.vmbackup_conf_location",
         title="Backup settings are in /etc/azure/vmbackup.conf, not only in the articles' template path",
         platform="linux",
-        codes=("UserErrorFsFreezeFailed",),
         disruptive=False,
         probes=("vmbackup_templates", "vmbackup_conf"),
         check=check_vmbackup_conf_location,
@@ -648,7 +641,6 @@ REGISTRY.register(
         id="linux.freeze_readiness",
         title="Every mount the backup extension freezes can be frozen",
         platform="linux",
-        codes=("UserErrorFsFreezeFailed",),
         disruptive=True,
         probes=("freeze_mounts", "vmbackup_conf", "waagent_conf"),
         check=check_freeze_readiness,
@@ -749,7 +741,6 @@ REGISTRY.register(
         id="linux.selinux_waagent",
         title="SELinux does not block the agent's paths under /var/lib/waagent",
         platform="linux",
-        codes=("UserErrorVmNotInDesirableState", "VmNotInDesirableState"),
         disruptive=False,
         probes=("selinux",),
         check=check_selinux_waagent,
@@ -866,7 +857,6 @@ REGISTRY.register(
         id="linux.connectivity",
         title="Wireserver, IMDS and storage endpoints answer from the guest (through the agent's proxy)",
         platform="linux",
-        codes=NETWORK_CODES,
         disruptive=False,
         probes=("connectivity", "waagent_conf"),
         check=check_connectivity,
@@ -957,8 +947,6 @@ REGISTRY.register(
         id="linux.dhcp",
         title="The guest's primary interface uses DHCP",
         platform="linux",
-        codes=("ExtensionSnapshotFailedNoNetwork", "UserErrorGuestAgentStatusUnavailable",
-               "BackUpOperationFailed"),
         disruptive=False,
         probes=("network_config",),
         check=check_dhcp,

@@ -91,16 +91,7 @@ WRITER_IDS = MappingProxyType({
     "d61d61c8-d73a-4eee-8cdd-f6f9786b7124": "Task Scheduler Writer",
 })
 
-AGENT_CODES = ("151099", "151076", "150066", "UserErrorGuestAgentStatusUnavailable",
-               "GuestAgentSnapshotTaskStatusError", "ExtensionOperationFailedForManagedDisks",
-               "BackUpOperationFailed", "BackUpOperationFailedV2", "ExtensionStuckInDeletionState",
-               "VmNotInDesirableState")
-COM_CODES = ("ExtensionSnapshotFailedCOM", "ExtensionInstallationFailedCOM",
-             "ExtensionInstallationFailedMDTC")
-
-
 # --- settings ---------------------------------------------------------------------------------
-
 
 def _as_int_range(low: int, high: int):
     def check(name: str, value: Any) -> int:
@@ -114,7 +105,6 @@ def _as_int_range(low: int, high: int):
 
     return check
 
-
 def _as_windows_text_mapping(name: str, value: Any) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
         raise SettingsError(f"{name}: expected a mapping of names to values")
@@ -124,9 +114,7 @@ def _as_windows_text_mapping(name: str, value: Any) -> Mapping[str, str]:
         result[str(key)] = as_text(f"{name}[{key!r}]", "" if item is None else item)
     return MappingProxyType(result)
 
-
 _WINDOWS_PATH = re.compile(r"^(?:[A-Za-z]:\\|\\\\[^\\]+\\[^\\]+)")
-
 
 def _as_windows_paths(name: str, value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else list(value or ())
@@ -136,12 +124,10 @@ def _as_windows_paths(name: str, value: Any) -> tuple[str, ...]:
             raise SettingsError(f"{name}: {item!r} is not an absolute Windows path (C:\\... or \\\\server\\share)")
     return tuple(items)
 
-
 def _as_auto_bool(name: str, value: Any) -> str | bool:
     if isinstance(value, str) and value.strip().lower() == "auto":
         return "auto"
     return as_bool(name, value)
-
 
 define("bcdrfix_windows_agent_min_version", "2.7.41491.1010", as_version,
        "Lowest acceptable Windows guest agent version (the backup article says 2.6.1198.718; "
@@ -173,7 +159,6 @@ define("bcdrfix_crp_certificate_subject", CRP_SUBJECT, as_text,
 define("bcdrfix_windows_service_wait", 60, _as_int_range(1, 3600),
        "Seconds to wait for a Windows service to stop or start.")
 
-
 def writer_services(settings: Any) -> dict[str, str]:
     mapping = dict(WRITER_SERVICES)
     for writer, service in settings.vss_writer_services.items():
@@ -183,10 +168,8 @@ def writer_services(settings: Any) -> dict[str, str]:
             mapping.pop(writer, None)
     return mapping
 
-
 WATCHED_SERVICES = AGENT_SERVICES + ("iaasvmprovider", "COMSysApp", "MSDTC", "VSS", "msiserver",
                                      "SQLWriter", "WinDefend")
-
 
 def observation_request(settings: Any) -> dict[str, Any]:
     """What the observation script reads, derived from the settings."""
@@ -199,9 +182,7 @@ def observation_request(settings: Any) -> dict[str, Any]:
     return {"services": services, "registry": registry,
             "crp_subject": settings.crp_certificate_subject}
 
-
 # --- helpers ----------------------------------------------------------------------------------
-
 
 def _section(observation: Mapping[str, Any], name: str) -> Any:
     """The section's data; raises when the observation could not produce it."""
@@ -213,7 +194,6 @@ def _section(observation: Mapping[str, Any], name: str) -> Any:
     if isinstance(data, Mapping) and data.get("error") and len(data) == 1:
         raise LookupError(f"{name}: {data['error']}")
     return data
-
 
 def _guard(check):
     """Turn a missing or failed section into an ``error`` finding with its message."""
@@ -228,35 +208,27 @@ def _guard(check):
     wrapped.__doc__ = check.__doc__
     return wrapped
 
-
 def service_of(observation: Mapping[str, Any], name: str) -> dict | None:
     return _section(observation, "services").get(name.lower())
-
 
 def registry_of(observation: Mapping[str, Any], path: str, name: str) -> dict | None:
     return _section(observation, "registry").get(registry_key(path, name))
 
-
 def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version or ""))
-
-
 
 def _ops():
     from bcdrfix.operations import windows as ops
 
     return ops
 
-
 def service_step(name: str, what: str, current: Mapping | None, settings: Any, **desired: Any) -> Step:
     return Step(_ops().service, {"name": what, "service_name": name, "current": current,
                                  "wait_seconds": settings.windows_service_wait, **desired})
 
-
 def restart_step(name: str, settings: Any, what: str | None = None) -> Step:
     return Step(_ops().service_restart, {"name": what or f"Restart {name}", "service_name": name,
                                          "wait_seconds": settings.windows_service_wait})
-
 
 def registry_step(path: str, value_name: str, value: Any, kind: str, current: Mapping | None,
                   what: str | None = None) -> Step:
@@ -264,10 +236,8 @@ def registry_step(path: str, value_name: str, value: Any, kind: str, current: Ma
         "name": what or f"Set {value_name}", "path": path, "value_name": value_name,
         "value": value, "kind": kind, "current": current})
 
-
 def describe_service(service: Mapping[str, Any]) -> str:
     return f"{service['name']} is {service.get('state')}, start {service.get('start_mode')}"
-
 
 def service_problems(service: Mapping[str, Any], running: bool = True, mode: str | None = "Auto") -> list[str]:
     problems = []
@@ -277,13 +247,10 @@ def service_problems(service: Mapping[str, Any], running: bool = True, mode: str
         problems.append(f"{service['name']} starts {service.get('start_mode')} (wanted {mode})")
     return problems
 
-
 def _register(**kwargs) -> Control:
     return REGISTRY.register(Control(platform="windows", **kwargs))
 
-
 # --- guest agent ------------------------------------------------------------------------------
-
 
 @_guard
 def check_agent_services(observation, settings) -> Finding:
@@ -303,20 +270,17 @@ def check_agent_services(observation, settings) -> Finding:
         return failed("; ".join(problems), observed, desired)
     return passed("WindowsAzureGuestAgent and RdAgent are running and Automatic", observed, desired)
 
-
 def fix_agent_services(observation, settings, finding: Finding) -> list[Step]:
     return [service_step(name, f"Start {name} and set it Automatic", service_of(observation, name),
                          settings, running=True, start_mode="Automatic")
             for name in AGENT_SERVICES]
 
-
 _register(
     id="windows.agent_services", title="Guest agent services are running and start automatically",
-    codes=AGENT_CODES + ("380008", "AzureVmOffline"), disruptive=False, probes=("services",),
+    disruptive=False, probes=("services",),
     check=check_agent_services, fix=fix_agent_services,
     description="WindowsAzureGuestAgent and RdAgent: Running, start type Automatic.",
 )
-
 
 @_guard
 def check_agent_restart(observation, settings) -> Finding:
@@ -327,18 +291,14 @@ def check_agent_restart(observation, settings) -> Finding:
         return error(f"{', '.join(missing)} not installed: nothing to restart")
     return failed("restart of WindowsAzureGuestAgent and RdAgent requested", desired="restarted")
 
-
 def fix_agent_restart(observation, settings, finding: Finding) -> list[Step]:
     return [restart_step(name, settings, f"Restart {name} (requested)") for name in AGENT_SERVICES]
 
-
 _register(
     id="windows.agent_restart", title="Restart the guest agent on request",
-    codes=("151099", "UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError"),
     disruptive=False, probes=("services",), check=check_agent_restart, fix=fix_agent_restart,
     on_demand=True, description="The articles' 'restart the agent'; only with bcdrfix_agent_restart.",
 )
-
 
 def agent_version(info: Mapping[str, Any]) -> str | None:
     """The running agent's version: its executable, else the newest GuestAgent_<v> folder."""
@@ -354,7 +314,6 @@ def agent_version(info: Mapping[str, Any]) -> str | None:
         return ".".join(str(p) for p in version_tuple(legacy)[:4])
     return None
 
-
 @_guard
 def check_agent_version(observation, settings) -> Finding:
     info = _section(observation, "agent")
@@ -367,20 +326,15 @@ def check_agent_version(observation, settings) -> Finding:
         return failed(f"guest agent {version} is older than {minimum}", observed, {"minimum": minimum})
     return passed(f"guest agent {version} (minimum {minimum})", observed, {"minimum": minimum})
 
-
 def fix_agent_version(observation, settings, finding: Finding) -> list[Step]:
     return [note(f"{finding.summary}: install the current Azure VM agent MSI from Microsoft "
                  "(https://go.microsoft.com/fwlink/?LinkID=394789); bcdrfix reports only")]
 
-
 _register(
     id="windows.agent_version", title="Guest agent is not older than the minimum version",
-    codes=("151095", "380008", "AzureVmOffline", "151076", "150066",
-           "UserErrorGuestAgentStatusUnavailable"),
     disruptive=False, probes=("agent",), check=check_agent_version, fix=fix_agent_version,
     description="Reads the version of the agent executable the service runs (report only).",
 )
-
 
 @_guard
 def check_dotnet_version(observation, settings) -> Finding:
@@ -395,21 +349,17 @@ def check_dotnet_version(observation, settings) -> Finding:
         return failed(f".NET Framework Release {value} is older than {minimum}", observed, {"minimum": minimum})
     return passed(f".NET Framework Release {value} (minimum {minimum})", observed, {"minimum": minimum})
 
-
 def fix_dotnet_version(observation, settings, finding: Finding) -> list[Step]:
     return [note(f"{finding.summary}: install .NET Framework 4.5 or newer; bcdrfix reports only")]
 
-
 _register(
     id="windows.dotnet_version", title=".NET Framework 4.5 or newer is installed",
-    codes=("UserErrorGuestAgentStatusUnavailable", "151099"), disruptive=False, probes=("registry",),
+    disruptive=False, probes=("registry",),
     check=check_dotnet_version, fix=fix_dotnet_version,
     description="HKLM\\SOFTWARE\\Microsoft\\NET Framework Setup\\NDP\\v4\\Full Release (report only).",
 )
 
-
 # --- backup extension's VSS provider ----------------------------------------------------------
-
 
 @_guard
 def check_iaasvmprovider(observation, settings) -> Finding:
@@ -422,22 +372,17 @@ def check_iaasvmprovider(observation, settings) -> Finding:
         return failed("; ".join(problems), observed, {"state": "Running", "start_mode": "Auto"})
     return passed("iaasvmprovider is running and Automatic", observed)
 
-
 def fix_iaasvmprovider(observation, settings, finding: Finding) -> list[Step]:
     return [service_step("iaasvmprovider", "Start iaasvmprovider and set it Automatic",
                          service_of(observation, "iaasvmprovider"), settings,
                          running=True, start_mode="Automatic")]
 
-
 _register(
     id="windows.iaasvmprovider", title="The backup extension's VSS provider service runs",
-    codes=("ExtensionFailedVssWriterInBadState", "BackUpOperationFailed", "BackUpOperationFailedV2"),
     disruptive=False, probes=("services",), check=check_iaasvmprovider, fix=fix_iaasvmprovider,
 )
 
-
 # --- COM+ / MSDTC -----------------------------------------------------------------------------
-
 
 @_guard
 def check_comsysapp(observation, settings) -> Finding:
@@ -451,7 +396,6 @@ def check_comsysapp(observation, settings) -> Finding:
                       {"state": "Running"})
     return passed("COMSysApp is running", {"state": "Running"})
 
-
 def fix_comsysapp(observation, settings, finding: Finding) -> list[Step]:
     desired = {"running": True}
     if finding.plan.get("enable"):
@@ -459,17 +403,14 @@ def fix_comsysapp(observation, settings, finding: Finding) -> list[Step]:
     return [service_step("COMSysApp", "Start COM+ System Application", service_of(observation, "COMSysApp"),
                          settings, **desired)]
 
-
 _register(
     id="windows.comsysapp", title="COM+ System Application is started",
-    codes=COM_CODES, disruptive=False, probes=("services",), check=check_comsysapp, fix=fix_comsysapp,
+    disruptive=False, probes=("services",), check=check_comsysapp, fix=fix_comsysapp,
     description="net start COMSysApp (a Disabled service is set back to Manual first).",
 )
 
-
 def normalise_account(account: str | None) -> str:
     return _ops().normalise_account(account)
-
 
 @_guard
 def check_msdtc_account(observation, settings) -> Finding:
@@ -486,7 +427,6 @@ def check_msdtc_account(observation, settings) -> Finding:
         return failed(f"MSDTC runs as {account}; would set {NETWORK_SERVICE}, {then}",
                       observed, {"account": NETWORK_SERVICE}, running=running)
     return passed(f"MSDTC runs as {NETWORK_SERVICE}", observed, {"account": NETWORK_SERVICE})
-
 
 def fix_msdtc_account(observation, settings, finding: Finding) -> list[Step]:
     current = service_of(observation, "MSDTC")
@@ -506,10 +446,9 @@ def fix_msdtc_account(observation, settings, finding: Finding) -> list[Step]:
                               service_of(observation, "COMSysApp"), settings, running=True))
     return steps
 
-
 _register(
     id="windows.msdtc_account", title="MSDTC runs as NT AUTHORITY\\NetworkService",
-    codes=COM_CODES, disruptive=False, probes=("services",), check=check_msdtc_account,
+    disruptive=False, probes=("services",), check=check_msdtc_account,
     fix=fix_msdtc_account,
     description="Changes the account; restarting a running MSDTC is left to an approved run.",
 )
@@ -517,30 +456,25 @@ _register(
 MSDTC_REINSTALL_PLAN = ("would stop MSDTC, run msdtc -uninstall and msdtc -install, start MSDTC, "
                         "then start COMSysApp")
 
-
 @_guard
 def check_msdtc_reinstall(observation, settings) -> Finding:
     if not settings.msdtc_reinstall:
         return not_applicable("no MSDTC reinstall requested (set bcdrfix_msdtc_reinstall=true)")
     return failed(f"MSDTC reinstall requested: {MSDTC_REINSTALL_PLAN}", desired="reinstalled")
 
-
 def fix_msdtc_reinstall(observation, settings, finding: Finding) -> list[Step]:
     return [Step(_ops().msdtc_reinstall, {"name": "Reinstall MSDTC and start COM+",
                                           "wait_seconds": settings.windows_service_wait})]
 
-
 _register(
     id="windows.msdtc_reinstall", title="Reinstall MSDTC on request",
-    codes=COM_CODES, disruptive=True, probes=(), check=check_msdtc_reinstall,
+    disruptive=True, probes=(), check=check_msdtc_reinstall,
     fix=fix_msdtc_reinstall, on_demand=True,
 )
-
 
 # --- VSS --------------------------------------------------------------------------------------
 
 WAITING_STATES = range(2, 6)
-
 
 def writer_plan(observation: Mapping[str, Any], settings: Any) -> dict[str, Any]:
     """Which writers are not stable and what to do: restart a mapped service, or report."""
@@ -574,7 +508,6 @@ def writer_plan(observation: Mapping[str, Any], settings: Any) -> dict[str, Any]
             restarts.setdefault(services[service.lower()]["name"], []).append(writer["name"])
     return {"bad": bad, "restarts": restarts, "reports": reports, "count": len(writers)}
 
-
 @_guard
 def check_vss_writers(observation, settings) -> Finding:
     plan = writer_plan(observation, settings)
@@ -587,22 +520,19 @@ def check_vss_writers(observation, settings) -> Finding:
                   {"not_stable": plan["bad"]}, "every writer [1] stable with no error",
                   restarts=plan["restarts"], reports=plan["reports"])
 
-
 def fix_vss_writers(observation, settings, finding: Finding) -> list[Step]:
     steps = [restart_step(service, settings, f"Restart {service} for VSS writer(s) {', '.join(names)}")
              for service, names in finding.plan.get("restarts", {}).items()]
     steps += [note(text, "report writer") for text in finding.plan.get("reports", ())]
     return steps
 
-
 _register(
     id="windows.vss_writers", title="Every VSS writer is stable with no error",
-    codes=("ExtensionFailedVssWriterInBadState",), disruptive=True,
+    disruptive=True,
     probes=("vss_writers", "services"), check=check_vss_writers, fix=fix_vss_writers,
     description="Restarts each failed writer's service per the writer -> service map; unknown "
     "writers and writers waiting for a shadow copy are reported, never guessed.",
 )
-
 
 @_guard
 def check_vss_service_restart(observation, settings) -> Finding:
@@ -613,20 +543,16 @@ def check_vss_service_restart(observation, settings) -> Finding:
     return failed("VSS restart requested: would stop and start the Volume Shadow Copy service",
                   desired="restarted")
 
-
 def fix_vss_service_restart(observation, settings, finding: Finding) -> list[Step]:
     return [restart_step("VSS", settings, "Restart the Volume Shadow Copy service (requested)")]
 
-
 _register(
     id="windows.vss_service_restart", title="Restart the VSS service on request",
-    codes=("ExtensionFailedVssServiceInBadState",), disruptive=True, probes=("services",),
+    disruptive=True, probes=("services",),
     check=check_vss_service_restart, fix=fix_vss_service_restart, on_demand=True,
 )
 
-
 # --- backup extension registry keys -----------------------------------------------------------
-
 
 def _registry_findings(observation, wanted: list[tuple[str, str, Any, str]]):
     ops = _ops()
@@ -639,10 +565,8 @@ def _registry_findings(observation, wanted: list[tuple[str, str, Any, str]]):
             bad.append((path, name, value, kind, current, shown))
     return observed, bad
 
-
 def _short(path: str) -> str:
     return path[len(HKLM) + 1:] if path.startswith(HKLM + "\\") else path
-
 
 def _registry_check(observation, wanted, ok_summary: str) -> Finding:
     observed, bad = _registry_findings(observation, wanted)
@@ -653,12 +577,10 @@ def _registry_check(observation, wanted, ok_summary: str) -> Finding:
                       observed, desired, bad=[(p, n, v, k) for p, n, v, k, _c, _s in bad])
     return passed(ok_summary, observed, desired)
 
-
 def _registry_fix(observation, finding: Finding) -> list[Step]:
     return [registry_step(path, name, value, kind, registry_of(observation, path, name),
                           f"Set {_short(path)}\\{name}")
             for path, name, value, kind in finding.plan.get("bad", ())]
-
 
 @_guard
 def check_bcdr_snapshot_keys(observation, settings) -> Finding:
@@ -669,20 +591,16 @@ def check_bcdr_snapshot_keys(observation, settings) -> Finding:
     return _registry_check(observation, wanted, "BcdrAgentPersistentKeys: " + ", ".join(
         f"{k}={v}" for k, v in keys.items()))
 
-
 _register(
     id="windows.bcdr_snapshot_keys", title="Backup extension snapshot keys are set",
-    codes=("ExtensionFailedVssWriterInBadState", "ExtensionFailedTimeoutVMNetworkUnresponsive"),
     disruptive=False, probes=("registry",), check=check_bcdr_snapshot_keys,
     fix=lambda observation, settings, finding: _registry_fix(observation, finding),
     description="SnapshotWithoutThreads, SnapshotMethod, CalculateSnapshotTimeFromHost (REG_SZ).",
 )
 
-
 def sql_server_services(observation) -> list[str]:
     return sorted(s["name"] for key, s in _section(observation, "services").items()
                   if key == "mssqlserver" or key.startswith("mssql$"))
-
 
 @_guard
 def check_sql_vss_copy_backup(observation, settings) -> Finding:
@@ -695,16 +613,14 @@ def check_sql_vss_copy_backup(observation, settings) -> Finding:
     return _registry_check(observation, [(BCDR_AGENT_KEY, "USEVSSCOPYBACKUP", "TRUE", "String")],
                            f"USEVSSCOPYBACKUP=TRUE (SQL Server: {', '.join(sql) or 'forced'})")
 
-
 _register(
     id="windows.sql_vss_copy_backup", title="VSS copy backups on SQL Server VMs",
-    codes=("ExtensionFailedVssWriterInBadState", "BackUpOperationFailed"), disruptive=False,
+    disruptive=False,
     probes=("registry", "services"), check=check_sql_vss_copy_backup,
     fix=lambda observation, settings, finding: _registry_fix(observation, finding),
     description="HKLM\\SOFTWARE\\Microsoft\\BcdrAgent USEVSSCOPYBACKUP=TRUE so that the snapshot "
     "does not truncate SQL Server log chains.",
 )
-
 
 @_guard
 def check_tls_strong_crypto(observation, settings) -> Finding:
@@ -717,19 +633,16 @@ def check_tls_strong_crypto(observation, settings) -> Finding:
     return _registry_check(observation, wanted,
                            f"SchUseStrongCrypto=1 for {len(present)} .NET Framework key(s)")
 
-
 _register(
     id="windows.tls_strong_crypto", title=".NET Framework uses strong cryptography (TLS 1.2)",
-    codes=("ExtensionSnapshotFailedNoSecureNetwork",), disruptive=False, probes=("registry",),
+    disruptive=False, probes=("registry",),
     check=check_tls_strong_crypto,
     fix=lambda observation, settings, finding: _registry_fix(observation, finding),
     description="SchUseStrongCrypto=1 (DWORD) under each present .NETFramework\\v2.0.50727 and "
     "v4.0.30319 key, in both the 64-bit and the WOW6432Node view.",
 )
 
-
 # --- Windows Installer ------------------------------------------------------------------------
-
 
 @_guard
 def check_msiserver(observation, settings) -> Finding:
@@ -739,13 +652,11 @@ def check_msiserver(observation, settings) -> Finding:
     return _registry_check(observation, [(MSISERVER_KEY, "Start", 3, "DWord")],
                            "Msiserver Start=3 (manual, can start)")
 
-
 _register(
     id="windows.msiserver", title="Windows Installer service can start (Start=3)",
-    codes=("ExtensionVCRedistInstallationFailure",), disruptive=False, probes=("registry",),
+    disruptive=False, probes=("registry",),
     check=check_msiserver, fix=lambda observation, settings, finding: _registry_fix(observation, finding),
 )
-
 
 @_guard
 def check_msi_reregister(observation, settings) -> Finding:
@@ -754,20 +665,16 @@ def check_msi_reregister(observation, settings) -> Finding:
     return failed("msiexec re-registration requested: would run msiexec /unregister, then "
                   "msiexec /regserver", desired="re-registered")
 
-
 def fix_msi_reregister(observation, settings, finding: Finding) -> list[Step]:
     return [Step(_ops().msi_reregister, {"name": "Re-register the Windows Installer (msiexec)"})]
 
-
 _register(
     id="windows.msi_reregister", title="Re-register msiexec on request",
-    codes=("ExtensionVCRedistInstallationFailure",), disruptive=True, probes=(),
+    disruptive=True, probes=(),
     check=check_msi_reregister, fix=fix_msi_reregister, on_demand=True,
 )
 
-
 # --- MachineKeys and CRP certificates ---------------------------------------------------------
-
 
 def default_acl_problems(acl: Mapping[str, Any]) -> list[str]:
     """Differences from Everyone:(R,W) + BUILTIN\\Administrators:(F), this folder, not inherited."""
@@ -796,7 +703,6 @@ def default_acl_problems(acl: Mapping[str, Any]) -> list[str]:
         problems.append("the folder inherits entries from its parent")
     return problems
 
-
 @_guard
 def check_machinekeys_acl(observation, settings) -> Finding:
     acl = _section(observation, "machinekeys_acl")
@@ -808,17 +714,14 @@ def check_machinekeys_acl(observation, settings) -> Finding:
                       f"{desired}", observed, desired)
     return passed(f"{acl.get('path')} has the default ACL", observed, desired)
 
-
 def fix_machinekeys_acl(observation, settings, finding: Finding) -> list[Step]:
     return [Step(_ops().machinekeys_acl_reset, {"name": "Reset the MachineKeys ACL to the default"})]
 
-
 _register(
     id="windows.machinekeys_acl", title="MachineKeys folder has the default ACL",
-    codes=("ExtensionConfigParsingFailure",), disruptive=True, probes=("machinekeys_acl",),
+    disruptive=True, probes=("machinekeys_acl",),
     check=check_machinekeys_acl, fix=fix_machinekeys_acl,
 )
-
 
 @_guard
 def check_crp_certificates(observation, settings) -> Finding:
@@ -839,25 +742,21 @@ def check_crp_certificates(observation, settings) -> Finding:
                   f"({', '.join(thumbprints)}); the agent creates new ones", observed,
                   "no broken CRP certificate", thumbprints=thumbprints)
 
-
 def fix_crp_certificates(observation, settings, finding: Finding) -> list[Step]:
     return [Step(_ops().remove_certificates, {
         "name": f"Delete certificates issued to {settings.crp_certificate_subject}",
         "thumbprints": finding.plan["thumbprints"], "subject": settings.crp_certificate_subject})]
 
-
 _register(
     id="windows.crp_certificates", title="No broken 'Windows Azure CRP Certificate Generator' certificates",
-    codes=("ExtensionConfigParsingFailure",), disruptive=True,
+    disruptive=True,
     probes=("crp_certificates", "machinekeys_acl"), check=check_crp_certificates,
     fix=fix_crp_certificates,
     description="With a non-default MachineKeys ACL (or unreadable keys) the article deletes the "
     "certificates issued to the CRP generator; healthy ones are left alone.",
 )
 
-
 # --- antivirus --------------------------------------------------------------------------------
-
 
 @_guard
 def check_defender_exclusions(observation, settings) -> Finding:
@@ -874,23 +773,19 @@ def check_defender_exclusions(observation, settings) -> Finding:
         return failed("Defender does not exclude " + ", ".join(missing), {"exclusions": current}, wanted)
     return passed("Defender excludes the VMSnapshot folders", {"exclusions": current}, wanted)
 
-
 def fix_defender_exclusions(observation, settings, finding: Finding) -> list[Step]:
     return [Step(_ops().defender_exclusions, {
         "name": "Exclude the backup extension folders from Defender",
         "paths": list(settings.defender_exclusions),
         "current": _section(observation, "defender").get("exclusion_paths") or []})]
 
-
 _register(
     id="windows.defender_exclusions", title="Defender excludes the VMSnapshot plugin folders",
-    codes=("VMRestorePointInternalError", "ExtensionVCRedistInstallationFailure"), disruptive=False,
+    disruptive=False,
     probes=("defender",), check=check_defender_exclusions, fix=fix_defender_exclusions,
 )
 
-
 # --- report only ------------------------------------------------------------------------------
-
 
 @_guard
 def check_bitlocker(observation, settings) -> Finding:
@@ -904,18 +799,15 @@ def check_bitlocker(observation, settings) -> Finding:
         return failed(f"BitLocker-locked volume(s): {', '.join(locked)}", observed, "no locked volume")
     return passed(f"no BitLocker-locked volume ({len(volumes)} checked)", observed)
 
-
 def fix_bitlocker(observation, settings, finding: Finding) -> list[Step]:
     return [note(f"{finding.summary}: unlock them or turn BitLocker off (your decision); "
                  "bcdrfix reports only")]
 
-
 _register(
     id="windows.bitlocker", title="No BitLocker-locked volume blocks the snapshot",
-    codes=("ExtensionSnapshotBitlockerError",), disruptive=False, probes=("bitlocker",),
+    disruptive=False, probes=("bitlocker",),
     check=check_bitlocker, fix=fix_bitlocker, description="Report only.",
 )
-
 
 @_guard
 def check_dhcp(observation, settings) -> Finding:
@@ -927,14 +819,11 @@ def check_dhcp(observation, settings) -> Finding:
         return failed(f"DHCP is off in the guest for: {'; '.join(static)}", observed, "DHCP on every NIC")
     return passed(f"DHCP is on for all {len(adapters)} adapter(s)", observed)
 
-
 def fix_dhcp(observation, settings, finding: Finding) -> list[Step]:
     return [note(f"{finding.summary}: turn DHCP back on inside the VM and set static addresses "
                  "on the Azure NIC instead; bcdrfix reports only")]
 
-
 _register(
     id="windows.dhcp", title="DHCP stays enabled inside the guest",
-    codes=("ExtensionSnapshotFailedNoNetwork", "UserErrorGuestAgentStatusUnavailable"),
     disruptive=False, probes=("dhcp",), check=check_dhcp, fix=fix_dhcp, description="Report only.",
 )
