@@ -319,7 +319,7 @@ def fix(inventory: str, code: str, limit: tuple[str, ...], dry: bool, allow_disr
 
 OUTCOME_STYLE = {
     "changed": "green", "would change": "yellow", "already right": "dim", "not applicable": "dim",
-    "needs approval": "yellow", "not changed": "yellow", "failed": "red", "error": "red", "not run": "red",
+    "needs approval": "yellow", "not changed": "yellow", "changed, rest by hand": "yellow", "failed": "red", "error": "red", "not run": "red",
 }
 
 

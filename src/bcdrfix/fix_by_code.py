@@ -95,6 +95,7 @@ def fix_error_code(code: str | None = None):
 # What happened to one control on one host, as users read it.
 ALREADY_RIGHT = "already right"
 CHANGED = "changed"
+CHANGED_REST_BY_HAND = "changed, rest by hand"  # the fix did its part and left work to a person
 WOULD_CHANGE = "would change"
 NOT_CHANGED = "not changed"  # the check fails but its fix made no change (it needs an opt-in)
 NEEDS_APPROVAL = "needs approval"
@@ -104,7 +105,7 @@ ERROR = "error"
 NOT_RUN = "not run"
 
 PROBLEMS = (FAILED, ERROR, NOT_RUN)
-ATTENTION = (NEEDS_APPROVAL, NOT_CHANGED, WOULD_CHANGE)
+ATTENTION = (NEEDS_APPROVAL, NOT_CHANGED, WOULD_CHANGE, CHANGED_REST_BY_HAND)
 
 
 @dataclass
@@ -408,7 +409,9 @@ def _outcome(control, finding, ops, dry: bool) -> ControlOutcome:
         errors = [line for _, meta in mine if meta.did_error() for line in meta.stderr_lines]
         result.error = " ".join(" ".join(errors[-3:]).split()) or "operation failed"
     elif any(meta.did_change() for _, meta in mine):
-        result.outcome = CHANGED
+        result.outcome = CHANGED_REST_BY_HAND if finding.by_hand else CHANGED
+        if finding.by_hand:
+            result.summary = f"{finding.summary}; by hand: {'; '.join(finding.by_hand)}"
     else:
         result.outcome = NOT_CHANGED
     return result

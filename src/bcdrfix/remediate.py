@@ -11,6 +11,7 @@ approval (a disruptive fix without opt-in), not applicable, or error.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any, Iterable
 
 from bcdrfix.controls import REGISTRY, Control, Finding, Status, Step
@@ -68,9 +69,13 @@ def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
         return []
     observation = observe(host, controls, settings, platform)
     results = evaluate(controls, observation, settings)
+    reported = []
     for control, finding in host.loop(results):
-        run_steps(host, plan_steps(control, finding, observation, settings))
-    return results
+        steps = plan_steps(control, finding, observation, settings)
+        run_steps(host, steps)
+        by_hand = tuple(step.kwargs["message"] for step in steps if step.by_hand)
+        reported.append((control, replace(finding, by_hand=by_hand) if by_hand else finding))
+    return reported
 
 
 def plan_steps(control: Control, finding: Finding, observation: dict, settings: Settings) -> list[Step]:
@@ -83,10 +88,7 @@ def plan_steps(control: Control, finding: Finding, observation: dict, settings: 
         # Names are the same on every host so that pyinfra groups them; details go to the message.
         name = f"{finding.status.value}"
         steps = [Step(note, {"name": name, "message": f"{control.id}: {finding.summary}"})]
-    return [
-        Step(step.op, {**step.kwargs, "name": f"{control.id}: {step.name}"}, step.when_changed)
-        for step in steps
-    ]
+    return [replace(step, kwargs={**step.kwargs, "name": f"{control.id}: {step.name}"}) for step in steps]
 
 
 def run_steps(host: Any, steps: list[Step]) -> list[Any]:

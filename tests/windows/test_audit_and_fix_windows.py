@@ -225,9 +225,10 @@ def test_fix_vss_code_without_opt_in_restarts_nothing_and_asks_approval(inventor
 
 def test_fix_vss_code_with_opt_in_sends_exactly_the_writer_service_restarts(inventory, tmp_path):
     status, report, commands = fix(inventory, tmp_path, VSS_CODE, "--allow-disruptive")
-    assert status == 0, report
+    # The writer with no known service is left to a person: the run says so and exits 3.
+    assert status == 3, report
     assert outcomes(report, "broken") == {
-        "windows.vss_writers": "changed",
+        "windows.vss_writers": "changed, rest by hand",
         "windows.bcdr_snapshot_keys": "changed",
     }
     broken = commands["broken"]
@@ -243,6 +244,7 @@ def test_fix_vss_code_with_opt_in_sends_exactly_the_writer_service_restarts(inve
     assert not any("Contoso" in c or "'VSS'" in c for c in broken)
     (vss,) = [o for h in report["hosts"] for o in h["outcomes"]
               if h["name"] == "@fake/broken" and o["control"] == "windows.vss_writers"]
+    assert "by hand:" in vss["summary"] and "Contoso Ledger Writer" in vss["summary"]
     assert vss["steps"][:2] == ["Restart SQLWriter for VSS writer(s) SqlServerWriter",
                                 "Restart CryptSvc for VSS writer(s) System Writer"]
     assert len(commands["healthy"]) == 1 and is_observation(commands["healthy"][0])

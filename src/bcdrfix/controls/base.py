@@ -36,6 +36,8 @@ class Finding:
     desired: Any = None
     # Free-form details a fix needs (for example the new file content), not shown to users.
     plan: Mapping[str, Any] = field(default_factory=dict)
+    # Set by the remediation: what the fix leaves to a person (messages of by-hand notes).
+    by_hand: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -71,6 +73,7 @@ class Step:
     op: Callable[..., Any]
     kwargs: Mapping[str, Any]
     when_changed: int | None = None
+    by_hand: bool = False  # a note of work the fix leaves to a person
 
     @property
     def name(self) -> str:
@@ -84,11 +87,15 @@ def shell(name: str, command: str, when_changed: int | None = None) -> Step:
     return Step(server.shell, {"name": name, "commands": [command]}, when_changed)
 
 
-def note(message: str, name: str = "report only") -> Step:
-    """A step that changes nothing; ``name`` stays the same on every host so pyinfra groups it."""
+def note(message: str, name: str = "report only", by_hand: bool = False) -> Step:
+    """A step that changes nothing; ``name`` stays the same on every host so pyinfra groups it.
+
+    ``by_hand``: the message is work the fix leaves to a person, so a run that changed the rest
+    does not look complete.
+    """
     from bcdrfix.operations.report import note as note_op
 
-    return Step(note_op, {"name": name, "message": message})
+    return Step(note_op, {"name": name, "message": message}, by_hand=by_hand)
 
 
 def write_file(name: str, path: str, content: str, current: Any, mode: str = "644") -> Step:

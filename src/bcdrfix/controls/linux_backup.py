@@ -629,7 +629,8 @@ def fix_freeze_readiness(observation, settings, finding: Finding) -> list[Step]:
         if not repairable:
             why = ("the root file system cannot be unmounted: schedule fsck at the next boot"
                    if mount == "/" else f"bcdrfix repairs ext file systems only; add {mount} to MountsToSkip")
-            steps.append(note(f"{mount}: {why}", name="a mount needs a repair bcdrfix does not do"))
+            steps.append(note(f"{mount}: {why}", name="a mount needs a repair bcdrfix does not do",
+                              by_hand=True))
             continue
         options = facts.get("mounts", {}).get(mount, {}).get("options", "")
         steps.append(shell(f"Unmount, fsck -p and mount {mount} again", repair_mount_script(entry, options)))

@@ -438,7 +438,8 @@ def fix_msdtc_account(observation, settings, finding: Finding) -> list[Step]:
             steps.append(Step(restart.op, restart.kwargs, when_changed=0))
         else:
             steps.append(note("restart MSDTC (and start COMSysApp) for the new account to take "
-                              "effect; set bcdrfix_allow_disruptive=true", "needs approval"))
+                              "effect; set bcdrfix_allow_disruptive=true", "needs approval",
+                              by_hand=True))
             return steps
     else:
         steps.append(service_step("MSDTC", "Start MSDTC", current, settings, running=True))
@@ -523,7 +524,7 @@ def check_vss_writers(observation, settings) -> Finding:
 def fix_vss_writers(observation, settings, finding: Finding) -> list[Step]:
     steps = [restart_step(service, settings, f"Restart {service} for VSS writer(s) {', '.join(names)}")
              for service, names in finding.plan.get("restarts", {}).items()]
-    steps += [note(text, "report writer") for text in finding.plan.get("reports", ())]
+    steps += [note(text, "report writer", by_hand=True) for text in finding.plan.get("reports", ())]
     return steps
 
 _register(
