@@ -13,11 +13,17 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any, Callable, Mapping
 
+from pyinfra.api.exceptions import PyinfraError
+
 from bcdrfix import waagent_conf
 
 
-class SettingsError(ValueError):
-    """A desired-state value is wrong; the message is one line meant for the user."""
+class SettingsError(PyinfraError, ValueError):
+    """A desired-state value is wrong; the message is one line meant for the user.
+
+    A PyinfraError, so that pyinfra's CLI prints it as one line (no traceback) and stops the run
+    while deploys are prepared, before any operation is executed on any host.
+    """
 
 
 Validator = Callable[[str, Any], Any]

@@ -10,6 +10,17 @@ from labtools import lab_host_view, run_pyinfra
 LAB = {"hosts": 2, "faults": {"lab-debian-01": ["agent-stopped"], "lab-rhel-02": ["agent-stopped"]}}
 
 
+def test_bad_data_value_stops_plain_pyinfra_with_one_line_before_any_change(lab):
+    proc = run_pyinfra("deploys/linux_agent.py", "--data", "bcdrfix_waagent_conf_path=etc/waagent.conf",
+                       check=False)
+    assert proc.returncode != 0
+    last = proc.stdout.strip().splitlines()[-1]
+    assert "bcdrfix_waagent_conf_path='etc/waagent.conf': expected an absolute path" in last
+    assert "Traceback" not in proc.stdout
+    for host in lab.hosts:  # the seeded stopped agents were not touched
+        assert lab_host_view(lab, host).run(f"systemctl is-active {host.unit}").stdout.strip() == "inactive"
+
+
 def test_minimum_not_met_is_reported_without_upgrade_flag(lab):
     proc = run_pyinfra("deploys/linux_agent.py", "--data", "bcdrfix_agent_min_version=99.0")
     assert "linux.agent_package" in proc.stdout
