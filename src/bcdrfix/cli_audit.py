@@ -143,8 +143,8 @@ def inventory_hosts(inventory: str, limits: tuple[str, ...], shard: str | None, 
             raise BcdrfixError("this slice has no host to contact")
         click.echo(" ".join(f"--limit={host.name}" for host in loaded.selected))
     else:
-        rows = [{"name": h.name, "groups": sorted(h.groups), "address": host_address(h)[1],
+        rows = [{"name": h.name, "groups": sorted(set(h.groups)), "address": host_address(h)[1],
                  "contact": True} for h in loaded.selected]
-        rows += [{"name": m.name, "groups": sorted(m.groups), "address": None, "contact": False,
+        rows += [{"name": m.name, "groups": sorted(set(m.groups)), "address": None, "contact": False,
                   "reason": m.reason, "kind": m.kind} for m in loaded.not_contacted]
         click.echo(json.dumps(sorted(rows, key=lambda r: r["name"]), indent=2))
