@@ -1,7 +1,8 @@
 """Fleet-scale benchmark of the Linux agent remediation on the local lab (needs root).
 
 Boots N lab hosts with the demo faults, runs deploys/linux_agent.py twice (fixing run and
-no-change run) and records wall time, controller peak memory and commands per host. Compares with
+no-change run), then a read-only audit of the whole fleet, and records wall times, controller
+peak memory and commands per host. Compares with
 the targets below and exits 1 when one is missed. Not part of `make test`: timing belongs here,
 not in tests.
 
@@ -32,6 +33,7 @@ TARGETS = {
     "fix_run_seconds": 20.0,
     "no_change_commands_per_host": 1,  # the single batched observation
     "controller_peak_rss_mb": 400,
+    "audit_seconds": 10.0,
 }
 
 
@@ -46,6 +48,18 @@ def pyinfra(*args: str) -> tuple[float, str]:
     if proc.returncode != 0:
         raise SystemExit(f"pyinfra failed:\n{proc.stdout[-3000:]}")
     return elapsed, proc.stdout
+
+
+def audit() -> float:
+    """Wall time of a read-only `bcdrfix audit` of the (fixed) lab; exit 0 expected."""
+    start = time.monotonic()
+    proc = subprocess.run(
+        [str(Path(sys.executable).parent / "bcdrfix"), "audit", "inventories/lab.py", "-q"],
+        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+    )
+    if proc.returncode != 0:
+        raise SystemExit(f"audit after the fix did not pass:\n{proc.stdout[-3000:]}")
+    return time.monotonic() - start
 
 
 def commands_per_host(output: str) -> dict[str, int]:
@@ -70,6 +84,7 @@ def main() -> int:
     try:
         fix_time, fix_out = pyinfra("deploys/linux_agent.py")
         same_time, same_out = pyinfra("deploys/linux_agent.py")
+        audit_time = audit()
     finally:
         lab.down(log=lambda *_: None)
     peak_rss_mb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
@@ -79,6 +94,7 @@ def main() -> int:
         "lab_boot_seconds": round(boot, 2),
         "fix_run_seconds": round(fix_time, 2),
         "no_change_run_seconds": round(same_time, 2),
+        "audit_seconds": round(audit_time, 2),
         "fix_commands_per_host_max": max(commands_per_host(fix_out).values()),
         "no_change_commands_per_host": max(no_change_counts.values()),
         "controller_peak_rss_mb": round(peak_rss_mb, 1),
