@@ -90,6 +90,21 @@ def as_port(name: str, value: Any) -> int:
     return port
 
 
+def as_int_range(low: int, high: int, what: str = "a whole number") -> Validator:
+    """A whole number from ``low`` to ``high``; ``what`` names it in the error ("seconds")."""
+
+    def check(name: str, value: Any) -> int:
+        try:
+            number = int(str(value))
+        except ValueError:
+            number = low - 1
+        if not low <= number <= high:
+            raise SettingsError(f"{name}={value!r}: expected {what} between {low} and {high}")
+        return number
+
+    return check
+
+
 def as_path(name: str, value: Any) -> str:
     text = str(value)
     if not text.startswith("/") or "\n" in text or "\0" in text:
@@ -170,7 +185,7 @@ define(
 define(
     "bcdrfix_agent_restart_sec",
     5,
-    lambda name, value: _as_seconds(name, value),
+    as_int_range(0, 3600, "seconds"),
     "RestartSec= written with Restart=always in the auto-restart drop-in.",
 )
 define(
@@ -198,15 +213,6 @@ define(
     "Local folder where deploys/linux_logs.py puts one sub-folder of agent logs per host.",
 )
 
-
-def _as_seconds(name: str, value: Any) -> int:
-    try:
-        seconds = int(str(value))
-    except ValueError:
-        seconds = -1
-    if not 0 <= seconds <= 3600:
-        raise SettingsError(f"{name}={value!r}: expected seconds between 0 and 3600")
-    return seconds
 
 
 def _as_control_list(name: str, value: Any) -> tuple[str, ...]:

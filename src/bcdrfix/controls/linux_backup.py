@@ -32,7 +32,7 @@ from bcdrfix.controls.base import (
     passed,
 )
 from bcdrfix.observe import PROBE_VARIABLES, parse_file, probe, split_subsections
-from bcdrfix.settings import SettingsError, as_bool, as_path, as_port, define, optional
+from bcdrfix.settings import SettingsError, as_bool, as_int_range, as_path, as_port, define, optional
 
 # --- settings -------------------------------------------------------------------------------------
 
@@ -80,16 +80,6 @@ def as_vmbackup_conf(name: str, value: Any) -> dict[str, str | None]:
         raise SettingsError(f"{name}: {exc}") from None
 
 
-def as_timeout(name: str, value: Any) -> int:
-    try:
-        seconds = int(str(value))
-    except ValueError:
-        seconds = -1
-    if not 1 <= seconds <= 30:
-        raise SettingsError(f"{name}={value!r}: expected seconds between 1 and 30")
-    return seconds
-
-
 def as_interface(name: str, value: Any) -> str:
     text = str(value).strip()
     if not re.match(r"^[A-Za-z0-9_.:@-]{1,15}$", text):
@@ -122,7 +112,7 @@ define("bcdrfix_storage_endpoints", (), as_host_list,
        "Storage host names the snapshot upload needs (e.g. myaccount.blob.core.windows.net).")
 define("bcdrfix_storage_ports", (443, 8443), as_port_list,
        "Ports checked on each storage endpoint: 443, and 8443 for managed disks.")
-define("bcdrfix_connect_timeout", 3, as_timeout, "Seconds each connectivity probe waits.")
+define("bcdrfix_connect_timeout", 3, as_int_range(1, 30, "seconds"), "Seconds each connectivity probe waits.")
 define("bcdrfix_selinux_permissive_agent_domain", False, as_bool,
        "On enforcing hosts where policy denies the agent's own confined domain, make only that "
        "domain permissive (semanage permissive -a).")

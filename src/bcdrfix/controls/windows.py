@@ -27,7 +27,7 @@ from bcdrfix.controls.base import (
 )
 from bcdrfix.facts import windows as windows_facts  # noqa: F401  (registers OBSERVERS["windows"])
 from bcdrfix.facts.windows import HKLM, registry_key
-from bcdrfix.settings import SettingsError, as_bool, as_text, as_version, define
+from bcdrfix.settings import SettingsError, as_bool, as_int_range, as_text, as_version, define
 
 # --- what Windows and the backup extension use (REFERENCE section 4) -------------------------
 
@@ -93,18 +93,6 @@ WRITER_IDS = MappingProxyType({
 
 # --- settings ---------------------------------------------------------------------------------
 
-def _as_int_range(low: int, high: int):
-    def check(name: str, value: Any) -> int:
-        try:
-            number = int(str(value))
-        except ValueError:
-            number = low - 1
-        if not low <= number <= high:
-            raise SettingsError(f"{name}={value!r}: expected a whole number between {low} and {high}")
-        return number
-
-    return check
-
 def _as_windows_text_mapping(name: str, value: Any) -> Mapping[str, str]:
     if not isinstance(value, Mapping):
         raise SettingsError(f"{name}: expected a mapping of names to values")
@@ -132,7 +120,7 @@ def _as_auto_bool(name: str, value: Any) -> str | bool:
 define("bcdrfix_windows_agent_min_version", "2.7.41491.1010", as_version,
        "Lowest acceptable Windows guest agent version (the backup article says 2.6.1198.718; "
        "Microsoft's diagnostic script wants 2.7.41491.1010 because .1009 has a restart bug).")
-define("bcdrfix_dotnet_min_release", 378389, _as_int_range(1, 10_000_000),
+define("bcdrfix_dotnet_min_release", 378389, as_int_range(1, 10_000_000),
        "Lowest acceptable .NET Framework 4.x 'Release' (378389 = 4.5).")
 define("bcdrfix_bcdr_snapshot_keys",
        MappingProxyType({"SnapshotWithoutThreads": "True", "SnapshotMethod": "firstHostThenGuest",
@@ -156,7 +144,7 @@ define("bcdrfix_defender_exclusions", VMSNAPSHOT_FOLDERS, _as_windows_paths,
        "Folders Microsoft Defender must exclude (the two VMSnapshot plugin folders).")
 define("bcdrfix_crp_certificate_subject", CRP_SUBJECT, as_text,
        "'Issued To' name of the certificates removed with a MachineKeys ACL repair.")
-define("bcdrfix_windows_service_wait", 60, _as_int_range(1, 3600),
+define("bcdrfix_windows_service_wait", 60, as_int_range(1, 3600),
        "Seconds to wait for a Windows service to stop or start.")
 
 def writer_services(settings: Any) -> dict[str, str]:
