@@ -397,7 +397,7 @@ def _outcome(control, finding, ops, dry: bool) -> ControlOutcome:
     if finding.status in simple:
         result.outcome = simple[finding.status]
         return result
-    result.steps = steps
+    result.steps = list(finding.steps) or steps  # this host's own step names when known
     if control.fix is None:
         result.outcome = NOT_CHANGED
     elif dry:

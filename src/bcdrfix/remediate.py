@@ -60,6 +60,8 @@ def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
     """Check and fix the given controls on the current pyinfra host."""
     from pyinfra import host
 
+    from bcdrfix.operations.report import note as note_op
+
     settings = load_settings(host.data, host.name)
     # Say per host why nothing changed (already right, needs approval...), not only with -v.
     host.state.print_noop_info = True
@@ -73,8 +75,13 @@ def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
     for control, finding in host.loop(results):
         steps = plan_steps(control, finding, observation, settings)
         run_steps(host, steps)
-        by_hand = tuple(step.kwargs["message"] for step in steps if step.by_hand)
-        reported.append((control, replace(finding, by_hand=by_hand) if by_hand else finding))
+        reported.append((control, replace(
+            finding,
+            # pyinfra merges operation names across hosts; keep this host's own.
+            steps=tuple(step.name.removeprefix(f"{control.id}: ") for step in steps
+                        if step.op is not note_op),
+            by_hand=tuple(step.kwargs["message"] for step in steps if step.by_hand),
+        )))
     return reported
 
 

@@ -85,6 +85,9 @@ def test_a_code_changes_only_what_its_controls_cover(lab, hosts):
         "lab-debian-01": ["linux.agent_auto_restart", "linux.agent_service"],
         "lab-rhel-02": [],
     }
+    (service,) = [o for h in report["hosts"] if h["name"] == "lab-debian-01" for o in h["outcomes"]
+                  if o["control"] == "linux.agent_service"]
+    assert service["steps"] == ["Start the agent"]  # this host's own step, not another host's
     debian = hosts["lab-debian-01"]
     assert debian.service("walinuxagent").is_running
     assert debian.check_output("systemctl show -p Restart --value walinuxagent") == "always"

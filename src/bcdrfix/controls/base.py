@@ -36,7 +36,9 @@ class Finding:
     desired: Any = None
     # Free-form details a fix needs (for example the new file content), not shown to users.
     plan: Mapping[str, Any] = field(default_factory=dict)
-    # Set by the remediation: what the fix leaves to a person (messages of by-hand notes).
+    # Set by the remediation: the operations its fix issued on this host (names) and what the fix
+    # leaves to a person (messages of by-hand notes).
+    steps: tuple[str, ...] = ()
     by_hand: tuple[str, ...] = ()
 
     @property
