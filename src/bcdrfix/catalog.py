@@ -253,6 +253,17 @@ def _check_schema(raw: Any, name: str) -> None:
         raise CatalogError(f"{name}: " + "; ".join(problems) + more)
 
 
+def _resolve(keys: Iterable[str], table: Mapping[str, Any], unknown: str, problems: list[str]) -> list:
+    """The items ``keys`` name in ``table``; each missing one adds ``"<unknown> 'key'"`` to problems."""
+    found = []
+    for key in keys:
+        if key in table:
+            found.append(table[key])
+        else:
+            problems.append(f"{unknown} {key!r}")
+    return found
+
+
 def parse_catalog(text: str, name: str = "catalog.yaml", registry: Any = None) -> "Catalog":
     """Validate catalog text and build the model; ``registry`` defaults to the control REGISTRY."""
     if registry is None:
@@ -320,18 +331,8 @@ def parse_catalog(text: str, name: str = "catalog.yaml", registry: Any = None) -
             if key in names:
                 problems.append(f"code {code}: {name_!r} is already used by {names[key]}")
             names[key] = code
-        entry_causes = []
-        for cid in data["causes"]:
-            if cid in causes:
-                entry_causes.append(causes[cid])
-            else:
-                problems.append(f"code {code}: unknown cause {cid!r}")
-        entry_sources = []
-        for file in data["sources"]:
-            if file in sources:
-                entry_sources.append(sources[file])
-            else:
-                problems.append(f"code {code}: unknown source {file!r}")
+        entry_causes = _resolve(data["causes"], causes, f"code {code}: unknown cause", problems)
+        entry_sources = _resolve(data["sources"], sources, f"code {code}: unknown source", problems)
         entry = Entry(
             code=code,
             kind=data.get("kind", "code"),

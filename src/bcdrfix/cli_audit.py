@@ -68,6 +68,11 @@ def audit_command(inventory: str, limits: tuple[str, ...], shard: str | None,
         out.print(summary_line(document))
     else:
         print_summary(out, document)
+    _exit_with(out, document, written)
+
+
+def _exit_with(out: Console, document: dict, written) -> None:
+    """Name the reports written, then exit like the audit: 0 all pass, 1 findings, 2 not audited."""
     for path in written:
         out.print(f"report: {path}")
     sys.exit(document["summary"]["exit_status"])
@@ -104,9 +109,7 @@ def report_merge(inputs: tuple[str, ...], reports: tuple[str, ...]) -> None:
     out = Console(highlight=False)
     out.print(f"merged {len(inputs)} report(s), {len(merged['runs'])} run(s)")
     out.print(summary_line(merged))
-    for path in reports:
-        out.print(f"report: {path}")
-    sys.exit(merged["summary"]["exit_status"])
+    _exit_with(out, merged, reports)
 
 
 @main.group("inventory")

@@ -649,6 +649,19 @@ class WinRMConnector(BaseConnector):
         digest = base64.b64encode(hashlib.sha1(data).hexdigest().encode()).decode()
         return file_chunks(data, size, digest)
 
+    def _run_transfer_script(self, script: str, remote_filename: str, input=None):
+        """Run pypsrp's copy.ps1/fetch.ps1; the remote path travels as an argument, not as code."""
+        from pypsrp._utils import get_pwsh_script
+        from pypsrp.powershell import PowerShell
+
+        ps = PowerShell(self._pool)
+        ps.add_script(get_pwsh_script(script)).add_argument(remote_filename).add_argument(False)
+        try:
+            ps.invoke(input=input)
+        except Exception as exc:  # noqa: BLE001
+            raise ConnectionError(describe_error(exc, self.settings)) from None
+        return ps
+
     @override
     def put_file(
         self,
@@ -660,9 +673,6 @@ class WinRMConnector(BaseConnector):
         **arguments: Unpack["ConnectorArguments"],
     ) -> bool:
         """Upload through pypsrp's checked copy script; the path travels as an argument."""
-        from pypsrp._utils import get_pwsh_script
-        from pypsrp.powershell import PowerShell
-
         refusal = refused_argument(arguments)
         if refusal:
             raise OSError(refusal)
@@ -670,12 +680,7 @@ class WinRMConnector(BaseConnector):
             data = file_io.read()
         if isinstance(data, str):
             data = data.encode("utf-8")
-        ps = PowerShell(self._pool)
-        ps.add_script(get_pwsh_script("copy.ps1")).add_argument(remote_filename).add_argument(False)
-        try:
-            ps.invoke(input=self._file_chunks(data))
-        except Exception as exc:  # noqa: BLE001
-            raise ConnectionError(describe_error(exc, self.settings)) from None
+        ps = self._run_transfer_script("copy.ps1", remote_filename, input=self._file_chunks(data))
         if ps.had_errors:
             raise OSError("winrm: upload to " + remote_filename + " failed: "
                           + "; ".join(str(e) for e in ps.streams.error))
@@ -694,18 +699,10 @@ class WinRMConnector(BaseConnector):
         **arguments: Unpack["ConnectorArguments"],
     ) -> bool:
         """Download through pypsrp's fetch script and check its SHA1 before writing locally."""
-        from pypsrp._utils import get_pwsh_script
-        from pypsrp.powershell import PowerShell
-
         refusal = refused_argument(arguments)
         if refusal:
             raise OSError(refusal)
-        ps = PowerShell(self._pool)
-        ps.add_script(get_pwsh_script("fetch.ps1")).add_argument(remote_filename).add_argument(False)
-        try:
-            ps.invoke()
-        except Exception as exc:  # noqa: BLE001
-            raise ConnectionError(describe_error(exc, self.settings)) from None
+        ps = self._run_transfer_script("fetch.ps1", remote_filename)
         if ps.had_errors or len(ps.output) < 2:
             raise OSError("winrm: download of " + remote_filename + " failed: "
                           + "; ".join(str(e) for e in ps.streams.error))

@@ -100,6 +100,15 @@ def note(message: str, name: str = "report only", by_hand: bool = False) -> Step
     return Step(note_op, {"name": name, "message": message}, by_hand=by_hand)
 
 
+def report_only(advice: str) -> "FixFunc":
+    """The fix of a control bcdrfix only reports on: the finding plus what a person should do."""
+
+    def fix(observation: Mapping[str, Any], settings: Any, finding: Finding) -> list[Step]:
+        return [note(f"{finding.summary}: {advice}; bcdrfix reports only")]
+
+    return fix
+
+
 def write_file(name: str, path: str, content: str, current: Any, mode: str = "644") -> Step:
     """Replace a file's content keeping owner/mode, with a backup (``operations.files``)."""
     from bcdrfix.operations.files import file_content

@@ -87,16 +87,6 @@ def as_interface(name: str, value: Any) -> str:
     return text
 
 
-def as_hours(name: str, value: Any) -> int:
-    try:
-        hours = int(str(value))
-    except ValueError:
-        hours = -1
-    if not 1 <= hours <= 24 * 90:
-        raise SettingsError(f"{name}={value!r}: expected hours between 1 and 2160")
-    return hours
-
-
 define("bcdrfix_vmbackup_conf_path", "/etc/azure/vmbackup.conf", as_path,
        "Where the backup extension reads its settings (REFERENCE 3).")
 define("bcdrfix_vmbackup_conf", MappingProxyType({}), as_vmbackup_conf,
@@ -116,7 +106,7 @@ define("bcdrfix_connect_timeout", 3, as_int_range(1, 30, "seconds"), "Seconds ea
 define("bcdrfix_selinux_permissive_agent_domain", False, as_bool,
        "On enforcing hosts where policy denies the agent's own confined domain, make only that "
        "domain permissive (semanage permissive -a).")
-define("bcdrfix_selinux_avc_hours", 24, as_hours,
+define("bcdrfix_selinux_avc_hours", 24, as_int_range(1, 24 * 90, "hours"),
        "How far back SELinux denials in the audit log count.")
 define("bcdrfix_dhcp_interface", None, optional(as_interface),
        "Interface that must use DHCP; default: the one with the default route.")

@@ -20,6 +20,7 @@ from bcdrfix.controls.base import (
     Finding,
     Step,
     note,
+    report_only,
     error,
     failed,
     not_applicable,
@@ -314,9 +315,9 @@ def check_agent_version(observation, settings) -> Finding:
         return failed(f"guest agent {version} is older than {minimum}", observed, {"minimum": minimum})
     return passed(f"guest agent {version} (minimum {minimum})", observed, {"minimum": minimum})
 
-def fix_agent_version(observation, settings, finding: Finding) -> list[Step]:
-    return [note(f"{finding.summary}: install the current Azure VM agent MSI from Microsoft "
-                 "(https://go.microsoft.com/fwlink/?LinkID=394789); bcdrfix reports only")]
+fix_agent_version = report_only(
+    "install the current Azure VM agent MSI from Microsoft "
+    "(https://go.microsoft.com/fwlink/?LinkID=394789)")
 
 _register(
     id="windows.agent_version", title="Guest agent is not older than the minimum version",
@@ -337,8 +338,7 @@ def check_dotnet_version(observation, settings) -> Finding:
         return failed(f".NET Framework Release {value} is older than {minimum}", observed, {"minimum": minimum})
     return passed(f".NET Framework Release {value} (minimum {minimum})", observed, {"minimum": minimum})
 
-def fix_dotnet_version(observation, settings, finding: Finding) -> list[Step]:
-    return [note(f"{finding.summary}: install .NET Framework 4.5 or newer; bcdrfix reports only")]
+fix_dotnet_version = report_only("install .NET Framework 4.5 or newer")
 
 _register(
     id="windows.dotnet_version", title=".NET Framework 4.5 or newer is installed",
@@ -788,9 +788,7 @@ def check_bitlocker(observation, settings) -> Finding:
         return failed(f"BitLocker-locked volume(s): {', '.join(locked)}", observed, "no locked volume")
     return passed(f"no BitLocker-locked volume ({len(volumes)} checked)", observed)
 
-def fix_bitlocker(observation, settings, finding: Finding) -> list[Step]:
-    return [note(f"{finding.summary}: unlock them or turn BitLocker off (your decision); "
-                 "bcdrfix reports only")]
+fix_bitlocker = report_only("unlock them or turn BitLocker off (your decision)")
 
 _register(
     id="windows.bitlocker", title="No BitLocker-locked volume blocks the snapshot",
@@ -808,9 +806,8 @@ def check_dhcp(observation, settings) -> Finding:
         return failed(f"DHCP is off in the guest for: {'; '.join(static)}", observed, "DHCP on every NIC")
     return passed(f"DHCP is on for all {len(adapters)} adapter(s)", observed)
 
-def fix_dhcp(observation, settings, finding: Finding) -> list[Step]:
-    return [note(f"{finding.summary}: turn DHCP back on inside the VM and set static addresses "
-                 "on the Azure NIC instead; bcdrfix reports only")]
+fix_dhcp = report_only(
+    "turn DHCP back on inside the VM and set static addresses on the Azure NIC instead")
 
 _register(
     id="windows.dhcp", title="DHCP stays enabled inside the guest",
