@@ -3,6 +3,6 @@
     pyinfra inventories/lab.py deploys/linux_logs.py
 """
 
-from bcdrfix.logs import collect_linux_logs
+from bcdrfix.linux.logs import collect_linux_logs
 
 collect_linux_logs()

@@ -1,4 +1,4 @@
-"""Desired state for every host. Each name is validated by bcdrfix.settings before a run.
+"""Desired state for every host. Each name is validated by bcdrfix.core.settings before a run.
 
 Override per group (group_data/<group>.py), per host (host data in the inventory) or per run
 (``pyinfra ... --data bcdrfix_allow_disruptive=true``).

@@ -30,9 +30,9 @@ from typing import Any, Callable, Iterable
 
 from bcdrfix.controls import REGISTRY, Control, Status
 from bcdrfix.inventory_tools import LoadedInventory, host_address, load_inventory
-from bcdrfix.remediate import evaluate, observe, platform_of, select_controls
-from bcdrfix.settings import Settings, SettingsError, load_settings
-from bcdrfix.templating import TEMPLATES_DIR
+from bcdrfix.core.apply import evaluate, observe, platform_of, select_controls
+from bcdrfix.core.settings import Settings, SettingsError, load_settings
+from bcdrfix.core.templating import TEMPLATES_DIR
 
 SCHEMA_VERSION = 1
 

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bcdrfix.settings import SettingsError
+from bcdrfix.core.settings import SettingsError
 
 
 class BcdrfixError(click.ClickException):

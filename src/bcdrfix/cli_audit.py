@@ -9,7 +9,7 @@ import click
 from rich.console import Console
 
 from bcdrfix.cli import BcdrfixError, main
-from bcdrfix.settings import SettingsError
+from bcdrfix.core.settings import SettingsError
 
 SHARD_HELP = "Audit only slice K of N (deterministic: sorted host names, every N-th), e.g. 2/4."
 LIMIT_HELP = "Only these hosts or groups (pyinfra --limit rules; repeat or separate with commas)."

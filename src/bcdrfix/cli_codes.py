@@ -23,7 +23,7 @@ from bcdrfix.catalog import (
     load_catalog,
 )
 from bcdrfix.cli import BcdrfixError, main
-from bcdrfix.settings import SettingsError
+from bcdrfix.core.settings import SettingsError
 
 SERVICE = {"backup": "Azure Backup", "site-recovery": "Azure Site Recovery"}
 SCOPE = {

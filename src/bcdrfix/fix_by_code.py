@@ -76,7 +76,7 @@ def fix_error_code(code: str | None = None):
     from pyinfra import host
     from pyinfra.api.exceptions import PyinfraError
 
-    from bcdrfix.remediate import apply_controls
+    from bcdrfix.core.apply import apply_controls
 
     text = code if code is not None else host.data.get(ERROR_CODE_KEY)
     if text is None or str(text).strip() == "":
@@ -258,9 +258,9 @@ def run_fix(
     from pyinfra.api.state import StateStage
     from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 
-    from bcdrfix.observe import OBSERVERS
-    from bcdrfix.remediate import platform_of, select_controls
-    from bcdrfix.settings import load_settings
+    from bcdrfix.core.observe import OBSERVERS
+    from bcdrfix.core.apply import platform_of, select_controls
+    from bcdrfix.core.settings import load_settings
 
     entries = resolve_for_fix(code)
     control_ids = control_ids_for(entries)

@@ -139,7 +139,7 @@ def test_every_entry_has_causes_sources_and_a_consistent_scope(catalog):
 
 
 def test_settings_named_in_the_advice_exist(catalog):
-    from bcdrfix.settings import SETTINGS
+    from bcdrfix.core.settings import SETTINGS
 
     for cause in catalog.causes.values():
         for advice in cause.advice:

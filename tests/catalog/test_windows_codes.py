@@ -14,15 +14,15 @@ import pytest
 
 from bcdrfix.catalog import load_catalog
 from bcdrfix.controls import Status
-from bcdrfix.remediate import evaluate, plan_steps, select_controls
-from bcdrfix.settings import load_settings
+from bcdrfix.core.apply import evaluate, plan_steps, select_controls
+from bcdrfix.core.settings import load_settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "windows" / "fixtures"
 WINDOWS_CODES = [e.code for e in load_catalog().for_platform("windows") if e.control_ids("windows")]
 
 
 def observation(name: str) -> dict:
-    from bcdrfix.facts.windows import parse_observation
+    from bcdrfix.windows.facts import parse_observation
 
     data = json.loads((FIXTURES / f"observation_{name}.json").read_text("utf-8"))
     return parse_observation([json.dumps(data, ensure_ascii=False)])

@@ -6,9 +6,9 @@ import pytest
 from conftest import file_section, fixture_text, observe
 
 from bcdrfix.controls import REGISTRY, Status
-from bcdrfix.controls.linux_backup import TEMPLATE_GLOB
-from bcdrfix.remediate import evaluate
-from bcdrfix.settings import SettingsError, load_settings
+from bcdrfix.linux.backup import TEMPLATE_GLOB
+from bcdrfix.core.apply import evaluate
+from bcdrfix.core.settings import SettingsError, load_settings
 
 TEMPLATE = TEMPLATE_GLOB.replace("*", "1.0.9170.0")
 

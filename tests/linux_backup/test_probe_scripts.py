@@ -8,9 +8,9 @@ import subprocess
 import pytest
 
 from bcdrfix.controls import REGISTRY
-from bcdrfix.controls.linux_backup import connectivity_targets
-from bcdrfix.observe import build_script, linux_probe_variables, parse_output
-from bcdrfix.settings import load_settings
+from bcdrfix.linux.backup import connectivity_targets
+from bcdrfix.core.observe import build_script, linux_probe_variables, parse_output
+from bcdrfix.core.settings import load_settings
 
 OUR_PROBES = ("vmbackup_conf", "vmbackup_templates", "freeze_mounts", "selinux", "connectivity", "network_config")
 

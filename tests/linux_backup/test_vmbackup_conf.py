@@ -6,7 +6,7 @@ import configparser
 
 import pytest
 
-from bcdrfix import vmbackup_conf as v
+from bcdrfix.linux import vmbackup_conf as v
 
 DESIRED = v.normalise_desired({"MountsToSkip": ["/mnt/resource", "/data"], "SafeFreezeWaitInSeconds": 600})
 

@@ -6,7 +6,7 @@ import os
 import stat
 import subprocess
 
-from bcdrfix.operations.files import replace_file_script, sha256_text
+from bcdrfix.core.operations.files import replace_file_script, sha256_text
 
 HOSTILE = "a'b\"c $(touch /tmp/pwned) `id` ; rm -rf / \n\\ \u00e9\u4e2d #"
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bcdrfix.settings import SettingsError, load_settings
+from bcdrfix.core.settings import SettingsError, load_settings
 
 
 def test_defaults_are_valid_and_documented_in_group_data(repo):

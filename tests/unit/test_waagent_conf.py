@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from bcdrfix import waagent_conf
-from bcdrfix.waagent_conf import edit, inspect, normalise_desired, parse
+from bcdrfix.linux import waagent_conf
+from bcdrfix.linux.waagent_conf import edit, inspect, normalise_desired, parse
 
 DESIRED = {"Extensions.Enabled": "y", "Provisioning.Agent": "auto", "Logs.Verbose": "n"}
 

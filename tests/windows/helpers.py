@@ -118,7 +118,7 @@ def run_operation(op, **kwargs) -> tuple[list[str], list[str]]:
 
 def observation_response(fixture: str) -> dict:
     """``fake_responses`` of a host that answers the observation script with a fixture."""
-    from bcdrfix.facts.windows import MARKER
+    from bcdrfix.windows.facts import MARKER
 
     return {MARKER: observation_output(fixture)}
 

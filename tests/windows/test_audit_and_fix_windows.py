@@ -17,10 +17,10 @@ import pytest
 
 from bcdrfix.audit import audit_controls
 from bcdrfix.controls import REGISTRY
-from bcdrfix.facts.windows import MARKER, SECTIONS
-from bcdrfix.operations import windows as ops
+from bcdrfix.windows.facts import MARKER, SECTIONS
+from bcdrfix.windows import operations as ops
 from bcdrfix.reports.json_report import SCHEMA_PATH
-from bcdrfix.settings import load_settings
+from bcdrfix.core.settings import load_settings
 
 from .helpers import observation_response, run_bcdrfix, syntax_problems, verbatim_strings, write_inventory
 

@@ -12,8 +12,8 @@ from pyinfra.api import Config, Inventory, State
 from pyinfra.api.exceptions import ConnectError
 from pypsrp.complex_objects import ErrorRecord
 
-from bcdrfix.connectors import winrm
-from bcdrfix.connectors.winrm import (
+from bcdrfix.windows import winrm
+from bcdrfix.windows.winrm import (
     REFUSED_ARGUMENTS,
     WinRMConnector,
     WinRMSettings,
@@ -149,7 +149,7 @@ def test_wrapper_runs_the_command_verbatim_as_powershell():
 
 
 def test_wrapper_refuses_bad_environment_names():
-    from bcdrfix.powershell import PowerShellQuoteError
+    from bcdrfix.windows.powershell import PowerShellQuoteError
 
     with pytest.raises(PowerShellQuoteError):
         wrap_command("x", {"A;B": "1"})

@@ -3,8 +3,8 @@
 import pytest
 
 from bcdrfix.controls import REGISTRY, Status
-from bcdrfix.remediate import evaluate, plan_steps
-from bcdrfix.settings import SettingsError, load_settings
+from bcdrfix.core.apply import evaluate, plan_steps
+from bcdrfix.core.settings import SettingsError, load_settings
 
 from .helpers import run_operation
 
@@ -187,7 +187,7 @@ def test_missing_sections_become_errors():
 
 def test_vssadmin_failure_is_reported(healthy_observation):
     from .helpers import load_fixture_lines
-    from bcdrfix.facts.windows import parse_vss_writers
+    from bcdrfix.windows.facts import parse_vss_writers
 
     lines = load_fixture_lines("vssadmin_denied.txt")
     healthy_observation["vss_writers"] = {"exit_code": 2, "writers": parse_vss_writers(lines), "lines": lines}

@@ -16,7 +16,7 @@ import sys
 
 import pytest
 
-from bcdrfix.facts.windows import MARKER
+from bcdrfix.windows.facts import MARKER
 
 from .helpers import REPO, observation_response, write_inventory
 

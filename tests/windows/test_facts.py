@@ -2,7 +2,7 @@
 
 import pytest
 
-from bcdrfix.facts.windows import SECTIONS, WindowsObservation, build_script, parse_observation, parse_vss_writers
+from bcdrfix.windows.facts import SECTIONS, WindowsObservation, build_script, parse_observation, parse_vss_writers
 
 from .helpers import load_fixture_lines, observation_output, syntax_problems
 

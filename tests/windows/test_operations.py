@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pyinfra.api.exceptions import OperationValueError
 
-from bcdrfix import powershell
-from bcdrfix.operations import windows as ops
+from bcdrfix.windows import powershell
+from bcdrfix.windows import operations as ops
 
 from .helpers import HOSTILE, run_operation, syntax_problems, verbatim_strings
 

@@ -1,8 +1,8 @@
-"""bcdrfix.powershell: every string stays one literal, whatever it contains."""
+"""bcdrfix.windows.powershell: every string stays one literal, whatever it contains."""
 
 import pytest
 
-from bcdrfix import powershell
+from bcdrfix.windows import powershell
 from .helpers import HOSTILE, syntax_problems, verbatim_strings
 
 

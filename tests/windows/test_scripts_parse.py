@@ -5,13 +5,13 @@ import copy
 
 import pytest
 
-from bcdrfix.connectors.winrm import RESTORE_SCRIPT, wrap_command
+from bcdrfix.windows.winrm import RESTORE_SCRIPT, wrap_command
 from bcdrfix.controls import REGISTRY, Status
-from bcdrfix.controls.windows import observation_request
-from bcdrfix.facts.windows import SECTIONS, build_script
-from bcdrfix.operations import windows as ops
-from bcdrfix.remediate import evaluate, plan_steps
-from bcdrfix.settings import load_settings
+from bcdrfix.windows.controls import observation_request
+from bcdrfix.windows.facts import SECTIONS, build_script
+from bcdrfix.windows import operations as ops
+from bcdrfix.core.apply import evaluate, plan_steps
+from bcdrfix.core.settings import load_settings
 
 from .helpers import HOSTILE, run_operation, syntax_problems, verbatim_strings
 

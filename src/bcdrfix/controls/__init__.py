@@ -3,9 +3,9 @@
 Importing this package registers all controls; the audit and the remediation both use them.
 """
 
-from bcdrfix.controls.base import REGISTRY, Control, Finding, Status, Step  # noqa: F401
-from bcdrfix.controls import linux_agent  # noqa: F401,E402  (registers controls)
-from bcdrfix.controls import windows  # noqa: F401,E402  (registers controls)
+from bcdrfix.core.model import REGISTRY, Control, Finding, Status, Step  # noqa: F401
+from bcdrfix.linux import agent  # noqa: F401,E402  (registers controls)
+from bcdrfix.windows import controls  # noqa: F401,E402  (registers controls)
 
 __all__ = ["REGISTRY", "Control", "Finding", "Status", "Step"]
-from bcdrfix.controls import linux_backup  # noqa: F401,E402  (registers controls)
+from bcdrfix.linux import backup  # noqa: F401,E402  (registers controls)

@@ -12,7 +12,7 @@ import os
 from typing import Any
 
 from bcdrfix.audit import AUDITED, FINDING_STATUSES, NOT_RUNNING
-from bcdrfix.templating import render
+from bcdrfix.core.templating import render
 
 SYMBOLS = {
     "pass": "✔",

@@ -1,8 +1,8 @@
 """Windows controls: guest agent, COM+/MSDTC, VSS, backup extension keys, TLS, MSI, MachineKeys,
 antivirus, BitLocker and DHCP (REFERENCE section 4).
 
-Every control reads the batched observation (``bcdrfix.facts.windows``); fixes return ``Step``s of
-``bcdrfix.operations.windows``. Fixes that restart a service other than the agent's, reinstall
+Every control reads the batched observation (``bcdrfix.windows.facts``); fixes return ``Step``s of
+``bcdrfix.windows.operations``. Fixes that restart a service other than the agent's, reinstall
 MSDTC, re-register msiexec, change ACLs or delete certificates are ``disruptive``: without
 ``bcdrfix_allow_disruptive`` the run reports "needs approval" and the summary says exactly what
 would happen. Report-only controls (agent version, .NET, BitLocker, DHCP) never change the host.
@@ -14,7 +14,7 @@ import re
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from bcdrfix.controls.base import (
+from bcdrfix.core.model import (
     REGISTRY,
     Control,
     Finding,
@@ -26,9 +26,9 @@ from bcdrfix.controls.base import (
     not_applicable,
     passed,
 )
-from bcdrfix.facts import windows as windows_facts  # noqa: F401  (registers OBSERVERS["windows"])
-from bcdrfix.facts.windows import HKLM, registry_key
-from bcdrfix.settings import SettingsError, as_bool, as_int_range, as_text, as_version, define
+from bcdrfix.windows import facts as windows_facts  # noqa: F401  (registers OBSERVERS["windows"])
+from bcdrfix.windows.facts import HKLM, registry_key
+from bcdrfix.core.settings import SettingsError, as_bool, as_int_range, as_text, as_version, define
 
 # --- what Windows and the backup extension use (REFERENCE section 4) -------------------------
 
@@ -207,7 +207,7 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version or ""))
 
 def _ops():
-    from bcdrfix.operations import windows as ops
+    from bcdrfix.windows import operations as ops
 
     return ops
 

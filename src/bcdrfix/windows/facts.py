@@ -6,7 +6,7 @@
 ``try``/``catch`` so a missing feature (no Defender, no BitLocker module) becomes
 ``{"error": ...}`` in that section instead of a failed host. The request (which services,
 which registry values, the certificate subject) travels as one JSON string literal quoted by
-``bcdrfix.powershell``; the section bodies are constants.
+``bcdrfix.windows.powershell``; the section bodies are constants.
 
 Facts are plain data. ``vssadmin list writers`` is returned as raw lines and parsed here by
 structure (quoted writer name, GUIDs, the bracketed state number), because its labels are
@@ -21,8 +21,8 @@ from typing import Any, Iterable, Mapping
 
 from pyinfra.api import FactBase
 
-from bcdrfix import powershell
-from bcdrfix.observe import OBSERVERS
+from bcdrfix.windows import powershell
+from bcdrfix.core.observe import OBSERVERS
 
 MARKER = "# bcdrfix windows observation"
 HKLM = "HKEY_LOCAL_MACHINE"
@@ -361,7 +361,7 @@ class WindowsObservation(FactBase):
     """
     Everything the selected bcdrfix Windows controls need, gathered by one PowerShell script.
 
-    + sections: observation sections to run (see ``bcdrfix.facts.windows.SECTIONS``)
+    + sections: observation sections to run (see ``bcdrfix.windows.facts.SECTIONS``)
     + request: what the sections read (service names, registry values, certificate subject)
 
     .. code:: python
@@ -380,7 +380,7 @@ class WindowsObservation(FactBase):
 
 def observe_windows(host: Any, probes: Iterable[str], settings: Any) -> dict[str, Any]:
     """Observer for ``OBSERVERS["windows"]``: run the sections the controls' probes name."""
-    from bcdrfix.controls.windows import observation_request
+    from bcdrfix.windows.controls import observation_request
 
     sections = tuple(sorted(set(probes)))
     observation = host.get_fact(WindowsObservation, sections=sections,

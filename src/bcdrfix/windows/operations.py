@@ -4,7 +4,7 @@ Every operation compares what the observation saw with what is wanted and does n
 ``noop`` message) when they match, like Ansible's ``win_regedit`` / ``win_service``: a registry
 value is rewritten only when its type or its data differ, a service property only when that
 property differs. Commands are PowerShell scripts whose data arrives as quoted variable
-assignments (``bcdrfix.powershell.script``); the script bodies are constants.
+assignments (``bcdrfix.windows.powershell.script``); the script bodies are constants.
 
 Each operation's script comes from a pure ``*_script`` function so that tests can parse every
 script with a PowerShell grammar and check that hostile values stay literal.
@@ -19,7 +19,7 @@ from pyinfra import host
 from pyinfra.api import StringCommand, operation
 from pyinfra.api.exceptions import OperationValueError
 
-from bcdrfix import powershell
+from bcdrfix.windows import powershell
 
 HKLM_PREFIXES = ("HKEY_LOCAL_MACHINE\\", "HKLM\\", "HKLM:\\")
 REGISTRY_KINDS = {

@@ -15,7 +15,7 @@ from typing import Any, Callable, Mapping
 
 from pyinfra.api.exceptions import PyinfraError
 
-from bcdrfix import waagent_conf
+from bcdrfix.linux import waagent_conf
 
 
 class SettingsError(PyinfraError, ValueError):

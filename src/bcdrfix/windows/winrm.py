@@ -44,7 +44,7 @@ from pyinfra.api.util import get_file_io
 from pyinfra.connectors.base import BaseConnector, ConnectorData, DataMeta
 from pyinfra.connectors.util import CommandOutput, OutputLine
 
-from bcdrfix.powershell import PowerShellQuoteError, env_name, quote
+from bcdrfix.windows.powershell import PowerShellQuoteError, env_name, quote
 
 if TYPE_CHECKING:
     from pyinfra.api.arguments import ConnectorArguments

@@ -11,7 +11,7 @@ import re
 import tarfile
 from pathlib import Path
 
-from bcdrfix.settings import load_settings
+from bcdrfix.core.settings import load_settings
 
 LOG_GLOBS = ("var/lib/waagent/*.xml", "var/log/waagent.log", "var/log/azure")
 REMOTE_ARCHIVE = "/tmp/bcdrfix-agent-logs.tar.gz"

@@ -6,9 +6,9 @@ A control is defined once and used twice:
 * the remediation calls ``check`` and then, when the result is ``fail``, ``fix(...)``,
   which returns the pyinfra operations (``Step``) that make it pass.
 
-``observation`` is plain data gathered in one batch per host (see ``bcdrfix.observe``),
+``observation`` is plain data gathered in one batch per host (see ``bcdrfix.core.observe``),
 ``settings`` is the validated desired state from inventory / group data
-(see ``bcdrfix.settings``). Controls never talk to the host themselves while checking.
+(see ``bcdrfix.core.settings``). Controls never talk to the host themselves while checking.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ def note(message: str, name: str = "report only", by_hand: bool = False) -> Step
     ``by_hand``: the message is work the fix leaves to a person, so a run that changed the rest
     does not look complete.
     """
-    from bcdrfix.operations.report import note as note_op
+    from bcdrfix.core.operations.report import note as note_op
 
     return Step(note_op, {"name": name, "message": message}, by_hand=by_hand)
 
@@ -111,7 +111,7 @@ def report_only(advice: str) -> "FixFunc":
 
 def write_file(name: str, path: str, content: str, current: Any, mode: str = "644") -> Step:
     """Replace a file's content keeping owner/mode, with a backup (``operations.files``)."""
-    from bcdrfix.operations.files import file_content
+    from bcdrfix.core.operations.files import file_content
 
     return Step(
         file_content,

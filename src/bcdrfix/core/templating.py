@@ -8,9 +8,9 @@ from pathlib import Path
 
 import jinja2
 
-# src/bcdrfix/templating.py -> repository root / templates (the package is installed editable)
+# src/bcdrfix/core/templating.py -> repository root / templates (the package is installed editable)
 TEMPLATES_DIR = Path(
-    os.environ.get("BCDRFIX_TEMPLATES", Path(__file__).resolve().parents[2] / "templates")
+    os.environ.get("BCDRFIX_TEMPLATES", Path(__file__).resolve().parents[3] / "templates")
 )
 
 

@@ -17,8 +17,10 @@ import time
 from types import MappingProxyType
 from typing import Any, Mapping
 
-from bcdrfix import netconf, vmbackup_conf, waagent_conf
-from bcdrfix.controls.base import (
+from bcdrfix.linux import netconf
+from bcdrfix.linux import vmbackup_conf
+from bcdrfix.linux import waagent_conf
+from bcdrfix.core.model import (
     REGISTRY,
     Control,
     Finding,
@@ -31,8 +33,8 @@ from bcdrfix.controls.base import (
     not_applicable,
     passed,
 )
-from bcdrfix.observe import PROBE_VARIABLES, parse_file, probe, split_subsections
-from bcdrfix.settings import SettingsError, as_bool, as_int_range, as_path, as_port, define, optional
+from bcdrfix.core.observe import PROBE_VARIABLES, parse_file, probe, split_subsections
+from bcdrfix.core.settings import SettingsError, as_bool, as_int_range, as_path, as_port, define, optional
 
 # --- settings -------------------------------------------------------------------------------------
 

@@ -6,8 +6,8 @@ import re
 import shlex
 from typing import Any, Mapping
 
-from bcdrfix import waagent_conf
-from bcdrfix.controls.base import (
+from bcdrfix.linux import waagent_conf
+from bcdrfix.core.model import (
     REGISTRY,
     Control,
     Finding,
@@ -19,8 +19,8 @@ from bcdrfix.controls.base import (
     not_applicable,
     passed,
 )
-from bcdrfix.observe import parse_file, parse_key_values, probe, split_subsections
-from bcdrfix.templating import render
+from bcdrfix.core.observe import parse_file, parse_key_values, probe, split_subsections
+from bcdrfix.core.templating import render
 
 
 DROPIN_NAME = "zz-bcdrfix-restart.conf"  # sorts after admins' override.conf, so it wins
@@ -215,7 +215,7 @@ def check_agent_auto_restart(observation, settings) -> Finding:
 
 
 def fix_agent_auto_restart(observation, settings, finding: Finding) -> list[Step]:
-    from bcdrfix.operations.files import file_content
+    from bcdrfix.core.operations.files import file_content
 
     unit = agent_unit(observation)
     q = shlex.quote(unit)
@@ -276,7 +276,7 @@ def check_waagent_conf(observation, settings) -> Finding:
 
 
 def fix_waagent_conf(observation, settings, finding: Finding) -> list[Step]:
-    from bcdrfix.operations.files import file_content
+    from bcdrfix.core.operations.files import file_content
 
     steps = [
         Step(

@@ -2,7 +2,7 @@
 
 Deploy files stay thin::
 
-    from bcdrfix.remediate import apply_controls
+    from bcdrfix.core.apply import apply_controls
     apply_controls(["linux.waagent_conf", "linux.agent_service"])
 
 Per control and host the run reports one of: already right (no change), changed, needs
@@ -15,8 +15,8 @@ from dataclasses import replace
 from typing import Any, Iterable
 
 from bcdrfix.controls import REGISTRY, Control, Finding, Status, Step
-from bcdrfix.observe import OBSERVERS
-from bcdrfix.settings import Settings, load_settings
+from bcdrfix.core.observe import OBSERVERS
+from bcdrfix.core.settings import Settings, load_settings
 
 
 def platform_of(host: Any) -> str:
@@ -60,7 +60,7 @@ def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
     """Check and fix the given controls on the current pyinfra host."""
     from pyinfra import host
 
-    from bcdrfix.operations.report import note as note_op
+    from bcdrfix.core.operations.report import note as note_op
 
     settings = load_settings(host.data, host.name)
     # Say per host why nothing changed (already right, needs approval...), not only with -v.
@@ -87,7 +87,7 @@ def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
 
 def plan_steps(control: Control, finding: Finding, observation: dict, settings: Settings) -> list[Step]:
     """The operations for one control on one host: its fix, or a note saying why none."""
-    from bcdrfix.operations.report import note
+    from bcdrfix.core.operations.report import note
 
     if finding.status is Status.FAIL and control.fix is not None:
         steps = control.fix(observation, settings, finding)

@@ -1,1 +1,0 @@
-"""pyinfra connectors that bcdrfix provides as plugins (``pyinfra.connectors`` entry points)."""

@@ -1,0 +1,1 @@
+"""pyinfra operations shared by every platform."""

@@ -1,1 +1,0 @@
-"""pyinfra facts bcdrfix adds (each module registers what it observes)."""

@@ -1,0 +1,1 @@
+"""Linux content: controls, probes, config editors."""

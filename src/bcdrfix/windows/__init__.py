@@ -1,0 +1,1 @@
+"""Windows content: WinRM connector, PowerShell quoting, observation, operations, controls."""
