@@ -41,7 +41,10 @@ def pyinfra(*args: str) -> tuple[float, str]:
     start = time.monotonic()
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "pyinfra"), "-y", "-vv", "inventories/lab.py", *args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
         stdin=subprocess.DEVNULL,
     )
     elapsed = time.monotonic() - start
@@ -55,7 +58,11 @@ def audit() -> float:
     start = time.monotonic()
     proc = subprocess.run(
         [str(Path(sys.executable).parent / "bcdrfix"), "audit", "inventories/lab.py", "-q"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, stdin=subprocess.DEVNULL,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        stdin=subprocess.DEVNULL,
     )
     if proc.returncode != 0:
         raise SystemExit(f"audit after the fix did not pass:\n{proc.stdout[-3000:]}")

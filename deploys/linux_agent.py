@@ -1,8 +1,8 @@
 """Linux guest agent remediation: waagent.conf, auto-restart, service, package.
 
-    pyinfra inventories/lab.py deploys/linux_agent.py          # fix
-    pyinfra inventories/lab.py deploys/linux_agent.py --dry    # preview
-    pyinfra inventories/lab.py deploys/linux_agent.py --data bcdrfix_agent_restart=true
+pyinfra inventories/lab.py deploys/linux_agent.py          # fix
+pyinfra inventories/lab.py deploys/linux_agent.py --dry    # preview
+pyinfra inventories/lab.py deploys/linux_agent.py --data bcdrfix_agent_restart=true
 """
 
 from bcdrfix.core.apply import apply_controls

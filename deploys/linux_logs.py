@@ -1,6 +1,6 @@
 """Collect the agent's logs for a support case into collected-logs/<host>/ (bcdrfix_logs_dir).
 
-    pyinfra inventories/lab.py deploys/linux_logs.py
+pyinfra inventories/lab.py deploys/linux_logs.py
 """
 
 from bcdrfix.linux.logs import collect_linux_logs

@@ -1,7 +1,7 @@
 """Windows guest agent: services, restart on request, version and .NET (report), DHCP (report).
 
-    pyinfra inventories/windows.py deploys/windows_agent.py
-    pyinfra inventories/windows.py deploys/windows_agent.py --data bcdrfix_agent_restart=true
+pyinfra inventories/windows.py deploys/windows_agent.py
+pyinfra inventories/windows.py deploys/windows_agent.py --data bcdrfix_agent_restart=true
 """
 
 from bcdrfix.core.apply import apply_controls

@@ -1,6 +1,6 @@
 """Antivirus: Microsoft Defender excludes the two VMSnapshot plugin folders.
 
-    pyinfra inventories/windows.py deploys/windows_antivirus.py
+pyinfra inventories/windows.py deploys/windows_antivirus.py
 """
 
 from bcdrfix.core.apply import apply_controls

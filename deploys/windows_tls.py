@@ -1,6 +1,6 @@
 """TLS: SchUseStrongCrypto=1 for every .NET Framework present, both registry views.
 
-    pyinfra inventories/windows.py deploys/windows_tls.py
+pyinfra inventories/windows.py deploys/windows_tls.py
 """
 
 from bcdrfix.core.apply import apply_controls

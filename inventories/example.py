@@ -19,8 +19,14 @@ linux = [
 ]
 
 windows = [
-    ("@winrm/sql-07", {"winrm_hostname": "10.0.3.7", "winrm_username": "ops@CONTOSO.COM",
-                       "winrm_auth": "kerberos",
-                       # SQL Server backups: USEVSSCOPYBACKUP=TRUE (see group_data/windows.py)
-                       "bcdrfix_sql_vss_copy_backup": True}),
+    (
+        "@winrm/sql-07",
+        {
+            "winrm_hostname": "10.0.3.7",
+            "winrm_username": "ops@CONTOSO.COM",
+            "winrm_auth": "kerberos",
+            # SQL Server backups: USEVSSCOPYBACKUP=TRUE (see group_data/windows.py)
+            "bcdrfix_sql_vss_copy_backup": True,
+        },
+    ),
 ]

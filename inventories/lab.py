@@ -1,6 +1,6 @@
 """Inventory of the running local lab (`bcdrfix lab up`), read from its lab.json.
 
-    pyinfra inventories/lab.py deploys/linux_agent.py
+pyinfra inventories/lab.py deploys/linux_agent.py
 """
 
 import json
@@ -8,9 +8,13 @@ import os
 from pathlib import Path
 
 _lab_id = int(os.environ.get("BCDRFIX_LAB_ID", "0"))
-_state_file = Path(os.environ.get("BCDRFIX_LAB_DIR", f"/var/lib/bcdrfix-lab{_lab_id or ''}")) / "lab.json"
+_state_file = (
+    Path(os.environ.get("BCDRFIX_LAB_DIR", f"/var/lib/bcdrfix-lab{_lab_id or ''}")) / "lab.json"
+)
 if not _state_file.exists():
-    raise SystemExit(f"inventories/lab.py: no lab is running ({_state_file} missing): run `bcdrfix lab up`")
+    raise SystemExit(
+        f"inventories/lab.py: no lab is running ({_state_file} missing): run `bcdrfix lab up`"
+    )
 _state = json.loads(_state_file.read_text())
 
 _ssh = {
@@ -20,7 +24,10 @@ _ssh = {
     "ssh_known_hosts_file": "/dev/null",
 }
 
-linux = [(h["name"], {"ssh_hostname": h["address"], **_ssh, **h.get("data", {})}) for h in _state["hosts"]]
+linux = [
+    (h["name"], {"ssh_hostname": h["address"], **_ssh, **h.get("data", {})})
+    for h in _state["hosts"]
+]
 lab_debian = [h["name"] for h in _state["hosts"] if h["flavor"] == "debian"]
 lab_rhel = [h["name"] for h in _state["hosts"] if h["flavor"] == "rhel"]
 

@@ -14,9 +14,11 @@ if not _hosts:
     raise SystemExit("inventories/windows.py: set BCDRFIX_WINDOWS_HOSTS=host1,host2")
 
 _data = {"winrm_auth": os.environ.get("BCDRFIX_WINRM_AUTH", "negotiate")}
-for _key, _variable in (("winrm_username", "BCDRFIX_WINRM_USER"),
-                        ("winrm_password", "BCDRFIX_WINRM_PASSWORD"),
-                        ("winrm_ca_cert", "BCDRFIX_WINRM_CA_CERT")):
+for _key, _variable in (
+    ("winrm_username", "BCDRFIX_WINRM_USER"),
+    ("winrm_password", "BCDRFIX_WINRM_PASSWORD"),
+    ("winrm_ca_cert", "BCDRFIX_WINRM_CA_CERT"),
+):
     if os.environ.get(_variable):
         _data[_key] = os.environ[_variable]
 

@@ -23,16 +23,17 @@ import shlex
 import socket
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from bcdrfix.controls import REGISTRY, Control, Status
-from bcdrfix.inventory_tools import LoadedInventory, host_address, load_inventory
 from bcdrfix.core.apply import evaluate, observe, platform_of, select_controls
 from bcdrfix.core.settings import Settings, SettingsError, load_settings
 from bcdrfix.core.templating import TEMPLATES_DIR
+from bcdrfix.inventory_tools import LoadedInventory, host_address, load_inventory
 
 SCHEMA_VERSION = 1
 
@@ -77,7 +78,9 @@ def deploy_for_controls(cwd: str) -> dict[str, str]:
         ids = {
             node.value
             for node in ast.walk(tree)
-            if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value in REGISTRY
+            if isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and node.value in REGISTRY
         }
         try:
             shown = str(path.relative_to(cwd))
@@ -118,7 +121,7 @@ class _HostLog(logging.Handler):
 
     def for_host(self, name: str) -> list[str]:
         prefix = f"[{name}]"
-        return [line[len(prefix):].strip() for line in self.lines if line.startswith(prefix)]
+        return [line[len(prefix) :].strip() for line in self.lines if line.startswith(prefix)]
 
 
 @dataclass
@@ -154,7 +157,7 @@ def _jsonable(value: Any) -> Any:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def prepare_jobs(loaded: LoadedInventory) -> list[_Job]:
@@ -167,7 +170,9 @@ def prepare_jobs(loaded: LoadedInventory) -> list[_Job]:
     return jobs
 
 
-def audit_host(job: _Job, run_id: str, inventory: str, deploys: dict[str, str], log: _HostLog) -> None:
+def audit_host(
+    job: _Job, run_id: str, inventory: str, deploys: dict[str, str], log: _HostLog
+) -> None:
     """Connect, observe once, evaluate; fill ``job.document`` and ``job.results``. Never raises."""
     from pyinfra.api.exceptions import ConnectError
 
@@ -176,8 +181,15 @@ def audit_host(job: _Job, run_id: str, inventory: str, deploys: dict[str, str], 
     connector, address = host_address(host)
     doc = job.document
     doc.update(
-        name=host.name, run=run_id, platform=job.platform, groups=sorted(set(host.groups)),
-        address=address, state=AUDITED, message=None, duration_s=None, fix_commands=[],
+        name=host.name,
+        run=run_id,
+        platform=job.platform,
+        groups=sorted(set(host.groups)),
+        address=address,
+        state=AUDITED,
+        message=None,
+        duration_s=None,
+        fix_commands=[],
     )
     try:
         try:
@@ -198,28 +210,38 @@ def audit_host(job: _Job, run_id: str, inventory: str, deploys: dict[str, str], 
             return
         if not observation:
             details = "; ".join(log.for_host(host.name)[-3:])
-            doc.update(state=HOST_ERROR, message="observation failed" + (f": {details}" if details else ""))
+            doc.update(
+                state=HOST_ERROR, message="observation failed" + (f": {details}" if details else "")
+            )
             return
         fixes: dict[str, bool] = {}
         for control, finding in evaluate(job.controls, observation, job.settings):
             status = finding.status.value
             deploy = deploys.get(control.id)
             fix = None
-            if status in (Status.FAIL.value, Status.NEEDS_APPROVAL.value) and control.fix and deploy:
+            if (
+                status in (Status.FAIL.value, Status.NEEDS_APPROVAL.value)
+                and control.fix
+                and deploy
+            ):
                 disruptive = status == Status.NEEDS_APPROVAL.value
                 fix = fix_command(inventory, deploy, host.name, disruptive)
                 fixes[deploy] = fixes.get(deploy, False) or disruptive
-            job.results.append({
-                "host": host.name,
-                "control": control.id,
-                "status": status,
-                "summary": finding.summary,
-                "observed": _jsonable(finding.observed),
-                "desired": _jsonable(finding.desired),
-                "codes": list(control.codes),
-                "fix": fix,
-            })
-        doc["fix_commands"] = [fix_command(inventory, d, host.name, dis) for d, dis in sorted(fixes.items())]
+            job.results.append(
+                {
+                    "host": host.name,
+                    "control": control.id,
+                    "status": status,
+                    "summary": finding.summary,
+                    "observed": _jsonable(finding.observed),
+                    "desired": _jsonable(finding.desired),
+                    "codes": list(control.codes),
+                    "fix": fix,
+                }
+            )
+        doc["fix_commands"] = [
+            fix_command(inventory, d, host.name, dis) for d, dis in sorted(fixes.items())
+        ]
     finally:
         doc["duration_s"] = round(time.monotonic() - started, 3)
         if host.connected:
@@ -231,10 +253,15 @@ def audit_host(job: _Job, run_id: str, inventory: str, deploys: dict[str, str], 
 
 def _not_contacted_document(machine: Any, run_id: str) -> dict:
     return {
-        "name": machine.name, "run": run_id, "platform": machine.info.get("azure_os_type"),
-        "groups": sorted(set(machine.groups)), "address": None,
+        "name": machine.name,
+        "run": run_id,
+        "platform": machine.info.get("azure_os_type"),
+        "groups": sorted(set(machine.groups)),
+        "address": None,
         "state": NOT_RUNNING if machine.kind == "not-running" else CANNOT_CONTACT,
-        "message": machine.reason, "duration_s": None, "fix_commands": [],
+        "message": machine.reason,
+        "duration_s": None,
+        "fix_commands": [],
     }
 
 
@@ -286,17 +313,19 @@ def run_audit(
         "schema": "bcdrfix-audit-report",
         "schema_version": SCHEMA_VERSION,
         "generator": {"name": "bcdrfix", "version": _version()},
-        "runs": [{
-            "id": run_id,
-            "inventory": inventory,
-            "limit": list(loaded.limit),
-            "shard": f"{loaded.shard[0]}/{loaded.shard[1]}" if loaded.shard else None,
-            "controller": socket.gethostname(),
-            "user": _user(),
-            "started": started_wall,
-            "finished": _now(),
-            "duration_s": round(time.monotonic() - started, 3),
-        }],
+        "runs": [
+            {
+                "id": run_id,
+                "inventory": inventory,
+                "limit": list(loaded.limit),
+                "shard": f"{loaded.shard[0]}/{loaded.shard[1]}" if loaded.shard else None,
+                "controller": socket.gethostname(),
+                "user": _user(),
+                "started": started_wall,
+                "finished": _now(),
+                "duration_s": round(time.monotonic() - started, 3),
+            }
+        ],
         "controls": [_control_document(REGISTRY.get(cid)) for cid in REGISTRY.ids() if cid in used],
         "hosts": hosts,
         "results": sorted(
@@ -317,7 +346,9 @@ def summarize(document: dict) -> dict:
         statuses[result["status"]] = statuses.get(result["status"], 0) + 1
     audited = [h for h in document["hosts"] if h["state"] == AUDITED]
     with_findings = [
-        h for h in audited if any(r["status"] in FINDING_STATUSES for r in by_host.get(h["name"], []))
+        h
+        for h in audited
+        if any(r["status"] in FINDING_STATUSES for r in by_host.get(h["name"], []))
     ]
     not_audited = [h for h in document["hosts"] if h["state"] in NOT_AUDITED]
     worst: dict[str, int] = {}

@@ -25,8 +25,9 @@ import re
 import shutil
 import subprocess
 import unicodedata
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 from bcdrfix.inventory_tools import NotContacted
 
@@ -66,7 +67,9 @@ def parse_vms(text: str, source: str) -> list[dict]:
     except json.JSONDecodeError as exc:
         raise AzureInventoryError(f"{source}: bad JSON: {exc}") from None
     if not isinstance(vms, list) or not all(isinstance(vm, dict) for vm in vms):
-        raise AzureInventoryError(f"{source}: expected the JSON list that `az vm list -d -o json` prints")
+        raise AzureInventoryError(
+            f"{source}: expected the JSON list that `az vm list -d -o json` prints"
+        )
     for position, vm in enumerate(vms):
         if not vm.get("name"):
             raise AzureInventoryError(f"{source}: VM #{position + 1} has no name")
@@ -86,7 +89,9 @@ def os_type(vm: dict) -> str:
         return "windows"
     if profile.get("linuxConfiguration"):
         return "linux"
-    raise AzureInventoryError(f"VM {vm.get('name')}: unknown OS type (storageProfile.osDisk.osType)")
+    raise AzureInventoryError(
+        f"VM {vm.get('name')}: unknown OS type (storageProfile.osDisk.osType)"
+    )
 
 
 def first_address(value: Any) -> str | None:
@@ -141,16 +146,22 @@ def build_inventory(
         }
         host_name = f"@winrm/{name}" if platform == "windows" else name
         if power != "VM running":
-            result.not_contacted.append(NotContacted(host_name, power, "not-running", tuple(groups), info))
+            result.not_contacted.append(
+                NotContacted(host_name, power, "not-running", tuple(groups), info)
+            )
             continue
         target = info[f"azure_{address}_ip"]
         if target is None:
             reason = f"no {address} IP address"
-            result.not_contacted.append(NotContacted(host_name, reason, "cannot-contact", tuple(groups), info))
+            result.not_contacted.append(
+                NotContacted(host_name, reason, "cannot-contact", tuple(groups), info)
+            )
             continue
         if platform == "windows" and not winrm_available:
             reason = "no WinRM connector installed (pyinfra connector 'winrm' from bcdrfix's Windows support)"
-            result.not_contacted.append(NotContacted(host_name, reason, "cannot-contact", tuple(groups), info))
+            result.not_contacted.append(
+                NotContacted(host_name, reason, "cannot-contact", tuple(groups), info)
+            )
             continue
         user = ssh_user or (vm.get("osProfile") or {}).get("adminUsername")
         if platform == "linux":
@@ -184,7 +195,9 @@ def load_vms(json_file: str | None, subscription: str | None = None) -> tuple[li
     proc = subprocess.run(command, capture_output=True, text=True)
     if proc.returncode != 0:
         lines = (proc.stderr or proc.stdout).strip().splitlines()
-        raise AzureInventoryError(f"az vm list -d failed: {lines[-1] if lines else proc.returncode}")
+        raise AzureInventoryError(
+            f"az vm list -d failed: {lines[-1] if lines else proc.returncode}"
+        )
     return parse_vms(proc.stdout, "az vm list -d"), "az vm list -d"
 
 

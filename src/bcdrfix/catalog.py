@@ -27,10 +27,11 @@ import json
 import re
 import shlex
 import unicodedata
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -253,7 +254,9 @@ def _check_schema(raw: Any, name: str) -> None:
         raise CatalogError(f"{name}: " + "; ".join(problems) + more)
 
 
-def _resolve(keys: Iterable[str], table: Mapping[str, Any], unknown: str, problems: list[str]) -> list:
+def _resolve(
+    keys: Iterable[str], table: Mapping[str, Any], unknown: str, problems: list[str]
+) -> list:
     """The items ``keys`` name in ``table``; each missing one adds ``"<unknown> 'key'"`` to problems."""
     found = []
     for key in keys:
@@ -264,7 +267,7 @@ def _resolve(keys: Iterable[str], table: Mapping[str, Any], unknown: str, proble
     return found
 
 
-def parse_catalog(text: str, name: str = "catalog.yaml", registry: Any = None) -> "Catalog":
+def parse_catalog(text: str, name: str = "catalog.yaml", registry: Any = None) -> Catalog:
     """Validate catalog text and build the model; ``registry`` defaults to the control REGISTRY."""
     if registry is None:
         from bcdrfix.controls import REGISTRY as registry  # noqa: N811 - late: controls are heavy
@@ -307,7 +310,9 @@ def parse_catalog(text: str, name: str = "catalog.yaml", registry: Any = None) -
         controls = {plat: tuple(ids) for plat, ids in data.get("controls", {}).items()}
         for plat, ids in controls.items():
             if plat not in data["platforms"]:
-                problems.append(f"cause {cid}: controls for {plat} but platforms {data['platforms']}")
+                problems.append(
+                    f"cause {cid}: controls for {plat} but platforms {data['platforms']}"
+                )
             for control_id in ids:
                 if control_id not in registry:
                     problems.append(f"cause {cid}: control {control_id} does not exist")
@@ -349,7 +354,9 @@ def parse_catalog(text: str, name: str = "catalog.yaml", registry: Any = None) -
         )
         for cause in entry.causes:
             if not set(cause.platforms) & set(entry.platforms):
-                problems.append(f"code {code}: cause {cause.id} is for {cause.platforms}, the code for {entry.platforms}")
+                problems.append(
+                    f"code {code}: cause {cause.id} is for {cause.platforms}, the code for {entry.platforms}"
+                )
         has_controls = bool(entry.control_ids())
         if (entry.scope == "guest") != has_controls:
             problems.append(
@@ -366,12 +373,12 @@ def catalog_text() -> str:
 
 
 @functools.lru_cache(maxsize=1)
-def load_catalog() -> "Catalog":
+def load_catalog() -> Catalog:
     """The packaged catalog, validated against the registered controls (cached)."""
     return parse_catalog(catalog_text())
 
 
-def load_catalog_file(path: str | Path, registry: Any = None) -> "Catalog":
+def load_catalog_file(path: str | Path, registry: Any = None) -> Catalog:
     path = Path(path)
     return parse_catalog(path.read_text("utf-8"), path.name, registry)
 
@@ -493,8 +500,12 @@ def step_as_dict(step: ControlPlaneStep, values: Mapping[str, str] | None = None
     }
 
 
-def entry_as_dict(entry: Entry, registry: Any = None, values: Mapping[str, str] | None = None,
-                  platform: str | None = None) -> dict:
+def entry_as_dict(
+    entry: Entry,
+    registry: Any = None,
+    values: Mapping[str, str] | None = None,
+    platform: str | None = None,
+) -> dict:
     """Everything ``explain`` shows, as JSON-ready data."""
     if registry is None:
         from bcdrfix.controls import REGISTRY as registry  # noqa: N811
@@ -520,8 +531,11 @@ def entry_as_dict(entry: Entry, registry: Any = None, values: Mapping[str, str] 
                 "id": cause.id,
                 "title": cause.title,
                 "platforms": list(cause.platforms),
-                "controls": {p: [control(cid) for cid in cause.controls.get(p, ())] for p in platforms
-                             if cause.controls.get(p)},
+                "controls": {
+                    p: [control(cid) for cid in cause.controls.get(p, ())]
+                    for p in platforms
+                    if cause.controls.get(p)
+                },
                 "control_plane": [s.id for s in cause.control_plane],
                 "advice": list(cause.advice),
             }
@@ -531,7 +545,13 @@ def entry_as_dict(entry: Entry, registry: Any = None, values: Mapping[str, str] 
         "controls": {p: entry.control_ids(p) for p in platforms},
         "control_plane": [step_as_dict(s, values) for s in entry.steps(platform)],
         "sources": [
-            {"file": s.file, "title": s.title, "title_en": s.title_en, "date": s.date, "locale": s.locale}
+            {
+                "file": s.file,
+                "title": s.title,
+                "title_en": s.title_en,
+                "date": s.date,
+                "locale": s.locale,
+            }
             for s in entry.sources
         ],
     }

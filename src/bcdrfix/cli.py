@@ -39,7 +39,7 @@ def run() -> None:
 
 
 # Sub-command modules register themselves on ``main``.
-from bcdrfix.lab import cli as _lab_cli  # noqa: E402,F401
-from bcdrfix import demo as _demo  # noqa: E402,F401
 from bcdrfix import cli_audit as _audit_cli  # noqa: E402,F401
 from bcdrfix import cli_codes as _codes_cli  # noqa: E402,F401
+from bcdrfix import demo as _demo  # noqa: E402,F401
+from bcdrfix.lab import cli as _lab_cli  # noqa: E402,F401

@@ -19,11 +19,23 @@ LIMIT_HELP = "Only these hosts or groups (pyinfra --limit rules; repeat or separ
 @click.argument("inventory", metavar="INVENTORY")
 @click.option("--limit", "limits", multiple=True, metavar="HOSTS", help=LIMIT_HELP)
 @click.option("--shard", metavar="K/N", help=SHARD_HELP)
-@click.option("--report", "reports", multiple=True, metavar="FILE",
-              help="Write a report: .json (schema'd), .xml (JUnit) or .html. Repeatable.")
-@click.option("--quiet", "-q", is_flag=True, help="No progress and no table: the summary line only.")
-def audit_command(inventory: str, limits: tuple[str, ...], shard: str | None,
-                  reports: tuple[str, ...], quiet: bool) -> None:
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    metavar="FILE",
+    help="Write a report: .json (schema'd), .xml (JUnit) or .html. Repeatable.",
+)
+@click.option(
+    "--quiet", "-q", is_flag=True, help="No progress and no table: the summary line only."
+)
+def audit_command(
+    inventory: str,
+    limits: tuple[str, ...],
+    shard: str | None,
+    reports: tuple[str, ...],
+    quiet: bool,
+) -> None:
     """Check every applicable control on every host, changing nothing.
 
     Per host and control: pass, fail, needs-approval, not-applicable or error, with the
@@ -85,8 +97,14 @@ def report_group() -> None:
 
 @report_group.command("merge")
 @click.argument("inputs", nargs=-1, required=True, metavar="REPORT.json...")
-@click.option("--report", "reports", multiple=True, metavar="FILE", required=True,
-              help="Write the merged report: .json, .xml (JUnit) or .html. Repeatable.")
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    metavar="FILE",
+    required=True,
+    help="Write the merged report: .json, .xml (JUnit) or .html. Repeatable.",
+)
 def report_merge(inputs: tuple[str, ...], reports: tuple[str, ...]) -> None:
     """Join the JSON reports of several runs (the shards of a fleet, or runs before and after a fix).
 
@@ -97,7 +115,13 @@ def report_merge(inputs: tuple[str, ...], reports: tuple[str, ...]) -> None:
     Examples:
       bcdrfix report merge shard1.json shard2.json shard3.json --report fleet.html --report fleet.json
     """
-    from bcdrfix.reports import ReportError, check_report_paths, load_report, merge_reports, write_reports
+    from bcdrfix.reports import (
+        ReportError,
+        check_report_paths,
+        load_report,
+        merge_reports,
+        write_reports,
+    )
     from bcdrfix.reports.terminal import summary_line
 
     try:
@@ -121,8 +145,14 @@ def inventory_group() -> None:
 @click.argument("inventory", metavar="INVENTORY")
 @click.option("--limit", "limits", multiple=True, metavar="HOSTS", help=LIMIT_HELP)
 @click.option("--shard", metavar="K/N", help=SHARD_HELP)
-@click.option("--format", "fmt", type=click.Choice(["names", "limit", "json"]), default="names",
-              show_default=True, help="names: one per line; limit: pyinfra --limit arguments; json.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["names", "limit", "json"]),
+    default="names",
+    show_default=True,
+    help="names: one per line; limit: pyinfra --limit arguments; json.",
+)
 def inventory_hosts(inventory: str, limits: tuple[str, ...], shard: str | None, fmt: str) -> None:
     """List the hosts of an inventory slice, e.g. to run a pyinfra deploy on one shard.
 
@@ -146,8 +176,24 @@ def inventory_hosts(inventory: str, limits: tuple[str, ...], shard: str | None, 
             raise BcdrfixError("this slice has no host to contact")
         click.echo(" ".join(f"--limit={host.name}" for host in loaded.selected))
     else:
-        rows = [{"name": h.name, "groups": sorted(set(h.groups)), "address": host_address(h)[1],
-                 "contact": True} for h in loaded.selected]
-        rows += [{"name": m.name, "groups": sorted(set(m.groups)), "address": None, "contact": False,
-                  "reason": m.reason, "kind": m.kind} for m in loaded.not_contacted]
+        rows = [
+            {
+                "name": h.name,
+                "groups": sorted(set(h.groups)),
+                "address": host_address(h)[1],
+                "contact": True,
+            }
+            for h in loaded.selected
+        ]
+        rows += [
+            {
+                "name": m.name,
+                "groups": sorted(set(m.groups)),
+                "address": None,
+                "contact": False,
+                "reason": m.reason,
+                "kind": m.kind,
+            }
+            for m in loaded.not_contacted
+        ]
         click.echo(json.dumps(sorted(rows, key=lambda r: r["name"]), indent=2))

@@ -68,14 +68,30 @@ def _values(items: tuple[str, ...]) -> dict[str, str]:
 
 @main.command("explain")
 @click.argument("code_or_text", nargs=-1, required=True)
-@click.option("--platform", type=click.Choice(PLATFORMS), help="Show one platform's causes and controls.")
-@click.option("--set", "placeholders", multiple=True, metavar="NAME=VALUE",
-              help="Fill a placeholder of the az commands (vm-name, resource-group, vault-name...).")
-@click.option("--inventory", default="INVENTORY", show_default=True,
-              help="Inventory to put in the printed fix command lines.")
+@click.option(
+    "--platform", type=click.Choice(PLATFORMS), help="Show one platform's causes and controls."
+)
+@click.option(
+    "--set",
+    "placeholders",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Fill a placeholder of the az commands (vm-name, resource-group, vault-name...).",
+)
+@click.option(
+    "--inventory",
+    default="INVENTORY",
+    show_default=True,
+    help="Inventory to put in the printed fix command lines.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def explain(code_or_text: tuple[str, ...], platform: str | None, placeholders: tuple[str, ...],
-            inventory: str, as_json: bool) -> None:
+def explain(
+    code_or_text: tuple[str, ...],
+    platform: str | None,
+    placeholders: tuple[str, ...],
+    inventory: str,
+    as_json: bool,
+) -> None:
     """Explain an error code: meaning, causes, what bcdrfix changes, what only Azure can do.
 
     CODE_OR_TEXT is a code in any case (151099, usererrorguestagentstatusunavailable), a code pair
@@ -101,16 +117,28 @@ def explain(code_or_text: tuple[str, ...], platform: str | None, placeholders: t
         raise BcdrfixError(str(exc)) from None
     registry = _registry()
     if as_json:
-        click.echo(json.dumps(
-            {"query": text, "matched_by": match.how,
-             "entries": [entry_as_dict(e, registry, values, platform) for e in match.entries]},
-            indent=2, ensure_ascii=False,
-        ))
+        click.echo(
+            json.dumps(
+                {
+                    "query": text,
+                    "matched_by": match.how,
+                    "entries": [
+                        entry_as_dict(e, registry, values, platform) for e in match.entries
+                    ],
+                },
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
     console = _console()
     if len(match.entries) > 1:
-        console.print(Text(f"{text!r} matches {len(match.entries)} entries: {', '.join(match.codes)}",
-                           style="bold"))
+        console.print(
+            Text(
+                f"{text!r} matches {len(match.entries)} entries: {', '.join(match.codes)}",
+                style="bold",
+            )
+        )
         console.print()
     for index, entry in enumerate(match.entries):
         if index:
@@ -122,15 +150,27 @@ def _grid(*widths: int | None) -> Table:
     grid = Table.grid(padding=(0, 1))
     for width in widths:
         # fold: Japanese and Korean lines have no spaces to wrap at
-        grid.add_column(width=width, no_wrap=width is not None, overflow="fold" if width is None else "ellipsis")
+        grid.add_column(
+            width=width, no_wrap=width is not None, overflow="fold" if width is None else "ellipsis"
+        )
     return grid
 
 
-def _print_entry(console: Console, entry: Entry, match: Match, registry, values: dict,
-                 platform: str | None, inventory: str) -> None:
+def _print_entry(
+    console: Console,
+    entry: Entry,
+    match: Match,
+    registry,
+    values: dict,
+    platform: str | None,
+    inventory: str,
+) -> None:
     label = entry.display if entry.kind == "code" else f"(no code) {entry.message}"
-    console.print(Text.assemble((label, "bold cyan"), f"  {SERVICE[entry.service]}  ",
-                                (SCOPE[entry.scope], "italic")))
+    console.print(
+        Text.assemble(
+            (label, "bold cyan"), f"  {SERVICE[entry.service]}  ", (SCOPE[entry.scope], "italic")
+        )
+    )
     head = _grid(1, 9, None)
     head.add_row("", Text("Message", style="bold"), Text(entry.message))
     for lang, message in entry.localized.items():
@@ -138,8 +178,13 @@ def _print_entry(console: Console, entry: Entry, match: Match, registry, values:
     head.add_row("", Text("Meaning", style="bold"), Text(entry.summary))
     head.add_row("", Text("Platforms", style="bold"), Text(", ".join(entry.platforms)))
     for source in entry.sources:
-        head.add_row("", Text("Article", style="bold"),
-                     Text(f"{source.file} - {source.title} ({source.title_en}, {source.date}, {source.locale})"))
+        head.add_row(
+            "",
+            Text("Article", style="bold"),
+            Text(
+                f"{source.file} - {source.title} ({source.title_en}, {source.date}, {source.locale})"
+            ),
+        )
     console.print(head)
 
     platforms = [platform] if platform else list(entry.platforms)
@@ -157,7 +202,14 @@ def _print_entry(console: Console, entry: Entry, match: Match, registry, values:
         for plat in platforms:
             for cid in cause.controls.get(plat, ()):
                 control = registry.get(cid)
-                flags = [f for f, on in (("disruptive", control.disruptive), ("on demand", control.on_demand)) if on]
+                flags = [
+                    f
+                    for f, on in (
+                        ("disruptive", control.disruptive),
+                        ("on demand", control.on_demand),
+                    )
+                    if on
+                ]
                 extra = f" ({', '.join(flags)})" if flags else ""
                 if control.on_demand and control.description:
                     extra += f" - {control.description}"
@@ -180,19 +232,30 @@ def _print_entry(console: Console, entry: Entry, match: Match, registry, values:
         console.print(grid)
     else:
         console.print("  nothing: no cause of this code can be fixed inside the VM")
-    disruptive = [cid for plat in platforms for cid in entry.control_ids(plat) if registry.get(cid).disruptive]
+    disruptive = [
+        cid for plat in platforms for cid in entry.control_ids(plat) if registry.get(cid).disruptive
+    ]
     if disruptive:
-        console.print(Text(f"  disruptive, run only with --allow-disruptive (else reported as needs approval): "
-                           f"{', '.join(disruptive)}", style="yellow"))
+        console.print(
+            Text(
+                f"  disruptive, run only with --allow-disruptive (else reported as needs approval): "
+                f"{', '.join(disruptive)}",
+                style="yellow",
+            )
+        )
 
     console.print()
-    console.print(Text("Azure control plane (bcdrfix prints these, it never runs them)", style="bold"))
+    console.print(
+        Text("Azure control plane (bcdrfix prints these, it never runs them)", style="bold")
+    )
     if not steps:
         console.print("  none")
     for number, step in enumerate(steps, 1):
         flag = "  [disruptive]" if step.disruptive else ""
         title = _grid(1, len(str(number)) + 1, None)
-        title.add_row("", f"{number}.", Text(f"{step.title}{flag}", style="yellow" if step.disruptive else ""))
+        title.add_row(
+            "", f"{number}.", Text(f"{step.title}{flag}", style="yellow" if step.disruptive else "")
+        )
         console.print(title)
         for command in step.commands(values):
             console.print(Text(f"       {command}", style="cyan"), soft_wrap=True)
@@ -221,7 +284,9 @@ def _print_entry(console: Console, entry: Entry, match: Match, registry, values:
 
 
 @main.command("codes")
-@click.option("--platform", type=click.Choice(PLATFORMS), help="Only codes that occur on this platform.")
+@click.option(
+    "--platform", type=click.Choice(PLATFORMS), help="Only codes that occur on this platform."
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
 def codes(platform: str | None, as_json: bool) -> None:
     """List the error codes bcdrfix knows, with their scope and the controls that fix them.
@@ -236,10 +301,17 @@ def codes(platform: str | None, as_json: bool) -> None:
     registry = _registry()
     entries = catalog.for_platform(platform)
     if as_json:
-        click.echo(json.dumps([entry_as_dict(e, registry, None, platform) for e in entries],
-                              indent=2, ensure_ascii=False))
+        click.echo(
+            json.dumps(
+                [entry_as_dict(e, registry, None, platform) for e in entries],
+                indent=2,
+                ensure_ascii=False,
+            )
+        )
         return
-    table = Table(title=f"bcdrfix error codes{f' ({platform})' if platform else ''}", show_lines=False)
+    table = Table(
+        title=f"bcdrfix error codes{f' ({platform})' if platform else ''}", show_lines=False
+    )
     table.add_column("Code", style="cyan", max_width=44, overflow="fold")
     table.add_column("Service", no_wrap=True)
     table.add_column("Scope", no_wrap=True)
@@ -265,7 +337,11 @@ def codes(platform: str | None, as_json: bool) -> None:
     if not console.is_terminal:
         console.width = max(console.width, 160)  # piped: a table that stays readable in a file
     console.print(table)
-    console.print(Text(f"{len(entries)} entries. bcdrfix explain CODE shows causes, controls and Azure steps."))
+    console.print(
+        Text(
+            f"{len(entries)} entries. bcdrfix explain CODE shows causes, controls and Azure steps."
+        )
+    )
 
 
 # --- fix --------------------------------------------------------------------------------------
@@ -273,18 +349,40 @@ def codes(platform: str | None, as_json: bool) -> None:
 
 @main.command("fix")
 @click.argument("inventory")
-@click.option("--code", required=True, help="Error code, code pair or message fragment (see bcdrfix codes).")
-@click.option("--limit", multiple=True, metavar="HOSTS",
-              help="Only these hosts or groups (globs, comma-separated, repeatable).")
+@click.option(
+    "--code", required=True, help="Error code, code pair or message fragment (see bcdrfix codes)."
+)
+@click.option(
+    "--limit",
+    multiple=True,
+    metavar="HOSTS",
+    help="Only these hosts or groups (globs, comma-separated, repeatable).",
+)
 @click.option("--dry", is_flag=True, help="Observe and report what would change; change nothing.")
-@click.option("--allow-disruptive", is_flag=True,
-              help="Run disruptive fixes too (service restarts, reinstalls, unmount/fsck).")
-@click.option("--data", "data_items", multiple=True, metavar="KEY=VALUE",
-              help="Extra host data for this run, as pyinfra --data (e.g. bcdrfix_agent_restart=true).")
+@click.option(
+    "--allow-disruptive",
+    is_flag=True,
+    help="Run disruptive fixes too (service restarts, reinstalls, unmount/fsck).",
+)
+@click.option(
+    "--data",
+    "data_items",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Extra host data for this run, as pyinfra --data (e.g. bcdrfix_agent_restart=true).",
+)
 @click.option("--group-data", multiple=True, metavar="DIR", help="Extra group_data directory.")
 @click.option("--json", "as_json", is_flag=True, help="Print the per-host report as JSON.")
-def fix(inventory: str, code: str, limit: tuple[str, ...], dry: bool, allow_disruptive: bool,
-        data_items: tuple[str, ...], group_data: tuple[str, ...], as_json: bool) -> None:
+def fix(
+    inventory: str,
+    code: str,
+    limit: tuple[str, ...],
+    dry: bool,
+    allow_disruptive: bool,
+    data_items: tuple[str, ...],
+    group_data: tuple[str, ...],
+    as_json: bool,
+) -> None:
     """Run the controls the catalog maps to an error code on every host of INVENTORY.
 
     Uses pyinfra with the usual inventory and group_data/ conventions. The code, the inventory
@@ -306,8 +404,15 @@ def fix(inventory: str, code: str, limit: tuple[str, ...], dry: bool, allow_disr
     _catalog()
     try:
         data = parse_data(data_items)
-        report = run_fix(inventory, code, limit=limit, dry=dry, allow_disruptive=allow_disruptive,
-                         data=data, group_data=group_data)
+        report = run_fix(
+            inventory,
+            code,
+            limit=limit,
+            dry=dry,
+            allow_disruptive=allow_disruptive,
+            data=data,
+            group_data=group_data,
+        )
     except (FixInputError, CodeNotFound, SettingsError) as exc:
         raise BcdrfixError(str(exc)) from None
     if as_json:
@@ -318,8 +423,16 @@ def fix(inventory: str, code: str, limit: tuple[str, ...], dry: bool, allow_disr
 
 
 OUTCOME_STYLE = {
-    "changed": "green", "would change": "yellow", "already right": "dim", "not applicable": "dim",
-    "needs approval": "yellow", "not changed": "yellow", "changed, rest by hand": "yellow", "failed": "red", "error": "red", "not run": "red",
+    "changed": "green",
+    "would change": "yellow",
+    "already right": "dim",
+    "not applicable": "dim",
+    "needs approval": "yellow",
+    "not changed": "yellow",
+    "changed, rest by hand": "yellow",
+    "failed": "red",
+    "error": "red",
+    "not run": "red",
 }
 
 
@@ -333,8 +446,12 @@ def _print_report(report) -> None:
     table.add_column("Detail", ratio=1, overflow="fold")
     for host in report.hosts:
         if not host.reachable or (host.error and not host.outcomes):
-            table.add_row(host.name, "-", Text("unreachable" if not host.reachable else "error", style="red"),
-                          Text(host.error or ""))
+            table.add_row(
+                host.name,
+                "-",
+                Text("unreachable" if not host.reachable else "error", style="red"),
+                Text(host.error or ""),
+            )
             continue
         for number, outcome in enumerate(host.outcomes):
             detail = outcome.summary
@@ -343,9 +460,13 @@ def _print_report(report) -> None:
             if outcome.error:
                 detail += f" -> {outcome.error}"
             last = number == len(host.outcomes) - 1 and not host.error
-            table.add_row(host.name if number == 0 else "", outcome.control,
-                          Text(outcome.outcome, style=OUTCOME_STYLE.get(outcome.outcome, "")),
-                          Text(detail), end_section=last)
+            table.add_row(
+                host.name if number == 0 else "",
+                outcome.control,
+                Text(outcome.outcome, style=OUTCOME_STYLE.get(outcome.outcome, "")),
+                Text(detail),
+                end_section=last,
+            )
         if host.error:
             table.add_row(host.name, "-", Text("error", style="red"), Text(host.error))
     if not console.is_terminal:
@@ -362,7 +483,14 @@ def _print_report(report) -> None:
             console.print(Text(f"{host.name}: unreachable ({host.error})", style="red"))
     if report.control_plane:
         console.print()
-        console.print(Text("Azure control-plane steps bcdrfix does not run "
-                           f"(bcdrfix explain {shlex.quote(report.query)} prints the commands):", style="bold"))
+        console.print(
+            Text(
+                "Azure control-plane steps bcdrfix does not run "
+                f"(bcdrfix explain {shlex.quote(report.query)} prints the commands):",
+                style="bold",
+            )
+        )
         for step in report.control_plane:
-            console.print(Text(f"  - {step['title']}{'  [disruptive]' if step['disruptive'] else ''}"))
+            console.print(
+                Text(f"  - {step['title']}{'  [disruptive]' if step['disruptive'] else ''}")
+            )

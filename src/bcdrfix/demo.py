@@ -27,9 +27,12 @@ def pyinfra(*args: str) -> None:
 def audit(name: str, expect: int) -> None:
     """``bcdrfix audit`` with JSON/JUnit/HTML reports in reports/; exit status as expected or fail."""
     REPORTS.mkdir(exist_ok=True)
-    reports = [arg for ext in ("json", "xml", "html") for arg in ("--report", f"reports/{name}.{ext}")]
-    proc = subprocess.run([BCDRFIX, "audit", "inventories/lab.py", *reports], cwd=REPO,
-                          stdin=subprocess.DEVNULL)
+    reports = [
+        arg for ext in ("json", "xml", "html") for arg in ("--report", f"reports/{name}.{ext}")
+    ]
+    proc = subprocess.run(
+        [BCDRFIX, "audit", "inventories/lab.py", *reports], cwd=REPO, stdin=subprocess.DEVNULL
+    )
     if proc.returncode != expect:
         raise BcdrfixError(f"bcdrfix audit exited with {proc.returncode}, expected {expect}")
 
@@ -72,5 +75,7 @@ def demo(hosts: int, down: bool) -> None:
     if down:
         lab.down(log=click.echo)
     else:
-        click.echo("\nThe lab is still up: `bcdrfix lab status`, ssh in with the key in "
-                   f"{state.key}, or `bcdrfix lab down`.")
+        click.echo(
+            "\nThe lab is still up: `bcdrfix lab status`, ssh in with the key in "
+            f"{state.key}, or `bcdrfix lab down`."
+        )

@@ -22,9 +22,10 @@ from __future__ import annotations
 import fnmatch
 import logging
 import os
+from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 from bcdrfix.catalog import CatalogError, CodeNotFound, Entry, load_catalog, step_as_dict
 
@@ -80,9 +81,7 @@ def fix_error_code(code: str | None = None):
 
     text = code if code is not None else host.data.get(ERROR_CODE_KEY)
     if text is None or str(text).strip() == "":
-        raise PyinfraError(
-            "no error code: pass --data error_code=CODE (bcdrfix codes lists them)"
-        )
+        raise PyinfraError("no error code: pass --data error_code=CODE (bcdrfix codes lists them)")
     try:
         entries = resolve_for_fix(str(text))
     except (CodeNotFound, FixInputError, CatalogError) as exc:
@@ -131,8 +130,10 @@ class HostReport:
 
     @property
     def failed(self) -> bool:
-        return not self.reachable or self.error is not None or any(
-            o.outcome in PROBLEMS for o in self.outcomes
+        return (
+            not self.reachable
+            or self.error is not None
+            or any(o.outcome in PROBLEMS for o in self.outcomes)
         )
 
 
@@ -162,8 +163,12 @@ class FixReport:
 # --- the in-process run -------------------------------------------------------------------------
 
 
-def load_inventory(path: str, override_data: Mapping[str, Any], group_data: Iterable[str] = (),
-                   cwd: str | None = None):
+def load_inventory(
+    path: str,
+    override_data: Mapping[str, Any],
+    group_data: Iterable[str] = (),
+    cwd: str | None = None,
+):
     """pyinfra's own inventory loader (files, group_data/ next to them and in ``cwd``)."""
     looks_like_file = path.endswith(".py") or os.sep in path
     if looks_like_file and not Path(path).is_file():
@@ -258,8 +263,8 @@ def run_fix(
     from pyinfra.api.state import StateStage
     from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 
-    from bcdrfix.core.observe import OBSERVERS
     from bcdrfix.core.apply import platform_of, select_controls
+    from bcdrfix.core.observe import OBSERVERS
     from bcdrfix.core.settings import load_settings
 
     entries = resolve_for_fix(code)
@@ -287,20 +292,28 @@ def run_fix(
         platforms[host.name] = platform
         if select_controls(control_ids, platform, settings):
             if platform not in OBSERVERS:
-                raise FixInputError(f"host {host.name}: no {platform} support is installed in bcdrfix")
+                raise FixInputError(
+                    f"host {host.name}: no {platform} support is installed in bcdrfix"
+                )
             hosts.append(host)
     reports = {h.name: HostReport(h.name, platforms[h.name]) for h in selected}
     for host in selected:
         if host not in hosts:
-            reports[host.name].outcomes.append(ControlOutcome(
-                "-", "-", NOT_APPLICABLE,
-                f"no {platforms[host.name]} control covers {', '.join(e.code for e in entries)} "
-                "(or the host skips them); host not contacted",
-            ))
+            reports[host.name].outcomes.append(
+                ControlOutcome(
+                    "-",
+                    "-",
+                    NOT_APPLICABLE,
+                    f"no {platforms[host.name]} control covers {', '.join(e.code for e in entries)} "
+                    "(or the host skips them); host not contacted",
+                )
+            )
     steps = []  # the Azure steps for the platforms of the selected hosts
     for entry in entries:
         for step in entry.steps():
-            if step.id not in {s["id"] for s in steps} and set(step.platforms) & set(platforms.values()):
+            if step.id not in {s["id"] for s in steps} and set(step.platforms) & set(
+                platforms.values()
+            ):
                 steps.append(step_as_dict(step))
     if not hosts:
         return FixReport(code, [e.code for e in entries], dry, list(reports.values()), steps)
@@ -384,7 +397,7 @@ def _outcome(control, finding, ops, dry: bool) -> ControlOutcome:
     from bcdrfix.controls import Status
 
     prefix = f"{control.id}: "
-    mine = [(name[len(prefix):], meta) for name, meta in ops if name.startswith(prefix)]
+    mine = [(name[len(prefix) :], meta) for name, meta in ops if name.startswith(prefix)]
     # remediate names its "nothing to run" notes after the status; they are not steps
     steps = [name for name, _ in mine if name not in {s.value for s in Status}]
     simple = {

@@ -20,14 +20,14 @@ host is contacted.
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import traceback
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 
 class InventoryError(ValueError):
@@ -133,7 +133,11 @@ def _describe_load_error(path: str, exc: BaseException) -> str:
     if isinstance(original, SyntaxError):
         return f"inventory {path}: syntax error at line {original.lineno}: {original.msg}"
     if isinstance(original, SystemExit):
-        return _one_line(original) if str(original.code) not in ("None", "0") else f"inventory {path} exited"
+        return (
+            _one_line(original)
+            if str(original.code) not in ("None", "0")
+            else f"inventory {path} exited"
+        )
     where = ""
     for frame in traceback.extract_tb(original.__traceback__):
         if Path(frame.filename).resolve() == Path(path).resolve():
@@ -213,7 +217,9 @@ def load_inventory(
         hosts = [h for h in hosts if matches(h.name, h.groups, patterns)]
         not_contacted = [m for m in not_contacted if matches(m.name, m.groups, patterns)]
         if not hosts and not not_contacted:
-            raise InventoryError(f"--limit {','.join(patterns)}: matches no host or group of {path}")
+            raise InventoryError(
+                f"--limit {','.join(patterns)}: matches no host or group of {path}"
+            )
     # Shard over every machine (contacted or not) so that each one is reported by one runner.
     keep = set(shard_names([h.name for h in hosts] + [m.name for m in not_contacted], shard_tuple))
     hosts = sorted((h for h in hosts if h.name in keep), key=lambda h: h.name)

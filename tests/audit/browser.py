@@ -16,8 +16,14 @@ from pathlib import Path
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
 ]
 
 
@@ -32,7 +38,10 @@ def _run(page: Path, *args: str) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory(prefix="bcdrfix-chromium-") as profile:
         return subprocess.run(
             [CHROMIUM, *FLAGS, f"--user-data-dir={profile}", *args, url],
-            capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            stdin=subprocess.DEVNULL,
         )
 
 
@@ -54,8 +63,8 @@ def read_png(path: Path) -> tuple[int, int, list[bytes]]:
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG"
     pos, idat, header = 8, b"", None
     while pos < len(data):
-        length, kind = struct.unpack(">I4s", data[pos:pos + 8])
-        chunk = data[pos + 8:pos + 8 + length]
+        length, kind = struct.unpack(">I4s", data[pos : pos + 8])
+        chunk = data[pos + 8 : pos + 8 + length]
         if kind == b"IHDR":
             header = struct.unpack(">IIBBBBB", chunk)
         elif kind == b"IDAT":
@@ -69,7 +78,7 @@ def read_png(path: Path) -> tuple[int, int, list[bytes]]:
     rows, previous = [], bytearray(stride)
     for y in range(height):
         kind = raw[y * (stride + 1)]
-        line = bytearray(raw[y * (stride + 1) + 1:(y + 1) * (stride + 1)])
+        line = bytearray(raw[y * (stride + 1) + 1 : (y + 1) * (stride + 1)])
         for i in range(stride):
             left = line[i - channels] if i >= channels else 0
             up = previous[i]
@@ -87,9 +96,13 @@ def read_png(path: Path) -> tuple[int, int, list[bytes]]:
                 line[i] = (line[i] + pred) & 0xFF
         rows.append(bytes(line))
         previous = line
-    return width, height, [bytes(r) for r in rows] if channels == 3 else [
-        bytes(b for i, b in enumerate(r) if i % 4 != 3) for r in rows
-    ]
+    return (
+        width,
+        height,
+        [bytes(r) for r in rows]
+        if channels == 3
+        else [bytes(b for i, b in enumerate(r) if i % 4 != 3) for r in rows],
+    )
 
 
 def colour_stats(path: Path, step: int = 4) -> dict:
@@ -99,7 +112,7 @@ def colour_stats(path: Path, step: int = 4) -> dict:
     for y in range(0, height, step):
         row = rows[y]
         for x in range(0, width, step):
-            r, g, b = row[3 * x:3 * x + 3]
+            r, g, b = row[3 * x : 3 * x + 3]
             total += 1
             if r < 235 or g < 235 or b < 235:
                 non_white += 1

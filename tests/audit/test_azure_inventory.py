@@ -40,7 +40,11 @@ def test_group_names_are_plain_identifiers():
     assert group_name("tag", "Cost Center", "R&D / 42") == "tag_cost_center_r_d_42"
     assert group_name("tag", "temp", "") == "tag_temp"
     japanese = group_name("tag", "環境", "本番")
-    assert japanese.startswith("tag_x") and japanese.isascii() and japanese == group_name("tag", "環境", "本番")
+    assert (
+        japanese.startswith("tag_x")
+        and japanese.isascii()
+        and japanese == group_name("tag", "環境", "本番")
+    )
     assert group_name("rg", "RG-PROD-WEB") == group_name("rg", "rg-prod-web") == "rg_rg_prod_web"
 
 
@@ -59,7 +63,9 @@ def test_running_vms_become_hosts_with_connector_and_address():
 
 
 def test_groups_by_os_location_resource_group_and_tags():
-    groups = {name: {h for h, _ in members} for name, members in build_inventory(vms()).groups.items()}
+    groups = {
+        name: {h for h, _ in members} for name, members in build_inventory(vms()).groups.items()
+    }
     assert groups["linux"] == {"web-01.rg-prod-web", "web-01.rg-dev", "web-02"}
     assert groups["windows"] == {"@winrm/sql-01"}
     assert groups["location_japanwest"] == {"@winrm/sql-01"}
@@ -77,7 +83,10 @@ def test_stopped_and_unaddressed_vms_are_reported_not_contacted():
         "build-01": ("not-running", "VM stopped"),
         "jump-01": ("cannot-contact", "no private IP address"),
     }
-    assert "tag_backup_policy_silver" in next(m for m in built.not_contacted if m.name == "@winrm/sql-02").groups
+    assert (
+        "tag_backup_policy_silver"
+        in next(m for m in built.not_contacted if m.name == "@winrm/sql-02").groups
+    )
 
 
 def test_public_addresses_on_request():
@@ -136,7 +145,10 @@ def test_limit_by_tag_group_keeps_reported_vms_of_that_group(azure_env):
 def test_pyinfra_command_reads_the_same_inventory(azure_env, tmp_path):
     proc = subprocess.run(
         [str(BIN / "pyinfra"), "inventories/azure.py", "debug-inventory"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**__import__("os").environ, "BCDRFIX_AZURE_VMS_JSON": str(FIXTURE)},
     )
     output = proc.stdout + proc.stderr
@@ -149,8 +161,12 @@ def test_bad_json_file_fails_the_audit_before_contacting(tmp_path, monkeypatch):
     bad = tmp_path / "vms.json"
     bad.write_text('[{"name": "x", ')
     proc = subprocess.run(
-        [str(BIN / "bcdrfix"), "audit", "inventories/azure.py"], cwd=REPO, capture_output=True,
-        text=True, timeout=120, env={**__import__("os").environ, "BCDRFIX_AZURE_VMS_JSON": str(bad)},
+        [str(BIN / "bcdrfix"), "audit", "inventories/azure.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "BCDRFIX_AZURE_VMS_JSON": str(bad)},
     )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
@@ -159,20 +175,39 @@ def test_bad_json_file_fails_the_audit_before_contacting(tmp_path, monkeypatch):
 
 def test_missing_file_and_no_az_cli(tmp_path, monkeypatch):
     env = {**__import__("os").environ, "BCDRFIX_AZURE_VMS_JSON": str(tmp_path / "nope.json")}
-    proc = subprocess.run([str(BIN / "bcdrfix"), "audit", "inventories/azure.py"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, env=env)
-    assert proc.returncode == 2 and "No such file" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
+    proc = subprocess.run(
+        [str(BIN / "bcdrfix"), "audit", "inventories/azure.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert (
+        proc.returncode == 2
+        and "No such file" in proc.stderr
+        and len(proc.stderr.strip().splitlines()) == 1
+    )
     env.pop("BCDRFIX_AZURE_VMS_JSON")
     env["PATH"] = str(tmp_path)  # no az here
-    proc = subprocess.run([str(BIN / "bcdrfix"), "audit", "inventories/azure.py"], cwd=REPO,
-                          capture_output=True, text=True, timeout=120, env=env)
+    proc = subprocess.run(
+        [str(BIN / "bcdrfix"), "audit", "inventories/azure.py"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     assert proc.returncode == 2 and "BCDRFIX_AZURE_VMS_JSON" in proc.stderr, proc.stderr
 
 
 def test_inventory_json_listing_shows_what_is_not_contacted(azure_env):
     proc = subprocess.run(
         [str(BIN / "bcdrfix"), "inventory", "hosts", "inventories/azure.py", "--format", "json"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
         env={**__import__("os").environ, "BCDRFIX_AZURE_VMS_JSON": str(FIXTURE)},
     )
     assert proc.returncode == 0, proc.stderr

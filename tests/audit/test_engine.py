@@ -32,7 +32,9 @@ def closed_port() -> int:
 def test_audit_checks_every_linux_control_except_on_demand_actions_and_skipped_ones():
     settings = load_settings({"bcdrfix_skip_controls": ["linux.agent_package"]})
     ids = [c.id for c in audit_controls("linux", settings)]
-    expected = [c.id for c in REGISTRY.all("linux") if not c.on_demand and c.id != "linux.agent_package"]
+    expected = [
+        c.id for c in REGISTRY.all("linux") if not c.on_demand and c.id != "linux.agent_package"
+    ]
     assert ids == expected
     assert "linux.agent_restart" not in ids  # "restart now" is an action, not a compliance check
 
@@ -56,8 +58,13 @@ def test_an_unreachable_host_fails_alone(tmp_path):
         "]\n"
     )
     report = tmp_path / "report.json"
-    proc = subprocess.run([BCDRFIX, "audit", str(inventory), "--report", str(report)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [BCDRFIX, "audit", str(inventory), "--report", str(report)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     document = json.loads(report.read_text())
     hosts = {h["name"]: h for h in document["hosts"]}

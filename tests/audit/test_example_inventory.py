@@ -12,9 +12,18 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_example_inventory_loads_with_valid_settings():
     proc = subprocess.run(
-        [str(Path(sys.executable).parent / "bcdrfix"), "inventory", "hosts", "inventories/example.py",
-         "--format", "json"],
-        cwd=REPO, capture_output=True, text=True, timeout=120,
+        [
+            str(Path(sys.executable).parent / "bcdrfix"),
+            "inventory",
+            "hosts",
+            "inventories/example.py",
+            "--format",
+            "json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr
     hosts = {h["name"]: h for h in json.loads(proc.stdout)}

@@ -31,7 +31,7 @@ def listener():
 def contacted(sock: socket.socket) -> bool:
     try:
         conn, _ = sock.accept()
-    except socket.timeout:
+    except TimeoutError:
         return False
     conn.close()
     return True
@@ -39,8 +39,13 @@ def contacted(sock: socket.socket) -> bool:
 
 def audit(*args: str, cwd: Path = REPO, env: dict | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [BCDRFIX, "audit", *args], cwd=cwd, capture_output=True, text=True, timeout=120,
-        env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL,
+        [BCDRFIX, "audit", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
     )
 
 
@@ -54,10 +59,14 @@ def one_error_line(proc: subprocess.CompletedProcess) -> str:
 
 def inventory(tmp_path: Path, port: int, extra: str = "", body: str | None = None) -> str:
     path = tmp_path / "inv.py"
-    path.write_text(body if body is not None else (
-        f'linux = [("vm-a", {{"ssh_hostname": "127.0.0.1", "ssh_port": {port}{extra}}}),\n'
-        f'         ("vm-b", {{"ssh_hostname": "127.0.0.1", "ssh_port": {port}}})]\n'
-    ))
+    path.write_text(
+        body
+        if body is not None
+        else (
+            f'linux = [("vm-a", {{"ssh_hostname": "127.0.0.1", "ssh_port": {port}{extra}}}),\n'
+            f'         ("vm-b", {{"ssh_hostname": "127.0.0.1", "ssh_port": {port}}})]\n'
+        )
+    )
     return str(path)
 
 
@@ -80,10 +89,14 @@ def test_code_that_raises(tmp_path):
 
 def test_host_without_address(tmp_path, listener):
     port = listener.getsockname()[1]
-    path = inventory(tmp_path, port, body=(
-        f'linux = [("vm-a", {{"ssh_hostname": "127.0.0.1", "ssh_port": {port}}}),\n'
-        '         ("vm-b", {"ssh_hostname": ""})]\n'
-    ))
+    path = inventory(
+        tmp_path,
+        port,
+        body=(
+            f'linux = [("vm-a", {{"ssh_hostname": "127.0.0.1", "ssh_port": {port}}}),\n'
+            '         ("vm-b", {"ssh_hostname": ""})]\n'
+        ),
+    )
     line = one_error_line(audit(path))
     assert "vm-b" in line and "no address" in line
     assert not contacted(listener)
@@ -93,7 +106,9 @@ def test_unknown_setting_is_refused_before_any_host_is_contacted(tmp_path, liste
     port = listener.getsockname()[1]
     path = inventory(tmp_path, port, extra=', "bcdrfix_allow_disruptiv": True')
     line = one_error_line(audit(path))
-    assert "vm-a" in line and "bcdrfix_allow_disruptiv" in line and "bcdrfix_allow_disruptive" in line
+    assert (
+        "vm-a" in line and "bcdrfix_allow_disruptiv" in line and "bcdrfix_allow_disruptive" in line
+    )
     assert not contacted(listener)
 
 

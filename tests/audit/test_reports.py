@@ -13,11 +13,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import browser
 import jsonschema
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-import browser
 from bcdrfix.audit import summarize
 from bcdrfix.reports import ReportError, load_report, merge_reports, write_reports
 from bcdrfix.reports.json_report import SCHEMA_PATH, schema, validate
@@ -27,46 +27,108 @@ CODES = ["151099", "UserErrorGuestAgentStatusUnavailable"]
 
 
 def result(host, control, status, summary, observed=None, desired=None, fix=None):
-    return {"host": host, "control": control, "status": status, "summary": summary,
-            "observed": observed, "desired": desired, "codes": CODES, "fix": fix}
+    return {
+        "host": host,
+        "control": control,
+        "status": status,
+        "summary": summary,
+        "observed": observed,
+        "desired": desired,
+        "codes": CODES,
+        "fix": fix,
+    }
 
 
 def host(name, state="audited", message=None, platform="linux", run="run-1", fixes=()):
-    return {"name": name, "run": run, "platform": platform, "groups": ["linux"], "address": "198.18.9.1",
-            "state": state, "message": message, "duration_s": 0.4 if state == "audited" else None,
-            "fix_commands": list(fixes)}
+    return {
+        "name": name,
+        "run": run,
+        "platform": platform,
+        "groups": ["linux"],
+        "address": "198.18.9.1",
+        "state": state,
+        "message": message,
+        "duration_s": 0.4 if state == "audited" else None,
+        "fix_commands": list(fixes),
+    }
 
 
 def make_document(run_id="run-1", finished="2026-01-01T10:00:05+00:00") -> dict:
     fix = "pyinfra inventories/lab.py deploys/linux_agent.py --limit web-01 -y"
     doc = {
-        "schema": "bcdrfix-audit-report", "schema_version": 1,
+        "schema": "bcdrfix-audit-report",
+        "schema_version": 1,
         "generator": {"name": "bcdrfix", "version": "0.1.0"},
-        "runs": [{"id": run_id, "inventory": "inventories/lab.py", "limit": [], "shard": None,
-                  "controller": "ctl", "user": "root", "started": "2026-01-01T10:00:00+00:00",
-                  "finished": finished, "duration_s": 5.0}],
+        "runs": [
+            {
+                "id": run_id,
+                "inventory": "inventories/lab.py",
+                "limit": [],
+                "shard": None,
+                "controller": "ctl",
+                "user": "root",
+                "started": "2026-01-01T10:00:00+00:00",
+                "finished": finished,
+                "duration_s": 5.0,
+            }
+        ],
         "controls": [
-            {"id": "linux.agent_service", "title": "Guest agent service is running and enabled",
-             "platform": "linux", "codes": CODES, "disruptive": False, "description": ""},
-            {"id": "linux.waagent_conf", "title": "waagent.conf", "platform": "linux", "codes": CODES,
-             "disruptive": False, "description": ""},
+            {
+                "id": "linux.agent_service",
+                "title": "Guest agent service is running and enabled",
+                "platform": "linux",
+                "codes": CODES,
+                "disruptive": False,
+                "description": "",
+            },
+            {
+                "id": "linux.waagent_conf",
+                "title": "waagent.conf",
+                "platform": "linux",
+                "codes": CODES,
+                "disruptive": False,
+                "description": "",
+            },
         ],
         "hosts": [
-            host("db-01", fixes=[fix.replace("web-01", "db-01") + " --data bcdrfix_allow_disruptive=true"]),
+            host(
+                "db-01",
+                fixes=[fix.replace("web-01", "db-01") + " --data bcdrfix_allow_disruptive=true"],
+            ),
             host("down-01", "unreachable", "Could not connect (timeout)"),
             host("old-01", "not-running", "VM deallocated"),
             host("web-01", fixes=[fix]),
             host("web-02"),
         ],
         "results": [
-            result("db-01", "linux.agent_service", "needs-approval", "restart needed (disruptive)",
-                   {"ActiveState": "failed"}, {"ActiveState": "active"}, fix + " --data x"),
+            result(
+                "db-01",
+                "linux.agent_service",
+                "needs-approval",
+                "restart needed (disruptive)",
+                {"ActiveState": "failed"},
+                {"ActiveState": "active"},
+                fix + " --data x",
+            ),
             result("db-01", "linux.waagent_conf", "error", "/etc/waagent.conf does not exist"),
-            result("web-01", "linux.agent_service", "fail", "walinuxagent.service is inactive (dead)",
-                   {"ActiveState": "inactive"}, {"ActiveState": "active"}, fix),
-            result("web-01", "linux.waagent_conf", "fail",
-                   'Extensions.Enabled is "<script>alert(1)</script>" \x07 (want y) 日本',
-                   {"Extensions.Enabled": "<script>alert(1)</script>\x00"}, {"Extensions.Enabled": "y"}, fix),
+            result(
+                "web-01",
+                "linux.agent_service",
+                "fail",
+                "walinuxagent.service is inactive (dead)",
+                {"ActiveState": "inactive"},
+                {"ActiveState": "active"},
+                fix,
+            ),
+            result(
+                "web-01",
+                "linux.waagent_conf",
+                "fail",
+                'Extensions.Enabled is "<script>alert(1)</script>" \x07 (want y) 日本',
+                {"Extensions.Enabled": "<script>alert(1)</script>\x00"},
+                {"Extensions.Enabled": "y"},
+                fix,
+            ),
             result("web-02", "linux.agent_service", "pass", "active and enabled"),
             result("web-02", "linux.waagent_conf", "not-applicable", "no agent on this host"),
         ],
@@ -142,12 +204,22 @@ def test_html_escapes_what_hosts_report(html_report):
     assert "http://" not in text and "https://" not in text  # nothing to fetch
 
 
-@pytest.mark.skipif(not browser.available(), reason="chromium is not installed (`make setup` installs it)")
+@pytest.mark.skipif(
+    not browser.available(), reason="chromium is not installed (`make setup` installs it)"
+)
 def test_html_renders_in_chromium(html_report, tmp_path):
     dom = browser.dump_dom(html_report)
     assert "<script>" not in dom.split("</head>", 1)[1]  # the page has no script, injected or not
-    for expected in ("Fleet summary", "1 / 3", "linux.agent_service", "down-01", "Could not connect",
-                     "VM deallocated", "deploys/linux_agent.py --limit web-01", "日本"):
+    for expected in (
+        "Fleet summary",
+        "1 / 3",
+        "linux.agent_service",
+        "down-01",
+        "Could not connect",
+        "VM deallocated",
+        "deploys/linux_agent.py --limit web-01",
+        "日本",
+    ):
         assert expected in dom, expected
     # the summary comes before the hosts' details
     assert dom.index("Fleet summary") < dom.index("Hosts that need attention")
@@ -160,17 +232,29 @@ def test_html_renders_in_chromium(html_report, tmp_path):
 def test_merge_keeps_the_latest_run_per_host(tmp_path):
     before = make_document()
     after = copy.deepcopy(make_document("run-2", "2026-01-01T11:00:00+00:00"))
-    after["hosts"] = [dict(h, run="run-2", fix_commands=[]) for h in after["hosts"] if h["name"] == "web-01"]
-    after["results"] = [dict(r, status="pass", fix=None) for r in after["results"] if r["host"] == "web-01"]
+    after["hosts"] = [
+        dict(h, run="run-2", fix_commands=[]) for h in after["hosts"] if h["name"] == "web-01"
+    ]
+    after["results"] = [
+        dict(r, status="pass", fix=None) for r in after["results"] if r["host"] == "web-01"
+    ]
     after["summary"] = summarize(after)
     for name, doc in (("before.json", before), ("after.json", after)):
         write_reports(doc, [str(tmp_path / name)])
-    merged = merge_reports([load_report(str(tmp_path / "after.json")), load_report(str(tmp_path / "before.json"))])
+    merged = merge_reports(
+        [load_report(str(tmp_path / "after.json")), load_report(str(tmp_path / "before.json"))]
+    )
     validate(merged)
     assert [r["id"] for r in merged["runs"]] == ["run-2", "run-1"]
     web = [r for r in merged["results"] if r["host"] == "web-01"]
     assert {r["status"] for r in web} == {"pass"}
-    assert {h["name"] for h in merged["hosts"]} == {"db-01", "down-01", "old-01", "web-01", "web-02"}
+    assert {h["name"] for h in merged["hosts"]} == {
+        "db-01",
+        "down-01",
+        "old-01",
+        "web-01",
+        "web-02",
+    }
     assert merged["summary"]["with_findings"] == 1
 
 
@@ -183,14 +267,38 @@ def test_report_merge_command(tmp_path):
     second["summary"] = summarize(second)
     write_reports(first, [str(tmp_path / "1.json")])
     write_reports(second, [str(tmp_path / "2.json")])
-    proc = subprocess.run([BCDRFIX, "report", "merge", str(tmp_path / "1.json"), str(tmp_path / "2.json"),
-                           "--report", str(tmp_path / "all.json"), "--report", str(tmp_path / "all.html")],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            BCDRFIX,
+            "report",
+            "merge",
+            str(tmp_path / "1.json"),
+            str(tmp_path / "2.json"),
+            "--report",
+            str(tmp_path / "all.json"),
+            "--report",
+            str(tmp_path / "all.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2, proc.stderr  # down-01 could not be audited
     merged = load_report(str(tmp_path / "all.json"))
     assert len(merged["runs"]) == 2 and "web-03" in {h["name"] for h in merged["hosts"]}
     assert "2 runs merged" in (tmp_path / "all.html").read_text()
     (tmp_path / "junk.json").write_text('{"hello": 1}')
-    proc = subprocess.run([BCDRFIX, "report", "merge", str(tmp_path / "junk.json"), "--report",
-                           str(tmp_path / "x.html")], capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [
+            BCDRFIX,
+            "report",
+            "merge",
+            str(tmp_path / "junk.json"),
+            "--report",
+            str(tmp_path / "x.html"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 2 and "not a bcdrfix audit report" in proc.stderr

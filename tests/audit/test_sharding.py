@@ -38,7 +38,11 @@ def test_bad_shard_specs(text):
 
 
 def test_shard_spec():
-    assert parse_shard("2/4") == (2, 4) and parse_shard(" 1 / 1 ") == (1, 1) and parse_shard(None) is None
+    assert (
+        parse_shard("2/4") == (2, 4)
+        and parse_shard(" 1 / 1 ") == (1, 1)
+        and parse_shard(None) is None
+    )
 
 
 def write_inventory(path: Path, names: list[str]) -> None:
@@ -47,8 +51,13 @@ def write_inventory(path: Path, names: list[str]) -> None:
 
 
 def hosts_of(inventory: Path, *args: str) -> list[str]:
-    proc = subprocess.run([BCDRFIX, "inventory", "hosts", str(inventory), *args],
-                          capture_output=True, text=True, timeout=60, cwd=inventory.parent)
+    proc = subprocess.run(
+        [BCDRFIX, "inventory", "hosts", str(inventory), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=inventory.parent,
+    )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout.split()
 
@@ -72,4 +81,10 @@ def test_limit_arguments_for_pyinfra(tmp_path):
 def test_limit_then_shard(tmp_path):
     inv = tmp_path / "inv.py"
     write_inventory(inv, NAMES)
-    assert hosts_of(inv, "--limit", "vm-00*", "--shard", "1/2") == ["vm-000", "vm-002", "vm-004", "vm-006", "vm-008"]
+    assert hosts_of(inv, "--limit", "vm-00*", "--shard", "1/2") == [
+        "vm-000",
+        "vm-002",
+        "vm-004",
+        "vm-006",
+        "vm-008",
+    ]

@@ -25,21 +25,49 @@ needs_seeds = pytest.mark.skipif(
 
 # Every code and code pair of REFERENCE.md section 1 and the articles (the list).
 ARTICLE_CODES = [
-    "151076", "150066", "151099", "151095",
-    "UserErrorGuestAgentStatusUnavailable", "GuestAgentSnapshotTaskStatusError",
-    "UserErrorVmProvisioningStateFailed", "UserErrorRpCollectionLimitReached",
-    "UserErrorKeyvaultPermissionsNotConfigured", "ExtensionSnapshotFailedNoNetwork",
-    "ExtensionOperationFailedForManagedDisks", "BackUpOperationFailed", "BackUpOperationFailedV2",
-    "UserErrorUnsupportedDiskSize", "UserErrorBackupOperationInProgress", "VMRestorePointInternalError",
-    "CopyingVHDsFromBackUpVaultTakingLongTime", "UserErrorVmNotInDesirableState", "VmNotInDesirableState",
-    "UserErrorFsFreezeFailed", "ExtensionSnapshotFailedCOM", "ExtensionInstallationFailedCOM",
-    "ExtensionInstallationFailedMDTC", "ExtensionFailedVssWriterInBadState",
-    "ExtensionFailedVssServiceInBadState", "UserErrorSkuNotAvailable", "UserErrorMarketPlaceVMNotSupported",
-    "ExtensionConfigParsingFailure", "ExtensionStuckInDeletionState",
-    "ExtensionFailedSnapshotLimitReachedError", "ExtensionFailedTimeoutVMNetworkUnresponsive",
-    "320001", "ResourceNotFound", "400094", "BCMV2VMNotFound", "UserErrorBCMPremiumStorageQuotaError",
-    "380008", "AzureVmOffline", "ExtensionSnapshotBitlockerError", "ExtensionSnapshotFailedNoSecureNetwork",
-    "ExtensionVCRedistInstallationFailure", "UserErrorRequestDisallowedByPolicy", "UserErrorInstantRpNotFound",
+    "151076",
+    "150066",
+    "151099",
+    "151095",
+    "UserErrorGuestAgentStatusUnavailable",
+    "GuestAgentSnapshotTaskStatusError",
+    "UserErrorVmProvisioningStateFailed",
+    "UserErrorRpCollectionLimitReached",
+    "UserErrorKeyvaultPermissionsNotConfigured",
+    "ExtensionSnapshotFailedNoNetwork",
+    "ExtensionOperationFailedForManagedDisks",
+    "BackUpOperationFailed",
+    "BackUpOperationFailedV2",
+    "UserErrorUnsupportedDiskSize",
+    "UserErrorBackupOperationInProgress",
+    "VMRestorePointInternalError",
+    "CopyingVHDsFromBackUpVaultTakingLongTime",
+    "UserErrorVmNotInDesirableState",
+    "VmNotInDesirableState",
+    "UserErrorFsFreezeFailed",
+    "ExtensionSnapshotFailedCOM",
+    "ExtensionInstallationFailedCOM",
+    "ExtensionInstallationFailedMDTC",
+    "ExtensionFailedVssWriterInBadState",
+    "ExtensionFailedVssServiceInBadState",
+    "UserErrorSkuNotAvailable",
+    "UserErrorMarketPlaceVMNotSupported",
+    "ExtensionConfigParsingFailure",
+    "ExtensionStuckInDeletionState",
+    "ExtensionFailedSnapshotLimitReachedError",
+    "ExtensionFailedTimeoutVMNetworkUnresponsive",
+    "320001",
+    "ResourceNotFound",
+    "400094",
+    "BCMV2VMNotFound",
+    "UserErrorBCMPremiumStorageQuotaError",
+    "380008",
+    "AzureVmOffline",
+    "ExtensionSnapshotBitlockerError",
+    "ExtensionSnapshotFailedNoSecureNetwork",
+    "ExtensionVCRedistInstallationFailure",
+    "UserErrorRequestDisallowedByPolicy",
+    "UserErrorInstantRpNotFound",
 ]
 # The pairs as the articles write them, and the entries they must reach.
 PAIRS = {
@@ -48,11 +76,19 @@ PAIRS = {
     "400094, BCMV2VMNotFound": ["400094"],
     "380008/AzureVmOffline": ["380008"],
     "BackUpOperationFailed / BackUpOperationFailedV2": ["BackUpOperationFailed"],
-    "UserErrorVmNotInDesirableState / VmNotInDesirableState": ["UserErrorVmNotInDesirableState", "VmNotInDesirableState"],
-    "ExtensionSnapshotFailedCOM/ExtensionInstallationFailedCOM/ExtensionInstallationFailedMDTC":
-        ["ExtensionSnapshotFailedCOM", "ExtensionInstallationFailedCOM", "ExtensionInstallationFailedMDTC"],
-    "UserErrorSkuNotAvailable, UserErrorMarketPlaceVMNotSupported":
-        ["UserErrorSkuNotAvailable", "UserErrorMarketPlaceVMNotSupported"],
+    "UserErrorVmNotInDesirableState / VmNotInDesirableState": [
+        "UserErrorVmNotInDesirableState",
+        "VmNotInDesirableState",
+    ],
+    "ExtensionSnapshotFailedCOM/ExtensionInstallationFailedCOM/ExtensionInstallationFailedMDTC": [
+        "ExtensionSnapshotFailedCOM",
+        "ExtensionInstallationFailedCOM",
+        "ExtensionInstallationFailedMDTC",
+    ],
+    "UserErrorSkuNotAvailable, UserErrorMarketPlaceVMNotSupported": [
+        "UserErrorSkuNotAvailable",
+        "UserErrorMarketPlaceVMNotSupported",
+    ],
 }
 # The oldest article's symptoms without codes, by the English text of its headings.
 SYMPTOMS = {
@@ -115,7 +151,9 @@ def test_every_message_and_a_fragment_of_it_lead_back_to_its_entry(catalog):
 
 def test_a_pasted_portal_line_finds_the_code(catalog):
     assert catalog.lookup("エラー コード:151076").codes == ["151076"]
-    assert catalog.lookup("Error code: UserErrorFsFreezeFailed (details below)").codes == ["UserErrorFsFreezeFailed"]
+    assert catalog.lookup("Error code: UserErrorFsFreezeFailed (details below)").codes == [
+        "UserErrorFsFreezeFailed"
+    ]
     pasted = "Error: VM Agent unable to communicate with Azure Backup. Please check the agent."
     assert "UserErrorGuestAgentStatusUnavailable" in catalog.lookup(pasted).codes
 
@@ -221,18 +259,43 @@ def broken(old: str, new: str, count: int = 1) -> str:
 @pytest.mark.parametrize(
     "old,new,problem",
     [
-        ("linux: [linux.waagent_conf]\n", "linux: [linux.waagent_confx]\n",
-         "control linux.waagent_confx does not exist"),
-        ("linux: [linux.waagent_conf]\n", "linux: [windows.dhcp]\n", "control windows.dhcp is not a linux control"),
+        (
+            "linux: [linux.waagent_conf]\n",
+            "linux: [linux.waagent_confx]\n",
+            "control linux.waagent_confx does not exist",
+        ),
+        (
+            "linux: [linux.waagent_conf]\n",
+            "linux: [windows.dhcp]\n",
+            "control windows.dhcp is not a linux control",
+        ),
         ('  - code: "150066"', '  - code: "151076"', "'151076' is already used by 151076"),
-        ("    aliases: [ResourceNotFound]", "    aliases: [usererrorfsfreezefailed]",
-         "'usererrorfsfreezefailed' is already used by UserErrorFsFreezeFailed"),
-        ("causes: [agent-out-of-date-linux]\n", "causes: [agent-out-of-date]\n", "unknown cause 'agent-out-of-date'"),
-        ("control_plane: [keyvault-grant-backup]", "control_plane: [keyvault-grant]", "unknown control-plane step"),
+        (
+            "    aliases: [ResourceNotFound]",
+            "    aliases: [usererrorfsfreezefailed]",
+            "'usererrorfsfreezefailed' is already used by UserErrorFsFreezeFailed",
+        ),
+        (
+            "causes: [agent-out-of-date-linux]\n",
+            "causes: [agent-out-of-date]\n",
+            "unknown cause 'agent-out-of-date'",
+        ),
+        (
+            "control_plane: [keyvault-grant-backup]",
+            "control_plane: [keyvault-grant]",
+            "unknown control-plane step",
+        ),
         ("--name <vm-name>\n", "--name <vm>\n", "unknown placeholder <vm>"),
-        ("    sources: [002_cea5ee3a16105707.txt]", "    sources: [009_cea5ee3a16105707.txt]", "unknown source"),
-        ("    scope: informational\n    causes: [disk-too-large]", "    scope: guest\n    causes: [disk-too-large]",
-         "scope guest but no cause has controls"),
+        (
+            "    sources: [002_cea5ee3a16105707.txt]",
+            "    sources: [009_cea5ee3a16105707.txt]",
+            "unknown source",
+        ),
+        (
+            "    scope: informational\n    causes: [disk-too-large]",
+            "    scope: guest\n    causes: [disk-too-large]",
+            "scope guest but no cause has controls",
+        ),
     ],
 )
 def test_broken_references_are_refused_with_one_line(old, new, problem):
@@ -244,15 +307,26 @@ def test_broken_references_are_refused_with_one_line(old, new, problem):
 
 def test_schema_violations_are_refused():
     with pytest.raises(CatalogError, match=r"codes/0: 'message' is a required property"):
-        parse_catalog(broken("    message: Task execution has timed out while tracking for extension "
-                             "operation to be started.\n", ""))
+        parse_catalog(
+            broken(
+                "    message: Task execution has timed out while tracking for extension "
+                "operation to be started.\n",
+                "",
+            )
+        )
     with pytest.raises(CatalogError, match=r"codes/0/platforms/0: 'solaris' is not one of"):
-        parse_catalog(broken("    platforms: [linux, windows]\n    scope: guest",
-                             "    platforms: [solaris]\n    scope: guest"))
+        parse_catalog(
+            broken(
+                "    platforms: [linux, windows]\n    scope: guest",
+                "    platforms: [solaris]\n    scope: guest",
+            )
+        )
 
 
 def test_duplicate_yaml_keys_are_refused():
-    text = broken("  agent-status:\n", "  restart-vm:\n    title: x\n    portal: y\n  agent-status:\n")
+    text = broken(
+        "  agent-status:\n", "  restart-vm:\n    title: x\n    portal: y\n  agent-status:\n"
+    )
     with pytest.raises(CatalogError, match="duplicate key 'restart-vm'"):
         parse_catalog(text)
 

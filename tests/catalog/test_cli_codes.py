@@ -53,7 +53,10 @@ def test_explain_shows_meaning_causes_controls_azure_steps_and_the_fix_command(r
 
 
 def test_explain_accepts_any_case_pairs_and_unquoted_message_words(run):
-    assert "UserErrorGuestAgentStatusUnavailable" in run("explain", "usererrorguestagentstatusunavailable").output
+    assert (
+        "UserErrorGuestAgentStatusUnavailable"
+        in run("explain", "usererrorguestagentstatusunavailable").output
+    )
     out = run("explain", "320001/ResourceNotFound").output
     assert out.startswith("320001/ResourceNotFound")
     out = run("explain", "Could", "not", "communicate", "with", "the", "VM", "agent").output
@@ -79,15 +82,23 @@ def test_explain_platform_filter_hides_the_other_platform(run):
 
 def test_explain_control_plane_code_says_nothing_runs_on_hosts(run):
     out = run("explain", "UserErrorBackupOperationInProgress").output
-    assert "az backup job stop --resource-group <vault-resource-group> --vault-name <vault-name> --name <job-id>" in out
+    assert (
+        "az backup job stop --resource-group <vault-resource-group> --vault-name <vault-name> --name <job-id>"
+        in out
+    )
     assert "nothing to run on hosts" in out
     assert "bcdrfix fix" not in out
 
 
 def test_explain_fills_placeholders_shell_quoted(run):
-    out = run("explain", "UserErrorRpCollectionLimitReached",
-              "--set", "restore-point-resource-group=AzureBackupRG_japaneast_1",
-              "--set", "lock-name=keep me").output
+    out = run(
+        "explain",
+        "UserErrorRpCollectionLimitReached",
+        "--set",
+        "restore-point-resource-group=AzureBackupRG_japaneast_1",
+        "--set",
+        "lock-name=keep me",
+    ).output
     assert "az lock delete --name 'keep me' --resource-group AzureBackupRG_japaneast_1" in out
 
 
@@ -104,7 +115,11 @@ def test_explain_json_is_complete(run):
     assert entry["code"] == "ExtensionFailedVssWriterInBadState"
     assert entry["controls"]["windows"] == ["windows.vss_writers", "windows.bcdr_snapshot_keys"]
     assert entry["disruptive"] is True
-    assert [c["id"] for c in entry["causes"]] == ["vss-writers-bad", "blob-snapshot-threads", "iops-throttled"]
+    assert [c["id"] for c in entry["causes"]] == [
+        "vss-writers-bad",
+        "blob-snapshot-threads",
+        "iops-throttled",
+    ]
     assert entry["sources"][0]["file"] == "002_cea5ee3a16105707.txt"
     assert any(step["az"] for step in entry["control_plane"])
 
@@ -146,15 +161,28 @@ def dead_inventory(tmp_path):
     "args,message",
     [
         (["--code", "NoSuchCode"], "unknown error code or message 'NoSuchCode'"),
-        (["--code", "task execution has timed out"], "is the message of 3 codes (151076, 151099, 151095)"),
-        (["--code", "151099"], "host vm-b: bcdrfix_agent_restart_sec='soon': expected seconds between 0 and 3600"),
-        (["--code", "151099", "--limit", "vm-c"], "--limit vm-c: matches no host or group of the inventory"),
+        (
+            ["--code", "task execution has timed out"],
+            "is the message of 3 codes (151076, 151099, 151095)",
+        ),
+        (
+            ["--code", "151099"],
+            "host vm-b: bcdrfix_agent_restart_sec='soon': expected seconds between 0 and 3600",
+        ),
+        (
+            ["--code", "151099", "--limit", "vm-c"],
+            "--limit vm-c: matches no host or group of the inventory",
+        ),
         (["--code", "151099", "--data", "novalue"], "--data 'novalue': expected KEY=VALUE"),
-        (["--code", "151099", "--limit", "vm-a", "--data", "bcdrfix_allow_disruptiv=true"],
-         "host vm-a: unknown setting bcdrfix_allow_disruptiv"),
+        (
+            ["--code", "151099", "--limit", "vm-a", "--data", "bcdrfix_allow_disruptiv=true"],
+            "host vm-a: unknown setting bcdrfix_allow_disruptiv",
+        ),
     ],
 )
-def test_fix_refuses_bad_input_with_one_line_before_contacting_hosts(run, dead_inventory, args, message):
+def test_fix_refuses_bad_input_with_one_line_before_contacting_hosts(
+    run, dead_inventory, args, message
+):
     result = run("fix", dead_inventory, *args)
     assert result.exit_code == 2, result.output
     assert message in one_line_error(result)
@@ -168,11 +196,20 @@ def test_fix_refuses_a_missing_inventory_file(run):
 
 def test_fix_of_a_control_plane_code_contacts_no_host(run, dead_inventory):
     started = time.monotonic()
-    result = run("fix", dead_inventory, "--code", "UserErrorBackupOperationInProgress", "--limit", "vm-a",
-                 "--json")
+    result = run(
+        "fix",
+        dead_inventory,
+        "--code",
+        "UserErrorBackupOperationInProgress",
+        "--limit",
+        "vm-a",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
-    assert report["hosts"] and all(h["reachable"] and h["outcomes"][0]["outcome"] == "not applicable" for h in report["hosts"])
+    assert report["hosts"] and all(
+        h["reachable"] and h["outcomes"][0]["outcome"] == "not applicable" for h in report["hosts"]
+    )
     assert [s["id"] for s in report["control_plane"]] == ["list-running-jobs", "stop-backup-job"]
     assert time.monotonic() - started < 5
 

@@ -50,7 +50,9 @@ def test_broken_windows_machine_gets_a_plan_from_every_control_of_the_code(code)
 @pytest.mark.parametrize("code", WINDOWS_CODES)
 def test_healthy_windows_machine_needs_nothing(code):
     _, results = findings(code, "healthy")
-    assert all(finding.ok for _, finding in results), [(c.id, f.summary) for c, f in results if not f.ok]
+    assert all(finding.ok for _, finding in results), [
+        (c.id, f.summary) for c, f in results if not f.ok
+    ]
 
 
 def test_disruptive_windows_fixes_wait_for_approval_unless_allowed():
@@ -58,5 +60,7 @@ def test_disruptive_windows_fixes_wait_for_approval_unless_allowed():
     statuses = {c.id: f.status for c, f in results}
     assert statuses["windows.vss_writers"] is Status.NEEDS_APPROVAL
     assert statuses["windows.bcdr_snapshot_keys"] is Status.FAIL
-    _, results = findings("ExtensionFailedVssWriterInBadState", "broken", bcdrfix_allow_disruptive=True)
+    _, results = findings(
+        "ExtensionFailedVssWriterInBadState", "broken", bcdrfix_allow_disruptive=True
+    )
     assert {c.id: f.status for c, f in results}["windows.vss_writers"] is Status.FAIL

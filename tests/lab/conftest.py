@@ -13,6 +13,7 @@ after the module, leaving no mounts, namespaces, veths, cgroups or processes. Se
 from __future__ import annotations
 
 import os
+
 import pytest
 
 from bcdrfix.lab import lab as labmod
@@ -27,7 +28,9 @@ def pytest_collection_modifyitems(items):
 @pytest.fixture(scope="module")
 def lab(request):
     if os.geteuid() != 0:
-        pytest.fail("lab tests need root (systemd-nspawn, network namespaces): run `make test` as root")
+        pytest.fail(
+            "lab tests need root (systemd-nspawn, network namespaces): run `make test` as root"
+        )
     spec = getattr(request.module, "LAB", {"hosts": 2})
     labmod.down(log=lambda *_: None)  # a lab left over by an interrupted run
     state = labmod.up(

@@ -22,8 +22,13 @@ def run_pyinfra(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     yes = [] if "--dry" in args else ["-y"]
     proc = subprocess.run(
         [str(BIN / "pyinfra"), *yes, "inventories/lab.py", *args],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-        timeout=600, stdin=subprocess.DEVNULL,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
     )
     if check and proc.returncode != 0:
         raise AssertionError(f"pyinfra failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")

@@ -11,14 +11,21 @@ LAB = {"hosts": 2, "faults": {"lab-debian-01": ["agent-stopped"], "lab-rhel-02":
 
 
 def test_bad_data_value_stops_plain_pyinfra_with_one_line_before_any_change(lab):
-    proc = run_pyinfra("deploys/linux_agent.py", "--data", "bcdrfix_waagent_conf_path=etc/waagent.conf",
-                       check=False)
+    proc = run_pyinfra(
+        "deploys/linux_agent.py",
+        "--data",
+        "bcdrfix_waagent_conf_path=etc/waagent.conf",
+        check=False,
+    )
     assert proc.returncode != 0
     last = proc.stdout.strip().splitlines()[-1]
     assert "bcdrfix_waagent_conf_path='etc/waagent.conf': expected an absolute path" in last
     assert "Traceback" not in proc.stdout
     for host in lab.hosts:  # the seeded stopped agents were not touched
-        assert lab_host_view(lab, host).run(f"systemctl is-active {host.unit}").stdout.strip() == "inactive"
+        assert (
+            lab_host_view(lab, host).run(f"systemctl is-active {host.unit}").stdout.strip()
+            == "inactive"
+        )
 
 
 def test_minimum_not_met_is_reported_without_upgrade_flag(lab):
@@ -29,12 +36,19 @@ def test_minimum_not_met_is_reported_without_upgrade_flag(lab):
 
 def test_upgrade_fails_clearly_when_the_repository_offers_nothing_newer(lab):
     proc = run_pyinfra(
-        "deploys/linux_agent.py", "--limit", "lab-debian-01",
-        "--data", "bcdrfix_agent_min_version=99.0", "--data", "bcdrfix_agent_upgrade=true",
+        "deploys/linux_agent.py",
+        "--limit",
+        "lab-debian-01",
+        "--data",
+        "bcdrfix_agent_min_version=99.0",
+        "--data",
+        "bcdrfix_agent_upgrade=true",
         check=False,
     )
     assert proc.returncode != 0
-    assert "bcdrfix: the repository offers waagent 2.7.3.0, bcdrfix needs 99.0 or newer" in proc.stdout
+    assert (
+        "bcdrfix: the repository offers waagent 2.7.3.0, bcdrfix needs 99.0 or newer" in proc.stdout
+    )
 
 
 def test_unreachable_host_fails_alone(lab, tmp_path):
@@ -46,7 +60,7 @@ def test_unreachable_host_fails_alone(lab, tmp_path):
         "lab = runpy.run_path('inventories/lab.py')\n"
         "linux = lab['linux'] + [('dead-vm', {**lab['linux'][0][1], 'ssh_hostname': '198.18.%d.250',"
         " 'ssh_connect_retries': 0, 'ssh_paramiko_connect_kwargs': {'timeout': 2}})]\n"
-        % int(lab.subnet.split('.')[-1])
+        % int(lab.subnet.split(".")[-1])
     )
     proc = run_pyinfra_inventory(str(inventory))
     assert re.search(r"\[dead-vm\]\s+Could not connect", proc.stdout), proc.stdout
@@ -62,6 +76,10 @@ def run_pyinfra_inventory(inventory: str):
 
     return subprocess.run(
         [str(BIN / "pyinfra"), "-y", inventory, "deploys/linux_agent.py"],
-        cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=300,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        timeout=300,
         stdin=subprocess.DEVNULL,
     )

@@ -9,7 +9,9 @@ LAB = {"hosts": 2}
 
 def main_pids(lab) -> dict[str, str]:
     return {
-        host.name: lab_host_view(lab, host).check_output(f"systemctl show -p MainPID --value {host.unit}")
+        host.name: lab_host_view(lab, host).check_output(
+            f"systemctl show -p MainPID --value {host.unit}"
+        )
         for host in lab.hosts
     }
 

@@ -55,7 +55,9 @@ BCDRFIX = str(Path(sys.executable).parent / "bcdrfix")
 
 def expected_failures(state: labmod.LabState) -> set[tuple[str, str]]:
     recorded = json.loads((labmod.LAB_DIR / "lab.json").read_text())
-    return {(h["name"], FAULT_CONTROL[fault]) for h in recorded["hosts"] for fault in h["known_faults"]}
+    return {
+        (h["name"], FAULT_CONTROL[fault]) for h in recorded["hosts"] for fault in h["known_faults"]
+    }
 
 
 def host_state(state: labmod.LabState) -> dict[str, str]:
@@ -72,12 +74,23 @@ def host_state(state: labmod.LabState) -> dict[str, str]:
 
 
 def audit_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([BCDRFIX, "audit", "inventories/lab.py", *args], cwd=REPO, capture_output=True,
-                          text=True, timeout=300, stdin=subprocess.DEVNULL, env=dict(os.environ))
+    return subprocess.run(
+        [BCDRFIX, "audit", "inventories/lab.py", *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
 
 
 def failures(document: dict) -> set[tuple[str, str]]:
-    return {(r["host"], r["control"]) for r in document["results"] if r["status"] not in ("pass", "not-applicable")}
+    return {
+        (r["host"], r["control"])
+        for r in document["results"]
+        if r["status"] not in ("pass", "not-applicable")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -108,8 +121,13 @@ def audited(lab):
     finally:
         os.chdir(cwd)
         SSHConnector.run_shell_command, SSHConnector.connect = real_run, real_connect
-    return {"document": document, "commands": commands, "connects": connects, "before": before,
-            "after": host_state(lab)}
+    return {
+        "document": document,
+        "commands": commands,
+        "connects": connects,
+        "before": before,
+        "after": host_state(lab),
+    }
 
 
 def test_finds_exactly_the_seeded_faults(lab, audited):
@@ -118,7 +136,9 @@ def test_finds_exactly_the_seeded_faults(lab, audited):
     assert all(h["state"] == "audited" for h in document["hosts"])
     expected = expected_failures(lab)
     assert failures(document) == expected
-    assert {r["status"] for r in document["results"] if (r["host"], r["control"]) in expected} == {"fail"}
+    assert {r["status"] for r in document["results"] if (r["host"], r["control"]) in expected} == {
+        "fail"
+    }
     clean = {"lab-rhel-06"}
     assert not {host for host, _ in failures(document)} & clean
     assert document["summary"]["exit_status"] == 1 and document["summary"]["compliant"] == 1
@@ -127,16 +147,27 @@ def test_finds_exactly_the_seeded_faults(lab, audited):
 def test_evidence_and_codes_explain_each_finding(audited):
     results = {(r["host"], r["control"]): r for r in audited["document"]["results"]}
     stopped = results[("lab-debian-01", "linux.agent_service")]
-    assert stopped["observed"]["ActiveState"] == "inactive" and stopped["desired"]["ActiveState"] == "active"
+    assert (
+        stopped["observed"]["ActiveState"] == "inactive"
+        and stopped["desired"]["ActiveState"] == "active"
+    )
     assert "UserErrorGuestAgentStatusUnavailable" in stopped["codes"]
-    assert stopped["fix"] == "pyinfra inventories/lab.py deploys/linux_agent.py --limit lab-debian-01 -y"
+    assert (
+        stopped["fix"]
+        == "pyinfra inventories/lab.py deploys/linux_agent.py --limit lab-debian-01 -y"
+    )
     conf = results[("lab-debian-01", "linux.waagent_conf")]
-    assert conf["observed"]["Extensions.Enabled"] == "n" and conf["desired"]["Extensions.Enabled"] == "y"
+    assert (
+        conf["observed"]["Extensions.Enabled"] == "n"
+        and conf["desired"]["Extensions.Enabled"] == "y"
+    )
 
 
 def test_one_round_trip_per_host(lab, audited):
     assert audited["connects"] == {h.name: 1 for h in lab.hosts}
-    assert {name: len(sent) for name, sent in audited["commands"].items()} == {h.name: 1 for h in lab.hosts}
+    assert {name: len(sent) for name, sent in audited["commands"].items()} == {
+        h.name: 1 for h in lab.hosts
+    }
 
 
 def test_the_audit_changes_nothing_on_the_hosts(audited):
@@ -170,8 +201,12 @@ def test_cli_json_report_matches_the_schema(lab, cli_reports, audited):
 
 def test_cli_junit_report_fails_exactly_the_findings(lab, cli_reports):
     xml = JUnitXml.fromfile(str(cli_reports[1]["xml"]))
-    failed = {(suite.name, case.name) for suite in xml for case in suite
-              if any(isinstance(r, Failure) for r in case.result)}
+    failed = {
+        (suite.name, case.name)
+        for suite in xml
+        for case in suite
+        if any(isinstance(r, Failure) for r in case.result)
+    }
     assert failed == expected_failures(lab)
     cases = sum(1 for suite in xml for _ in suite)
     from bcdrfix.controls import REGISTRY
@@ -180,7 +215,9 @@ def test_cli_junit_report_fails_exactly_the_findings(lab, cli_reports):
     assert cases == len(lab.hosts) * len(audited_controls)
 
 
-@pytest.mark.skipif(not browser.available(), reason="chromium is not installed (`make setup` installs it)")
+@pytest.mark.skipif(
+    not browser.available(), reason="chromium is not installed (`make setup` installs it)"
+)
 def test_cli_html_report_renders(lab, cli_reports):
     _, paths, folder = cli_reports
     dom = browser.dump_dom(paths["html"])
@@ -204,26 +241,42 @@ def test_shards_merge_into_the_whole_fleet(lab, cli_reports):
     names = [{h["name"] for h in doc["hosts"]} for doc in shards]
     assert not names[0] & names[1] and names[0] | names[1] == {h.name for h in lab.hosts}
     merged = folder / "merged.json"
-    proc = subprocess.run([BCDRFIX, "report", "merge", *map(str, shard_files), "--report", str(merged)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [BCDRFIX, "report", "merge", *map(str, shard_files), "--report", str(merged)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 1, proc.stderr
     whole = json.loads(paths["json"].read_text())
     merged_doc = json.loads(merged.read_text())
-    strip = lambda doc: sorted((r["host"], r["control"], r["status"], r["summary"]) for r in doc["results"])  # noqa: E731
+    strip = lambda doc: sorted(
+        (r["host"], r["control"], r["status"], r["summary"]) for r in doc["results"]
+    )  # noqa: E731
     assert strip(merged_doc) == strip(whole)
     assert merged_doc["summary"] == whole["summary"]
 
 
 def test_an_unreachable_host_fails_alone(lab, tmp_path):
     inventory = tmp_path / "lab_plus_ghost.py"
-    ssh = {"ssh_user": "root", "ssh_key": lab.key, "ssh_strict_host_key_checking": "no",
-           "ssh_known_hosts_file": "/dev/null", "ssh_connect_timeout": 3}
+    ssh = {
+        "ssh_user": "root",
+        "ssh_key": lab.key,
+        "ssh_strict_host_key_checking": "no",
+        "ssh_known_hosts_file": "/dev/null",
+        "ssh_connect_timeout": 3,
+    }
     hosts = [(h.name, {"ssh_hostname": h.address, **ssh}) for h in lab.hosts[:2]]
     hosts.append(("lab-ghost", {"ssh_hostname": f"{lab.subnet}.250", **ssh}))  # nothing there
     inventory.write_text(f"linux = {hosts!r}\n")
     report = tmp_path / "ghost.json"
-    proc = subprocess.run([BCDRFIX, "audit", str(inventory), "--report", str(report)], cwd=REPO,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [BCDRFIX, "audit", str(inventory), "--report", str(report)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stdout + proc.stderr
     hosts = {h["name"]: h for h in json.loads(report.read_text())["hosts"]}
     assert hosts["lab-ghost"]["state"] == "unreachable"
@@ -241,6 +294,10 @@ def test_after_the_fix_the_audit_finds_nothing(lab, cli_reports):
     assert document["summary"]["compliant"] == 6
     # before + after merged: the later run wins for every host
     merged = folder / "before-after.html"
-    proc = subprocess.run([BCDRFIX, "report", "merge", str(paths["json"]), str(after), "--report", str(merged)],
-                          capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [BCDRFIX, "report", "merge", str(paths["json"]), str(after), "--report", str(merged)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -12,12 +12,17 @@ import os
 import subprocess
 
 import pytest
-from labtools import BIN, REPO, host_named, lab_host_view, run_pyinfra
+from labtools import BIN, REPO, lab_host_view, run_pyinfra
 
 LAB = {
     "hosts": 2,
     "faults": {
-        "lab-debian-01": ["agent-stopped", "extensions-disabled", "restart-no", "vmbackup-template-only"],
+        "lab-debian-01": [
+            "agent-stopped",
+            "extensions-disabled",
+            "restart-no",
+            "vmbackup-template-only",
+        ],
         "lab-rhel-02": ["article-key", "static-address"],
     },
 }
@@ -27,7 +32,11 @@ STATIC_NETWORK = "/etc/systemd/network/10-eth0-static.network"
 def bcdrfix_fix(*args: str, inventory: str = "inventories/lab.py") -> tuple[int, dict]:
     proc = subprocess.run(
         [str(BIN / "bcdrfix"), "fix", inventory, *args, "--json"],
-        cwd=REPO, capture_output=True, text=True, timeout=600, stdin=subprocess.DEVNULL,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
         env=dict(os.environ),
     )
     assert proc.stdout.startswith("{"), f"{proc.returncode}\n{proc.stdout}\n{proc.stderr}"
@@ -85,8 +94,13 @@ def test_a_code_changes_only_what_its_controls_cover(lab, hosts):
         "lab-debian-01": ["linux.agent_auto_restart", "linux.agent_service"],
         "lab-rhel-02": [],
     }
-    (service,) = [o for h in report["hosts"] if h["name"] == "lab-debian-01" for o in h["outcomes"]
-                  if o["control"] == "linux.agent_service"]
+    (service,) = [
+        o
+        for h in report["hosts"]
+        if h["name"] == "lab-debian-01"
+        for o in h["outcomes"]
+        if o["control"] == "linux.agent_service"
+    ]
     assert service["steps"] == ["Start the agent"]  # this host's own step, not another host's
     debian = hosts["lab-debian-01"]
     assert debian.service("walinuxagent").is_running
@@ -97,7 +111,10 @@ def test_a_code_changes_only_what_its_controls_cover(lab, hosts):
     # 151099 adds the agent configuration: now only waagent.conf changes.
     code, report = bcdrfix_fix("--code", "151099")
     assert code == 0, report
-    assert changed(report) == {"lab-debian-01": ["linux.waagent_conf"], "lab-rhel-02": ["linux.waagent_conf"]}
+    assert changed(report) == {
+        "lab-debian-01": ["linux.waagent_conf"],
+        "lab-rhel-02": ["linux.waagent_conf"],
+    }
     assert conf_value(debian, "Extensions.Enabled") == "y"
     assert conf_value(hosts["lab-rhel-02"], "Extensions.Enabled") == "y"
     assert debian.service("walinuxagent").is_running
@@ -122,7 +139,11 @@ def test_backup_extension_code_fixes_network_and_reports_the_template(lab, hosts
     # UserErrorFsFreezeFailed: the template-only MountsToSkip is reported, not silently "fixed".
     code, report = bcdrfix_fix("--code", "UserErrorFsFreezeFailed", "--limit", "lab-debian-01")
     debian = outcomes(report, "lab-debian-01")
-    assert set(debian) == {"linux.freeze_readiness", "linux.vmbackup_conf", "linux.vmbackup_conf_location"}
+    assert set(debian) == {
+        "linux.freeze_readiness",
+        "linux.vmbackup_conf",
+        "linux.vmbackup_conf_location",
+    }
     assert debian["linux.vmbackup_conf_location"] == "not changed"
     assert code == 3
     assert not hosts["lab-debian-01"].file("/etc/azure/vmbackup.conf").exists
@@ -131,7 +152,9 @@ def test_backup_extension_code_fixes_network_and_reports_the_template(lab, hosts
 def test_plain_pyinfra_deploy_does_the_same(lab, hosts):
     debian = hosts["lab-debian-01"]
     debian.run("systemctl stop walinuxagent")
-    proc = run_pyinfra("deploys/fix_error_code.py", "--data", "error_code=usererrorguestagentstatusunavailable")
+    proc = run_pyinfra(
+        "deploys/fix_error_code.py", "--data", "error_code=usererrorguestagentstatusunavailable"
+    )
     assert "linux.agent_service: Start the agent" in proc.stdout
     assert debian.service("walinuxagent").is_running
     code, report = bcdrfix_fix("--code", "UserErrorGuestAgentStatusUnavailable", "--dry")

@@ -8,8 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bcdrfix.lab import lab as labmod
 from labtools import lab_host_view
+
+from bcdrfix.lab import lab as labmod
 
 BCDRFIX = str(Path(sys.executable).parent / "bcdrfix")
 
@@ -20,15 +21,36 @@ def bcdrfix(*args: str) -> subprocess.CompletedProcess:
 
 def leftovers() -> dict[str, list[str]]:
     tag = labmod.LAB_TAG
-    mounts = [line for line in Path("/proc/mounts").read_text().splitlines() if f"{labmod.LAB_DIR}/" in line]
-    netns = [n for n in subprocess.run(["ip", "netns", "list"], capture_output=True, text=True).stdout.split()
-             if n.startswith(tag)]
-    links = [l for l in subprocess.run(["ip", "-br", "link"], capture_output=True, text=True).stdout.splitlines()
-             if l.startswith((tag, f"bl{labmod.LAB_ID}h"))]
+    mounts = [
+        line
+        for line in Path("/proc/mounts").read_text().splitlines()
+        if f"{labmod.LAB_DIR}/" in line
+    ]
+    netns = [
+        n
+        for n in subprocess.run(
+            ["ip", "netns", "list"], capture_output=True, text=True
+        ).stdout.split()
+        if n.startswith(tag)
+    ]
+    links = [
+        l
+        for l in subprocess.run(
+            ["ip", "-br", "link"], capture_output=True, text=True
+        ).stdout.splitlines()
+        if l.startswith((tag, f"bl{labmod.LAB_ID}h"))
+    ]
     cgroups = [str(root / tag) for root in labmod.CGROUP_ROOTS if (root / tag).exists()]
-    procs = subprocess.run(["pgrep", "-f", f"systemd-nspawn.*{labmod.LAB_DIR}/"], capture_output=True,
-                           text=True).stdout.split()
-    return {"mounts": mounts, "netns": netns, "links": links, "cgroups": cgroups, "processes": procs}
+    procs = subprocess.run(
+        ["pgrep", "-f", f"systemd-nspawn.*{labmod.LAB_DIR}/"], capture_output=True, text=True
+    ).stdout.split()
+    return {
+        "mounts": mounts,
+        "netns": netns,
+        "links": links,
+        "cgroups": cgroups,
+        "processes": procs,
+    }
 
 
 def test_up_status_down_leaves_nothing_behind():
@@ -48,7 +70,10 @@ def test_up_status_down_leaves_nothing_behind():
             assert view.check_output("cat /proc/1/comm") == "systemd"
             assert view.check_output("ip route show default") == ""  # no way out
             other = "waagent.service" if host.flavor == "debian" else "walinuxagent.service"
-            assert view.run(f"systemctl show -p LoadState --value {other}").stdout.strip() == "not-found"
+            assert (
+                view.run(f"systemctl show -p LoadState --value {other}").stdout.strip()
+                == "not-found"
+            )
         rhel = lab_host_view(state, state.hosts[1])
         assert rhel.run("systemctl is-active waagent.service").stdout.strip() == "inactive"
         assert rhel.check_output("systemctl show -p Restart --value waagent.service") == "no"
@@ -61,6 +86,10 @@ def test_up_status_down_leaves_nothing_behind():
 def test_bad_fault_and_host_names_are_one_line_errors():
     bad = bcdrfix("lab", "up", "--hosts", "1", "--fault", "lab-debian-01=agent-sleepy")
     assert bad.returncode == 2
-    assert bad.stderr.strip().splitlines()[-1].startswith("Error: lab-debian-01: unknown fault 'agent-sleepy'")
+    assert (
+        bad.stderr.strip()
+        .splitlines()[-1]
+        .startswith("Error: lab-debian-01: unknown fault 'agent-sleepy'")
+    )
     bad = bcdrfix("lab", "up", "--hosts", "1", "--fault", "vm-9=agent-stopped")
     assert bad.returncode == 2 and "unknown host(s): vm-9" in bad.stderr

@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from labtools import host_named, run_pyinfra, lab_host_view
+from labtools import host_named, lab_host_view, run_pyinfra
 
 LAB = {
     "hosts": 5,
@@ -27,9 +27,9 @@ LAB = {
 AGENT_VIEW = (
     "python3 -c 'import json; from azurelinuxagent.common import conf; "
     'conf.load_conf_from_file("/etc/waagent.conf"); '
-    "print(json.dumps({\"values\": conf.__conf__.values, "
-    "\"extensions\": conf.get_extensions_enabled(), "
-    "\"provisioning\": conf.get_provisioning_agent(), \"verbose\": conf.get_logs_verbose()}))'"
+    'print(json.dumps({"values": conf.__conf__.values, '
+    '"extensions": conf.get_extensions_enabled(), '
+    '"provisioning": conf.get_provisioning_agent(), "verbose": conf.get_logs_verbose()}))\''
 )
 DESIRED_KEYS = {"Extensions.Enabled", "Provisioning.Agent", "Logs.Verbose"}
 
@@ -67,8 +67,15 @@ def runs(lab):
     first = run_pyinfra("deploys/linux_agent.py")
     after = snapshot(lab)
     second = run_pyinfra("deploys/linux_agent.py")
-    return {"before": before, "dry": dry, "dry_per_host": dry_per_host, "after_dry": after_dry, "first": first,
-            "after": after, "second": second}
+    return {
+        "before": before,
+        "dry": dry,
+        "dry_per_host": dry_per_host,
+        "after_dry": after_dry,
+        "first": first,
+        "after": after,
+        "second": second,
+    }
 
 
 def test_dry_run_changes_nothing_and_names_the_hosts_that_would_change(lab, runs):
@@ -118,8 +125,10 @@ def test_owner_mode_kept_and_backup_written_where_the_file_changed(lab, runs):
         assert (len(backups) == 1) is conf_changed, (name, backups)
         if backups:
             # The backup is the file as it was before the run.
-            assert host.check_output(f"sha256sum < {backups[0]}").split()[0] == \
-                runs["before"][name]["sha"].split()[0]
+            assert (
+                host.check_output(f"sha256sum < {backups[0]}").split()[0]
+                == runs["before"][name]["sha"].split()[0]
+            )
 
 
 def test_edits_follow_the_agents_parse_rules(lab, runs):
@@ -128,8 +137,11 @@ def test_edits_follow_the_agents_parse_rules(lab, runs):
     assert re.search(r"^Extensions\.Enabled=y$", text, re.M)
     assert not re.search(r"^Extensions\.Enable=", text, re.M)  # misspelling commented out
     debian = lab_host_view(lab, host_named(lab, "lab-debian-03"))
-    lines = [l for l in debian.file("/etc/waagent.conf").content_string.split("\n")
-             if l.startswith("Extensions.Enabled")]
+    lines = [
+        l
+        for l in debian.file("/etc/waagent.conf").content_string.split("\n")
+        if l.startswith("Extensions.Enabled")
+    ]
     assert lines == ["Extensions.Enabled=y"]  # exactly one effective line
 
 
@@ -147,7 +159,11 @@ def test_clean_host_only_gets_what_its_flavor_lacks(lab, runs):
 
 def test_first_run_changed_the_broken_hosts(runs):
     assert changed_hosts(runs["first"].stdout) == {
-        "lab-debian-01", "lab-rhel-02", "lab-debian-03", "lab-rhel-04", "lab-debian-05"
+        "lab-debian-01",
+        "lab-rhel-02",
+        "lab-debian-03",
+        "lab-rhel-04",
+        "lab-debian-05",
     }
 
 

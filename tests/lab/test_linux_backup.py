@@ -64,7 +64,7 @@ class Listeners:
             try:
                 conn, _ = sock.accept()
                 conn.close()
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return  # stopped
@@ -114,10 +114,20 @@ def runs(lab, listeners):
 
 def test_seeded_vmbackup_faults_are_found_and_fixed(runs):
     # Before: the broken file gives the extension nothing, the other host lacks the keys.
-    assert runs["before"] == {"lab-debian-01": {}, "lab-rhel-02": {"seqsnapshot": "0"}, "lab-debian-03": {}}
-    write = runs["first"].split("Starting operation: linux.vmbackup_conf: Write /etc/azure/vmbackup.conf")[1]
+    assert runs["before"] == {
+        "lab-debian-01": {},
+        "lab-rhel-02": {"seqsnapshot": "0"},
+        "lab-debian-03": {},
+    }
+    write = runs["first"].split(
+        "Starting operation: linux.vmbackup_conf: Write /etc/azure/vmbackup.conf"
+    )[1]
     write = write.split("--> Starting operation")[0]
-    assert set(re.findall(r"\[([\w-]+)\]\s+Success", write)) == {"lab-debian-01", "lab-rhel-02", "lab-debian-03"}
+    assert set(re.findall(r"\[([\w-]+)\]\s+Success", write)) == {
+        "lab-debian-01",
+        "lab-rhel-02",
+        "lab-debian-03",
+    }
 
 
 def test_the_extension_reads_the_desired_values_after_the_run(lab, runs):
@@ -131,21 +141,32 @@ def test_the_extension_reads_the_desired_values_after_the_run(lab, runs):
 def test_mode_comments_and_backups_are_kept(lab, runs):
     rhel = lab_host_view(lab, host_named(lab, "lab-rhel-02"))
     assert rhel.check_output("stat -c '%U %G %a' /etc/azure/vmbackup.conf") == "root root 600"
-    assert rhel.file("/etc/azure/vmbackup.conf").content_string.startswith("# Azure Backup settings (see the runbook)\n")
+    assert rhel.file("/etc/azure/vmbackup.conf").content_string.startswith(
+        "# Azure Backup settings (see the runbook)\n"
+    )
     backups = rhel.run("ls /etc/azure/vmbackup.conf.bcdrfix-*").stdout.split()
     assert len(backups) == 1
     assert "MountsToSkip" not in rhel.file(backups[0]).content_string  # the file as it was
     debian = lab_host_view(lab, host_named(lab, "lab-debian-01"))
     text = debian.file("/etc/azure/vmbackup.conf").content_string
-    assert "# bcdrfix (not a key = value line, the extension could not read the file): skip /data too" in text
+    assert (
+        "# bcdrfix (not a key = value line, the extension could not read the file): skip /data too"
+        in text
+    )
 
 
 def test_settings_left_in_the_template_path_are_reported(runs):
     first = runs["first"]
-    assert re.search(r"\[lab-debian-03\]\s+noop: linux\.vmbackup_conf_location: MountsToSkip=/mnt/resource, "
-                     r"SafeFreezeWaitInSeconds=600 set only in the extension's template", first)
+    assert re.search(
+        r"\[lab-debian-03\]\s+noop: linux\.vmbackup_conf_location: MountsToSkip=/mnt/resource, "
+        r"SafeFreezeWaitInSeconds=600 set only in the extension's template",
+        first,
+    )
     # Once group data puts them in /etc/azure/vmbackup.conf, the report clears.
-    assert "template(s) hold no setting missing" in findings(runs["second"])[("lab-debian-03", "linux.vmbackup_conf_location")]
+    assert (
+        "template(s) hold no setting missing"
+        in findings(runs["second"])[("lab-debian-03", "linux.vmbackup_conf_location")]
+    )
 
 
 def test_static_address_is_switched_to_dhcp_without_touching_the_live_address(lab, runs):
@@ -153,10 +174,14 @@ def test_static_address_is_switched_to_dhcp_without_touching_the_live_address(la
     text = host.file("/etc/systemd/network/10-eth0-static.network").content_string
     assert "DHCP=yes" in text and "DHCP=no" not in text
     assert "# fixed by hand after a migration" in text
-    assert "198.18." in host.check_output("ip -o -4 addr show dev eth0")  # still reachable, not applied
+    assert "198.18." in host.check_output(
+        "ip -o -4 addr show dev eth0"
+    )  # still reachable, not applied
     out = findings(runs["second"])
     assert out[("lab-debian-01", "linux.dhcp")].startswith("eth0 uses DHCP (systemd-networkd")
-    assert "no netplan, NetworkManager" in out[("lab-rhel-02", "linux.dhcp")]  # lab address set outside
+    assert (
+        "no netplan, NetworkManager" in out[("lab-rhel-02", "linux.dhcp")]
+    )  # lab address set outside
 
 
 def test_second_run_changes_nothing(runs):
@@ -175,13 +200,21 @@ def test_listener_down_and_silent_address_are_found(lab, runs, listeners):
     bridge = f"{lab.subnet}.1"
     listeners.stop(IMDS_PORT)
     try:
-        out = run_pyinfra("deploys/linux_backup.py", "-v", *DATA,
-                          "--data", f"bcdrfix_storage_endpoints={lab.subnet}.254").stdout
+        out = run_pyinfra(
+            "deploys/linux_backup.py",
+            "-v",
+            *DATA,
+            "--data",
+            f"bcdrfix_storage_endpoints={lab.subnet}.254",
+        ).stdout
     finally:
         listeners.start(IMDS_PORT)
     message = findings(out)[("lab-debian-03", "linux.connectivity")]
     assert f"IMDS {bridge}:{IMDS_PORT}: refused" in message
-    assert re.search(rf"storage {re.escape(lab.subnet)}\.254:{STORAGE_PORTS[0]}: (no answer in 2s|no route to host)", message)
+    assert re.search(
+        rf"storage {re.escape(lab.subnet)}\.254:{STORAGE_PORTS[0]}: (no answer in 2s|no route to host)",
+        message,
+    )
 
 
 def test_storage_goes_through_the_agents_proxy(lab, runs, listeners):
@@ -189,20 +222,35 @@ def test_storage_goes_through_the_agents_proxy(lab, runs, listeners):
     lab_host = host_named(lab, "lab-rhel-02")
     host = lab_host_view(lab, lab_host)
     dropin = f"/etc/systemd/system/{lab_host.unit}.d/50-test-proxy.conf"
-    host.check_output(f"mkdir -p /etc/systemd/system/{lab_host.unit}.d && printf '[Service]\\n"
-                      f"Environment=https_proxy=http://{bridge}:{PROXY_PORT}\\n' > {dropin} && "
-                      f"systemctl daemon-reload && systemctl restart {lab_host.unit}")
+    host.check_output(
+        f"mkdir -p /etc/systemd/system/{lab_host.unit}.d && printf '[Service]\\n"
+        f"Environment=https_proxy=http://{bridge}:{PROXY_PORT}\\n' > {dropin} && "
+        f"systemctl daemon-reload && systemctl restart {lab_host.unit}"
+    )
     listeners.start(PROXY_PORT)
     try:
         # The storage name does not resolve in the lab: only the proxy path can succeed.
-        out = run_pyinfra("deploys/linux_backup.py", "-v", *DATA, "--limit", "lab-rhel-02",
-                          "--data", "bcdrfix_storage_endpoints=blob.lab.invalid",
-                          "--data", f"bcdrfix_storage_ports={STORAGE_PORTS[0]}").stdout
+        out = run_pyinfra(
+            "deploys/linux_backup.py",
+            "-v",
+            *DATA,
+            "--limit",
+            "lab-rhel-02",
+            "--data",
+            "bcdrfix_storage_endpoints=blob.lab.invalid",
+            "--data",
+            f"bcdrfix_storage_ports={STORAGE_PORTS[0]}",
+        ).stdout
     finally:
         listeners.stop(PROXY_PORT)
-        host.check_output(f"rm -f {dropin} && systemctl daemon-reload && systemctl restart {lab_host.unit}")
+        host.check_output(
+            f"rm -f {dropin} && systemctl daemon-reload && systemctl restart {lab_host.unit}"
+        )
     message = findings(out)[("lab-rhel-02", "linux.connectivity")]
-    assert f"storage via proxy {bridge}:{PROXY_PORT} (https_proxy=http://{bridge}:{PROXY_PORT} in the agent's environment)" in message
+    assert (
+        f"storage via proxy {bridge}:{PROXY_PORT} (https_proxy=http://{bridge}:{PROXY_PORT} in the agent's environment)"
+        in message
+    )
 
 
 def test_selinux_is_not_applicable_and_freeze_readiness_reports_the_real_mounts(runs):

@@ -6,17 +6,21 @@ import pytest
 from conftest import file_section, fixture_text, observe
 
 from bcdrfix.controls import REGISTRY, Status
-from bcdrfix.linux.backup import TEMPLATE_GLOB
 from bcdrfix.core.apply import evaluate
 from bcdrfix.core.settings import SettingsError, load_settings
+from bcdrfix.linux.backup import TEMPLATE_GLOB
 
 TEMPLATE = TEMPLATE_GLOB.replace("*", "1.0.9170.0")
 
 
 def run(control_id, observation, settings):
     control = REGISTRY.get(control_id)
-    (_, finding), = evaluate([control], observation, settings)
-    steps = control.fix(observation, settings, finding) if finding.status is Status.FAIL and control.fix else []
+    ((_, finding),) = evaluate([control], observation, settings)
+    steps = (
+        control.fix(observation, settings, finding)
+        if finding.status is Status.FAIL and control.fix
+        else []
+    )
     return finding, steps
 
 
@@ -31,8 +35,13 @@ def test_vmbackup_conf_broken_file_is_repaired_with_owner_mode_kept(settings):
     assert "ignores every setting" in finding.summary
     (write,) = steps
     assert write.kwargs["path"] == "/etc/azure/vmbackup.conf"
-    assert write.kwargs["content"] == "[SnapshotThread]\nMountsToSkip = /mnt/resource\nSafeFreezeWaitInSeconds = 600\n"
-    assert write.kwargs["current"]["mode"] == "600"  # file_content keeps an existing file's mode/owner
+    assert (
+        write.kwargs["content"]
+        == "[SnapshotThread]\nMountsToSkip = /mnt/resource\nSafeFreezeWaitInSeconds = 600\n"
+    )
+    assert (
+        write.kwargs["current"]["mode"] == "600"
+    )  # file_content keeps an existing file's mode/owner
     again = observe({"vmbackup_conf": file_section(write.kwargs["content"], mode="600")})
     assert run("linux.vmbackup_conf", again, s)[0].status is Status.PASS
 
@@ -40,10 +49,15 @@ def test_vmbackup_conf_broken_file_is_repaired_with_owner_mode_kept(settings):
 def test_vmbackup_conf_isanysnapshotfailed_is_set_on_request_and_reported_as_ignored(settings):
     s = settings(vmbackup_conf={"isanysnapshotfailed": False})
     finding, steps = run("linux.vmbackup_conf", observe({"vmbackup_conf": "missing"}), s)
-    assert [st.name for st in steps][1] == "set on request, but isanysnapshotfailed: ignored by the backup extension since 2019"
+    assert [st.name for st in steps][
+        1
+    ] == "set on request, but isanysnapshotfailed: ignored by the backup extension since 2019"
     done = observe({"vmbackup_conf": file_section(steps[0].kwargs["content"])})
     finding = run("linux.vmbackup_conf", done, s)[0]
-    assert finding.status is Status.PASS and "ignored by the backup extension since 2019" in finding.summary
+    assert (
+        finding.status is Status.PASS
+        and "ignored by the backup extension since 2019" in finding.summary
+    )
 
 
 def test_vmbackup_conf_nothing_managed_and_no_file_passes(settings):
@@ -60,19 +74,32 @@ def test_vmbackup_conf_wrong_case_section_fails_even_with_nothing_managed(settin
 
 def test_template_only_settings_are_reported(settings):
     sections = {
-        "vmbackup_templates": f"@@ {TEMPLATE}\n" + file_section(
-            "[SnapshotThread]\nfsfreeze: True\nMountsToSkip = /mnt/resource\nSafeFreezeWaitInSeconds=600\n"),
+        "vmbackup_templates": f"@@ {TEMPLATE}\n"
+        + file_section(
+            "[SnapshotThread]\nfsfreeze: True\nMountsToSkip = /mnt/resource\nSafeFreezeWaitInSeconds=600\n"
+        ),
         "vmbackup_conf": "missing",
     }
     finding, _ = run("linux.vmbackup_conf_location", observe(sections), settings())
     assert finding.status is Status.FAIL
-    assert "MountsToSkip=/mnt/resource, SafeFreezeWaitInSeconds=600 set only in the extension's template" in finding.summary
-    sections["vmbackup_conf"] = file_section("[SnapshotThread]\nMountsToSkip=/mnt/resource\nSafeFreezeWaitInSeconds = 600\n")
-    assert run("linux.vmbackup_conf_location", observe(sections), settings())[0].status is Status.PASS
+    assert (
+        "MountsToSkip=/mnt/resource, SafeFreezeWaitInSeconds=600 set only in the extension's template"
+        in finding.summary
+    )
+    sections["vmbackup_conf"] = file_section(
+        "[SnapshotThread]\nMountsToSkip=/mnt/resource\nSafeFreezeWaitInSeconds = 600\n"
+    )
+    assert (
+        run("linux.vmbackup_conf_location", observe(sections), settings())[0].status is Status.PASS
+    )
 
 
 def test_no_template_is_not_applicable(settings):
-    finding, _ = run("linux.vmbackup_conf_location", observe({"vmbackup_templates": "", "vmbackup_conf": "missing"}), settings())
+    finding, _ = run(
+        "linux.vmbackup_conf_location",
+        observe({"vmbackup_templates": "", "vmbackup_conf": "missing"}),
+        settings(),
+    )
     assert finding.status is Status.NOT_APPLICABLE
 
 
@@ -80,8 +107,13 @@ def test_no_template_is_not_applicable(settings):
 
 
 def freeze_obs(vmbackup: str | None = None):
-    return observe({"freeze_mounts": fixture_text("freeze-unclean.txt"),
-                    "vmbackup_conf": file_section(vmbackup), "waagent_conf": "missing"})
+    return observe(
+        {
+            "freeze_mounts": fixture_text("freeze-unclean.txt"),
+            "vmbackup_conf": file_section(vmbackup),
+            "waagent_conf": "missing",
+        }
+    )
 
 
 def test_freeze_lists_what_the_extension_freezes_and_the_unfit_mounts(settings):
@@ -125,13 +157,19 @@ def test_mounts_to_skip_removes_the_unfit_mounts(settings):
     assert finding.status is Status.PASS
     assert finding.observed["would_freeze"] == ["/", "/logs"]
     # The file's value counts when group data does not set the key.
-    finding, _ = run("linux.freeze_readiness", freeze_obs("[SnapshotThread]\nMountsToSkip=/data,/srv/archive old\n"), settings())
+    finding, _ = run(
+        "linux.freeze_readiness",
+        freeze_obs("[SnapshotThread]\nMountsToSkip=/data,/srv/archive old\n"),
+        settings(),
+    )
     assert finding.status is Status.PASS
 
 
 def test_root_cannot_be_skipped_and_is_not_unmounted(settings):
     text = fixture_text("freeze-unclean.txt").replace(
-        "@@ dev sda1\nresponds: yes", "@@ dev sda1\nresponds: yes\nFilesystem state:         clean with errors")
+        "@@ dev sda1\nresponds: yes",
+        "@@ dev sda1\nresponds: yes\nFilesystem state:         clean with errors",
+    )
     text = text.replace('FSTYPE="xfs" MOUNTPOINT="/"', 'FSTYPE="ext4" MOUNTPOINT="/"')
     obs = observe({"freeze_mounts": text, "vmbackup_conf": "missing", "waagent_conf": "missing"})
     finding, steps = run("linux.freeze_readiness", obs, settings(allow_disruptive=True))
@@ -145,20 +183,28 @@ def test_root_cannot_be_skipped_and_is_not_unmounted(settings):
 
 def test_selinux_not_enabled_or_permissive_is_not_applicable(settings):
     for text in ("@@ enforce\nabsent\n", "@@ enforce\n0\n@@ getenforce\nPermissive\n"):
-        assert run("linux.selinux_waagent", observe({"selinux": text}), settings())[0].status is Status.NOT_APPLICABLE
+        assert (
+            run("linux.selinux_waagent", observe({"selinux": text}), settings())[0].status
+            is Status.NOT_APPLICABLE
+        )
 
 
 @pytest.mark.parametrize("fixture", ["selinux-enforcing-mislabeled.txt", "selinux-rhel7-reset.txt"])
 def test_selinux_mislabeled_waagent_is_relabeled_not_policy_changed(settings, fixture):
-    finding, steps = run("linux.selinux_waagent", observe({"selinux": fixture_text(fixture)}), settings())
+    finding, steps = run(
+        "linux.selinux_waagent", observe({"selinux": fixture_text(fixture)}), settings()
+    )
     assert finding.status is Status.FAIL
     assert "label the policy does not give them" in finding.summary
     assert [st.kwargs["commands"] for st in steps] == [["restorecon -R -v /var/lib/waagent"]]
 
 
 def test_selinux_other_domains_denials_are_reported_without_a_change(settings):
-    text = fixture_text("selinux-enforcing-mislabeled.txt").split("@@ relabel")[0] + "@@ relabel\n@@ avc\n" + \
-        fixture_text("selinux-enforcing-mislabeled.txt").split("@@ avc\n")[1]
+    text = (
+        fixture_text("selinux-enforcing-mislabeled.txt").split("@@ relabel")[0]
+        + "@@ relabel\n@@ avc\n"
+        + fixture_text("selinux-enforcing-mislabeled.txt").split("@@ avc\n")[1]
+    )
     finding, _ = run("linux.selinux_waagent", observe({"selinux": text}), settings())
     assert finding.status is Status.PASS and "sshd_t" in finding.summary
 
@@ -167,24 +213,40 @@ def test_selinux_confined_agent_domain_needs_the_explicit_switch(settings):
     obs = observe({"selinux": fixture_text("selinux-confined-denied.txt")})
     finding, steps = run("linux.selinux_waagent", obs, settings())
     assert finding.status is Status.FAIL
-    assert "2 recent denial(s) of the agent's confined domain waagent_t" in finding.summary  # old one ignored
+    assert (
+        "2 recent denial(s) of the agent's confined domain waagent_t" in finding.summary
+    )  # old one ignored
     assert "bcdrfix_selinux_permissive_agent_domain=true" in steps[0].kwargs["message"]
     _, steps = run("linux.selinux_waagent", obs, settings(selinux_permissive_agent_domain=True))
     assert steps[0].kwargs["commands"] == [
-        "semanage permissive -l | grep -qx waagent_t || semanage permissive -a waagent_t"]
+        "semanage permissive -l | grep -qx waagent_t || semanage permissive -a waagent_t"
+    ]
     # Once the domain is listed as permissive, the check passes: a second run changes nothing.
-    done = fixture_text("selinux-confined-denied.txt").replace("Customized Permissive Types\n", "Customized Permissive Types\n\nwaagent_t\n")
-    assert run("linux.selinux_waagent", observe({"selinux": done}), settings())[0].status is Status.PASS
+    done = fixture_text("selinux-confined-denied.txt").replace(
+        "Customized Permissive Types\n", "Customized Permissive Types\n\nwaagent_t\n"
+    )
+    assert (
+        run("linux.selinux_waagent", observe({"selinux": done}), settings())[0].status
+        is Status.PASS
+    )
 
 
 # --- connectivity --------------------------------------------------------------------------------
 
-LAB = dict(wireserver_address="198.18.9.1", wireserver_ports=[18080, 32526], imds_address="198.18.9.1",
-           imds_port=18081, storage_endpoints=["store.lab.example"], storage_ports=[18443, 18843])
+LAB = dict(
+    wireserver_address="198.18.9.1",
+    wireserver_ports=[18080, 32526],
+    imds_address="198.18.9.1",
+    imds_port=18081,
+    storage_endpoints=["store.lab.example"],
+    storage_ports=[18443, 18843],
+)
 
 
 def connectivity(results: str, extra: str = "", waagent: str | None = None):
-    return observe({"connectivity": extra + "@@ results\n" + results, "waagent_conf": file_section(waagent)})
+    return observe(
+        {"connectivity": extra + "@@ results\n" + results, "waagent_conf": file_section(waagent)}
+    )
 
 
 def test_connectivity_reports_each_endpoint_and_why(settings):
@@ -212,18 +274,27 @@ def test_storage_goes_through_the_agents_proxy_and_conf_beats_environment(settin
     finding, _ = run("linux.connectivity", connectivity(results, env), settings(**LAB))
     assert finding.status is Status.PASS
     assert finding.observed["proxy"] == "198.18.9.2:3128"
-    assert "secret" not in finding.observed["proxy_source"] and "***@" in finding.observed["proxy_source"]
+    assert (
+        "secret" not in finding.observed["proxy_source"]
+        and "***@" in finding.observed["proxy_source"]
+    )
     conf = "HttpProxy.Host=198.18.9.3\nHttpProxy.Port=8080\n"
     finding, _ = run("linux.connectivity", connectivity(results, env, conf), settings(**LAB))
     assert finding.status is Status.FAIL
     assert "storage store.lab.example:18443 via proxy 198.18.9.3:8080: refused" in finding.summary
 
 
-def test_no_proxy_suffix_bypasses_the_proxy_and_unit_environment_is_used_when_agent_is_down(settings):
-    unit = ('@@ unit\nEnvironment="HTTPS_PROXY=http://198.18.9.2:3128" NO_PROXY=.lab.example\n'
-            "EnvironmentFiles=\n")
-    results = "198.18.9.1:18080 0 \n198.18.9.1:32526 0 \n198.18.9.1:18081 0 \n" \
-              "store.lab.example:18443 0 \nstore.lab.example:18843 0 \n"
+def test_no_proxy_suffix_bypasses_the_proxy_and_unit_environment_is_used_when_agent_is_down(
+    settings,
+):
+    unit = (
+        '@@ unit\nEnvironment="HTTPS_PROXY=http://198.18.9.2:3128" NO_PROXY=.lab.example\n'
+        "EnvironmentFiles=\n"
+    )
+    results = (
+        "198.18.9.1:18080 0 \n198.18.9.1:32526 0 \n198.18.9.1:18081 0 \n"
+        "store.lab.example:18443 0 \nstore.lab.example:18843 0 \n"
+    )
     finding, _ = run("linux.connectivity", connectivity(results, unit), settings(**LAB))
     assert finding.status is Status.PASS
     assert finding.observed["proxy"] == "198.18.9.2:3128"
@@ -232,10 +303,12 @@ def test_no_proxy_suffix_bypasses_the_proxy_and_unit_environment_is_used_when_ag
 
 # --- DHCP ----------------------------------------------------------------------------------------
 
-ROUTE = "@@ route\ndefault via 10.1.0.1 dev eth0 proto dhcp src 10.1.0.4 metric 100\n" \
-        "@@ addr\n2: eth0    inet 10.1.0.4/24 brd 10.1.0.255 scope global eth0\n" \
-        "@@ link\n2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DEFAULT " \
-        "group default qlen 1000\\    link/ether 00:0d:3a:12:34:56 brd ff:ff:ff:ff:ff:ff\n"
+ROUTE = (
+    "@@ route\ndefault via 10.1.0.1 dev eth0 proto dhcp src 10.1.0.4 metric 100\n"
+    "@@ addr\n2: eth0    inet 10.1.0.4/24 brd 10.1.0.255 scope global eth0\n"
+    "@@ link\n2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DEFAULT "
+    "group default qlen 1000\\    link/ether 00:0d:3a:12:34:56 brd ff:ff:ff:ff:ff:ff\n"
+)
 STATES = "@@ networkd-state\nactive=inactive\nenabled=disabled\n@@ nm-state\nactive=inactive\n"
 
 
@@ -244,35 +317,48 @@ def net(extra: str, states: str = STATES):
 
 
 def test_rhel_ifcfg_static_is_switched_to_dhcp(settings):
-    obs = net(f"@@ file ifcfg /etc/sysconfig/network-scripts/ifcfg-eth0\n{file_section(fixture_text('ifcfg-eth0.static'))}\n")
+    obs = net(
+        f"@@ file ifcfg /etc/sysconfig/network-scripts/ifcfg-eth0\n{file_section(fixture_text('ifcfg-eth0.static'))}\n"
+    )
     finding, steps = run("linux.dhcp", obs, settings())
     assert finding.status is Status.FAIL and "BOOTPROTO=none" in finding.summary
     content = steps[0].kwargs["content"]
     assert "BOOTPROTO=dhcp\n" in content and "BOOTPROTO=none" not in content
     assert "IPADDR=10.1.0.4" in content and content.startswith("# Generated by a migration tool")
     assert "next boot" in steps[-1].kwargs["message"]
-    again = net(f"@@ file ifcfg /etc/sysconfig/network-scripts/ifcfg-eth0\n{file_section(content)}\n")
+    again = net(
+        f"@@ file ifcfg /etc/sysconfig/network-scripts/ifcfg-eth0\n{file_section(content)}\n"
+    )
     assert run("linux.dhcp", again, settings())[0].status is Status.PASS
 
 
 def test_suse_ifcfg_quoted_values(settings):
-    obs = net(f"@@ file ifcfg /etc/sysconfig/network/ifcfg-eth0\n{file_section(fixture_text('ifcfg-eth0.suse'))}\n")
+    obs = net(
+        f"@@ file ifcfg /etc/sysconfig/network/ifcfg-eth0\n{file_section(fixture_text('ifcfg-eth0.suse'))}\n"
+    )
     finding, steps = run("linux.dhcp", obs, settings())
     assert finding.status is Status.FAIL and "BOOTPROTO=static" in finding.summary
 
 
 def test_netplan_cloud_init_file_matched_by_mac_passes(settings):
-    obs = net(f"@@ file netplan /etc/netplan/50-cloud-init.yaml\n{file_section(fixture_text('netplan-50-cloud-init.yaml'))}\n")
+    obs = net(
+        f"@@ file netplan /etc/netplan/50-cloud-init.yaml\n{file_section(fixture_text('netplan-50-cloud-init.yaml'))}\n"
+    )
     finding, _ = run("linux.dhcp", obs, settings())
     assert finding.status is Status.PASS and finding.observed["manager"] == "netplan"
 
 
 def test_netplan_static_gets_an_override_file_that_sorts_last(settings):
-    obs = net(f"@@ file netplan /etc/netplan/01-static.yaml\n{file_section(fixture_text('netplan-01-static.yaml'))}\n")
+    obs = net(
+        f"@@ file netplan /etc/netplan/01-static.yaml\n{file_section(fixture_text('netplan-01-static.yaml'))}\n"
+    )
     finding, steps = run("linux.dhcp", obs, settings())
     assert finding.status is Status.FAIL
     write, generate, _note = steps
-    assert write.kwargs["path"] == "/etc/netplan/99-zz-bcdrfix-dhcp.yaml" and write.kwargs["mode"] == "600"
+    assert (
+        write.kwargs["path"] == "/etc/netplan/99-zz-bcdrfix-dhcp.yaml"
+        and write.kwargs["mode"] == "600"
+    )
     assert "ethernets:\n    eth0:\n      dhcp4: true\n" in write.kwargs["content"]
     assert generate.when_changed == 0 and "netplan generate" in generate.kwargs["commands"][0]
     both = obs["network_config"]
@@ -281,27 +367,47 @@ def test_netplan_static_gets_an_override_file_that_sorts_last(settings):
 
 
 def test_network_manager_connection_uses_nmcli(settings):
-    nm = ("@@ networkd-state\nactive=inactive\nenabled=disabled\n@@ nm-state\nactive=active\n"
-          "@@ nm-connections\n" + fixture_text("nmcli-active.txt") + "@@ nm-methods\n" + fixture_text("nmcli-methods.txt"))
+    nm = (
+        "@@ networkd-state\nactive=inactive\nenabled=disabled\n@@ nm-state\nactive=active\n"
+        "@@ nm-connections\n"
+        + fixture_text("nmcli-active.txt")
+        + "@@ nm-methods\n"
+        + fixture_text("nmcli-methods.txt")
+    )
     finding, steps = run("linux.dhcp", net("", nm), settings())
     assert finding.status is Status.FAIL and "ipv4.method=manual" in finding.summary
     assert "/etc/sysconfig/network-scripts/ifcfg-eth0" in finding.summary
     assert steps[0].kwargs["commands"] == [
-        "nmcli connection modify 5fb06bd0-0bb0-7ffb-45f1-d6edd65f3e03 ipv4.method auto"]
+        "nmcli connection modify 5fb06bd0-0bb0-7ffb-45f1-d6edd65f3e03 ipv4.method auto"
+    ]
 
 
 def test_networkd_file_in_lib_is_overridden_in_etc(settings):
     states = "@@ networkd-state\nactive=active\nenabled=enabled\n@@ nm-state\nactive=inactive\n"
     unit = "[Match]\nName=eth*\n\n[Network]\nAddress=10.1.0.4/24\nGateway=10.1.0.1\n"
-    finding, steps = run("linux.dhcp", net(f"@@ file networkd /usr/lib/systemd/network/20-eth.network\n{file_section(unit)}\n", states), settings())
+    finding, steps = run(
+        "linux.dhcp",
+        net(
+            f"@@ file networkd /usr/lib/systemd/network/20-eth.network\n{file_section(unit)}\n",
+            states,
+        ),
+        settings(),
+    )
     assert finding.status is Status.FAIL
     assert steps[0].kwargs["path"] == "/etc/systemd/network/20-eth.network"
-    assert steps[0].kwargs["content"] == "[Match]\nName=eth*\n\n[Network]\nAddress=10.1.0.4/24\nGateway=10.1.0.1\nDHCP=yes\n"
+    assert (
+        steps[0].kwargs["content"]
+        == "[Match]\nName=eth*\n\n[Network]\nAddress=10.1.0.4/24\nGateway=10.1.0.1\nDHCP=yes\n"
+    )
 
 
 def test_ifupdown_static_stanza(settings):
     text = "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n    address 10.1.0.4/24\n    gateway 10.1.0.1\n    dns-nameservers 168.63.129.16\n"
-    finding, steps = run("linux.dhcp", net(f"@@ file ifupdown /etc/network/interfaces\n{file_section(text)}\n"), settings())
+    finding, steps = run(
+        "linux.dhcp",
+        net(f"@@ file ifupdown /etc/network/interfaces\n{file_section(text)}\n"),
+        settings(),
+    )
     assert finding.status is Status.FAIL
     content = steps[0].kwargs["content"]
     assert "iface eth0 inet dhcp" in content and "dns-nameservers 168.63.129.16" in content
@@ -317,13 +423,22 @@ def test_no_network_tool_is_not_applicable(settings):
 # --- settings ------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("values, message", [
-    ({"bcdrfix_wireserver_address": "168.63.129.16; rm -rf /"}, "bcdrfix_wireserver_address=.*expected an IPv4 address or a host name"),
-    ({"bcdrfix_storage_ports": [443, 70000]}, "bcdrfix_storage_ports: '70000' is not a TCP port"),
-    ({"bcdrfix_vmbackup_conf": {"fsfreeze": True}}, "bcdrfix_vmbackup_conf: fsfreeze"),
-    ({"bcdrfix_connect_timeout": 0}, "expected seconds between 1 and 30"),
-    ({"bcdrfix_dhcp_interface": "eth0 up"}, "expected a network interface name"),
-])
+@pytest.mark.parametrize(
+    "values, message",
+    [
+        (
+            {"bcdrfix_wireserver_address": "168.63.129.16; rm -rf /"},
+            "bcdrfix_wireserver_address=.*expected an IPv4 address or a host name",
+        ),
+        (
+            {"bcdrfix_storage_ports": [443, 70000]},
+            "bcdrfix_storage_ports: '70000' is not a TCP port",
+        ),
+        ({"bcdrfix_vmbackup_conf": {"fsfreeze": True}}, "bcdrfix_vmbackup_conf: fsfreeze"),
+        ({"bcdrfix_connect_timeout": 0}, "expected seconds between 1 and 30"),
+        ({"bcdrfix_dhcp_interface": "eth0 up"}, "expected a network interface name"),
+    ],
+)
 def test_bad_settings_fail_before_any_host_with_one_line(values, message):
     with pytest.raises(SettingsError, match=message) as info:
         load_settings(values, "vm1")

@@ -8,20 +8,33 @@ import subprocess
 import pytest
 
 from bcdrfix.controls import REGISTRY
-from bcdrfix.linux.backup import connectivity_targets
 from bcdrfix.core.observe import build_script, linux_probe_variables, parse_output
 from bcdrfix.core.settings import load_settings
+from bcdrfix.linux.backup import connectivity_targets
 
-OUR_PROBES = ("vmbackup_conf", "vmbackup_templates", "freeze_mounts", "selinux", "connectivity", "network_config")
+OUR_PROBES = (
+    "vmbackup_conf",
+    "vmbackup_templates",
+    "freeze_mounts",
+    "selinux",
+    "connectivity",
+    "network_config",
+)
 
 
 def loopback_settings(open_port: int, closed_port: int, **extra):
     # Every endpoint on 127.0.0.1: tests never send traffic to Azure's addresses.
-    return load_settings({
-        "bcdrfix_wireserver_address": "127.0.0.1", "bcdrfix_wireserver_ports": [open_port, closed_port],
-        "bcdrfix_imds_address": "127.0.0.1", "bcdrfix_imds_port": open_port,
-        "bcdrfix_storage_endpoints": [], "bcdrfix_connect_timeout": 2, **extra,
-    })
+    return load_settings(
+        {
+            "bcdrfix_wireserver_address": "127.0.0.1",
+            "bcdrfix_wireserver_ports": [open_port, closed_port],
+            "bcdrfix_imds_address": "127.0.0.1",
+            "bcdrfix_imds_port": open_port,
+            "bcdrfix_storage_endpoints": [],
+            "bcdrfix_connect_timeout": 2,
+            **extra,
+        }
+    )
 
 
 @pytest.fixture
@@ -47,7 +60,10 @@ def test_endpoints_only_from_settings(ports):
     settings = loopback_settings(*ports)
     assert {host for _, host, _ in connectivity_targets(settings)} == {"127.0.0.1"}
     variables = dict(linux_probe_variables(settings))
-    assert "168.63.129.16" not in variables["BCDR_ENDPOINTS"] and "169.254" not in variables["BCDR_ENDPOINTS"]
+    assert (
+        "168.63.129.16" not in variables["BCDR_ENDPOINTS"]
+        and "169.254" not in variables["BCDR_ENDPOINTS"]
+    )
 
 
 def test_connectivity_probe_against_loopback_listener(ports):

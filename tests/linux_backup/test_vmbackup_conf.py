@@ -8,7 +8,9 @@ import pytest
 
 from bcdrfix.linux import vmbackup_conf as v
 
-DESIRED = v.normalise_desired({"MountsToSkip": ["/mnt/resource", "/data"], "SafeFreezeWaitInSeconds": 600})
+DESIRED = v.normalise_desired(
+    {"MountsToSkip": ["/mnt/resource", "/data"], "SafeFreezeWaitInSeconds": 600}
+)
 
 
 def extension_view(text: str) -> dict[str, str]:
@@ -25,8 +27,14 @@ def extension_view(text: str) -> dict[str, str]:
 
 def test_missing_file_is_created_with_the_section():
     text, changes = v.edit(None, DESIRED)
-    assert extension_view(text) == {"mountstoskip": "/mnt/resource,/data", "safefreezewaitinseconds": "600"}
-    assert changes == ["added MountsToSkip = /mnt/resource,/data", "added SafeFreezeWaitInSeconds = 600"]
+    assert extension_view(text) == {
+        "mountstoskip": "/mnt/resource,/data",
+        "safefreezewaitinseconds": "600",
+    }
+    assert changes == [
+        "added MountsToSkip = /mnt/resource,/data",
+        "added SafeFreezeWaitInSeconds = 600",
+    ]
 
 
 def test_other_sections_keys_and_comments_are_kept_and_second_edit_changes_nothing():
@@ -63,10 +71,16 @@ def test_duplicate_key_wrong_case_section_duplicate_section_and_glued_line():
         "[snapshotthread]\nseqsnapshot = 1\n  SafeFreezeWaitInSeconds=100\n"
         "[SnapshotThread]\nMountsToSkip=/x\nmountstoskip=/y\n"
     )
-    assert v.read(broken)[0] is None or extension_view(broken).get("safefreezewaitinseconds") != "100"
+    assert (
+        v.read(broken)[0] is None or extension_view(broken).get("safefreezewaitinseconds") != "100"
+    )
     text, changes = v.edit(broken, DESIRED)
     view = extension_view(text)
-    assert view == {"seqsnapshot": "1", "safefreezewaitinseconds": "600", "mountstoskip": "/mnt/resource,/data"}
+    assert view == {
+        "seqsnapshot": "1",
+        "safefreezewaitinseconds": "600",
+        "mountstoskip": "/mnt/resource,/data",
+    }
     assert "# bcdrfix (duplicate key, the last one is kept): MountsToSkip=/x" in text
     assert text.count("[SnapshotThread]") == 1 and "[snapshotthread]" not in text
     assert v.edit(text, DESIRED) == (text, [])
@@ -110,6 +124,11 @@ def test_template_key_and_unknown_keys_are_refused_with_one_line():
 
 
 def test_values_are_written_in_the_extensions_spelling():
-    desired = v.normalise_desired({"mountstoskip": "/a, /b", "ONLYLOCALFILESYSTEMS": "yes",
-                                   "isanysnapshotfailed": False})
-    assert desired == {"MountsToSkip": "/a,/b", "onlyLocalFilesystems": "True", "isanysnapshotfailed": "False"}
+    desired = v.normalise_desired(
+        {"mountstoskip": "/a, /b", "ONLYLOCALFILESYSTEMS": "yes", "isanysnapshotfailed": False}
+    )
+    assert desired == {
+        "MountsToSkip": "/a,/b",
+        "onlyLocalFilesystems": "True",
+        "isanysnapshotfailed": "False",
+    }

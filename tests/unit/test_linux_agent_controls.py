@@ -5,8 +5,8 @@ from __future__ import annotations
 import subprocess
 
 from bcdrfix.controls import REGISTRY, Status
-from bcdrfix.core.observe import build_script, parse_output
 from bcdrfix.core.apply import evaluate
+from bcdrfix.core.observe import build_script, parse_output
 from bcdrfix.core.settings import load_settings
 
 CONF = "Extensions.Enabled=n\nProvisioning.Agent=auto\nLogs.Verbose=n\n"
@@ -16,13 +16,27 @@ def observation(**overrides):
     base = {
         "agent_unit": "waagent.service",
         "has_systemd": True,
-        "agent_service": {"ActiveState": "active", "SubState": "running",
-                          "UnitFileState": "enabled", "Restart": "always"},
+        "agent_service": {
+            "ActiveState": "active",
+            "SubState": "running",
+            "UnitFileState": "enabled",
+            "Restart": "always",
+        },
         "agent_restart_dropin": None,
-        "waagent_conf": {"text": CONF.replace("=n\nProv", "=y\nProv"), "mode": "644",
-                         "owner": "root", "group": "root", "size": 1},
-        "agent_version": {"installed": "2.7.3.0", "goal_state": "2.7.3.0", "package": "waagent",
-                          "package_version": "2.7.3.0-1", "package_manager": "apt-get"},
+        "waagent_conf": {
+            "text": CONF.replace("=n\nProv", "=y\nProv"),
+            "mode": "644",
+            "owner": "root",
+            "group": "root",
+            "size": 1,
+        },
+        "agent_version": {
+            "installed": "2.7.3.0",
+            "goal_state": "2.7.3.0",
+            "package": "waagent",
+            "package_version": "2.7.3.0-1",
+            "package_manager": "apt-get",
+        },
     }
     base.update(overrides)
     return base
@@ -51,8 +65,14 @@ def test_healthy_host_passes_everything():
 
 
 def test_stopped_and_disabled_agent_is_enabled_and_started_in_one_command():
-    obs = observation(agent_service={"ActiveState": "failed", "SubState": "failed",
-                                     "UnitFileState": "disabled", "Restart": "no"})
+    obs = observation(
+        agent_service={
+            "ActiveState": "failed",
+            "SubState": "failed",
+            "UnitFileState": "disabled",
+            "Restart": "no",
+        }
+    )
     finding = check("linux.agent_service", obs)
     assert finding.status is Status.FAIL
     assert "failed" in finding.summary and "disabled" in finding.summary
@@ -66,8 +86,9 @@ def test_missing_agent_unit_is_an_error_naming_380008():
 
 
 def test_auto_restart_writes_drop_in_and_reloads_only_if_it_changed():
-    obs = observation(agent_service={"ActiveState": "active", "UnitFileState": "enabled",
-                                     "Restart": "no"})
+    obs = observation(
+        agent_service={"ActiveState": "active", "UnitFileState": "enabled", "Restart": "no"}
+    )
     assert check("linux.agent_auto_restart", obs).status is Status.FAIL
     write, verify = commands("linux.agent_auto_restart", obs, bcdrfix_agent_restart_sec=7)
     assert write.kwargs["path"] == "/etc/systemd/system/waagent.service.d/zz-bcdrfix-restart.conf"
@@ -77,8 +98,15 @@ def test_auto_restart_writes_drop_in_and_reloads_only_if_it_changed():
 
 
 def test_conf_fix_writes_the_edited_file_then_try_restarts():
-    obs = observation(waagent_conf={"text": CONF, "mode": "644", "owner": "root",
-                                    "group": "root", "size": len(CONF)})
+    obs = observation(
+        waagent_conf={
+            "text": CONF,
+            "mode": "644",
+            "owner": "root",
+            "group": "root",
+            "size": len(CONF),
+        }
+    )
     finding = check("linux.waagent_conf", obs)
     assert finding.status is Status.FAIL
     assert "Extensions.Enabled is 'n' (want 'y')" in finding.summary
@@ -89,8 +117,14 @@ def test_conf_fix_writes_the_edited_file_then_try_restarts():
 
 
 def test_old_agent_is_reported_and_upgraded_only_when_asked():
-    obs = observation(agent_version={"installed": "2.2.10", "goal_state": "2.2.10",
-                                     "package": "WALinuxAgent", "package_manager": "dnf"})
+    obs = observation(
+        agent_version={
+            "installed": "2.2.10",
+            "goal_state": "2.2.10",
+            "package": "WALinuxAgent",
+            "package_manager": "dnf",
+        }
+    )
     assert check("linux.agent_package", obs).status is Status.FAIL
     (note,) = commands("linux.agent_package", obs)
     assert "bcdrfix_agent_upgrade=true" in note.kwargs["message"]

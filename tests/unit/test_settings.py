@@ -10,11 +10,21 @@ from bcdrfix.core.settings import SettingsError, load_settings
 def test_defaults_are_valid_and_documented_in_group_data(repo):
     settings = load_settings({})
     assert settings.waagent_desired == {
-        "Extensions.Enabled": "y", "Provisioning.Agent": "auto", "Logs.Verbose": "n"
+        "Extensions.Enabled": "y",
+        "Provisioning.Agent": "auto",
+        "Logs.Verbose": "n",
     }
-    group_data = (repo / "group_data" / "linux.py").read_text() + (repo / "group_data" / "all.py").read_text()
-    for name in ("bcdrfix_waagent_conf", "bcdrfix_agent_verbose_logs", "bcdrfix_agent_unit",
-                 "bcdrfix_agent_min_version", "bcdrfix_agent_upgrade", "bcdrfix_allow_disruptive"):
+    group_data = (repo / "group_data" / "linux.py").read_text() + (
+        repo / "group_data" / "all.py"
+    ).read_text()
+    for name in (
+        "bcdrfix_waagent_conf",
+        "bcdrfix_agent_verbose_logs",
+        "bcdrfix_agent_unit",
+        "bcdrfix_agent_min_version",
+        "bcdrfix_agent_upgrade",
+        "bcdrfix_allow_disruptive",
+    ):
         assert name in group_data
 
 
@@ -28,10 +38,14 @@ def test_group_data_files_load_and_validate(repo):
 @pytest.mark.parametrize(
     "data, message",
     [
-        ({"bcdrfix_waagent_conf": {"Logs.Verbose": "maybe"}},
-         "host vm1: bcdrfix_waagent_conf: Logs.Verbose='maybe': expected y or n"),
-        ({"bcdrfix_allow_disruptive": "perhaps"},
-         "host vm1: bcdrfix_allow_disruptive='perhaps': expected a boolean"),
+        (
+            {"bcdrfix_waagent_conf": {"Logs.Verbose": "maybe"}},
+            "host vm1: bcdrfix_waagent_conf: Logs.Verbose='maybe': expected y or n",
+        ),
+        (
+            {"bcdrfix_allow_disruptive": "perhaps"},
+            "host vm1: bcdrfix_allow_disruptive='perhaps': expected a boolean",
+        ),
         ({"bcdrfix_agent_min_version": "latest"}, "expected a dotted version"),
         ({"bcdrfix_agent_unit": "agent"}, "expected one of walinuxagent, waagent"),
         ({"bcdrfix_waagent_conf_path": "etc/waagent.conf"}, "expected an absolute path"),
@@ -47,7 +61,12 @@ def test_bad_values_fail_with_one_line(data, message):
 
 
 def test_strings_from_the_command_line_are_accepted():
-    settings = load_settings({"bcdrfix_agent_verbose_logs": "y", "bcdrfix_allow_disruptive": "true",
-                              "bcdrfix_agent_restart_sec": "10"})
+    settings = load_settings(
+        {
+            "bcdrfix_agent_verbose_logs": "y",
+            "bcdrfix_allow_disruptive": "true",
+            "bcdrfix_agent_restart_sec": "10",
+        }
+    )
     assert settings.waagent_desired["Logs.Verbose"] == "y"
     assert settings.allow_disruptive is True and settings.agent_restart_sec == 10

@@ -28,7 +28,9 @@ FAULTS = {
     "extensions-disabled": BASE.replace("Extensions.Enabled=y", "Extensions.Enabled=n"),
     "article-key": BASE.replace("Extensions.Enabled=y", "Extensions.Enable=y"),
     "duplicate-keys": BASE + "Extensions.Enabled=n\n",
-    "keys-missing": BASE.replace("Extensions.Enabled=y\n", "").replace("Provisioning.Agent=auto\n", ""),
+    "keys-missing": BASE.replace("Extensions.Enabled=y\n", "").replace(
+        "Provisioning.Agent=auto\n", ""
+    ),
     "messy-syntax": BASE.replace(
         "Extensions.Enabled=y", 'Extensions.Enabled = "n"  # disabled by hand'
     ).replace("Provisioning.Agent=auto", 'Provisioning.Agent =  "cloud-init" # image build'),
@@ -119,7 +121,9 @@ def test_indented_hash_line_is_another_key_and_left_alone():
 
 
 def test_crlf_file_stays_crlf():
-    original = FAULTS["keys-missing"].replace("Logs.Verbose=n", "Logs.Verbose=y").replace("\n", "\r\n")
+    original = (
+        FAULTS["keys-missing"].replace("Logs.Verbose=n", "Logs.Verbose=y").replace("\n", "\r\n")
+    )
     result = assert_edit_is_right(original)
     assert result.count("\r\n") == result.count("\n")
 

@@ -25,7 +25,7 @@ HOSTILE = [
     "$env:USERPROFILE $(whoami) ${x}",
     "`n`r`0 back`ticks",
     "a; b | c & d && e || f",
-    'double "quotes" and \'single\'',
+    "double \"quotes\" and 'single'",
     "line one\nline two\r\nline three",
     "\u2018smart\u2019 \u201aquotes\u201b",
     "日本語のサービス名 / 한국어 / ümlaut",
@@ -46,9 +46,13 @@ def syntax_problems(script: str) -> list[str]:
 
     def walk(node):
         if node.type == "ERROR" or node.is_missing:
-            text = script.encode("utf-8")[node.start_byte:node.end_byte].decode("utf-8", "replace")
-            problems.append(f"{'MISSING' if node.is_missing else 'ERROR'} at line "
-                            f"{node.start_point[0] + 1}: {text[:60]!r}")
+            text = script.encode("utf-8")[node.start_byte : node.end_byte].decode(
+                "utf-8", "replace"
+            )
+            problems.append(
+                f"{'MISSING' if node.is_missing else 'ERROR'} at line "
+                f"{node.start_point[0] + 1}: {text[:60]!r}"
+            )
         for child in node.children:
             walk(child)
 
@@ -63,7 +67,7 @@ def verbatim_strings(script: str) -> list[str]:
 
     def walk(node):
         if node.type == "verbatim_string_characters":
-            text = data[node.start_byte:node.end_byte].decode("utf-8")
+            text = data[node.start_byte : node.end_byte].decode("utf-8")
             inner = text[1:-1]
             for quote in "'\u2018\u2019\u201a\u201b":
                 inner = inner.replace(quote * 2, quote)
@@ -108,8 +112,10 @@ def operation_host():
 def run_operation(op, **kwargs) -> tuple[list[str], list[str]]:
     """Commands (raw text) an operation yields for these arguments, and its noop messages."""
     with operation_host() as fake:
-        commands = [c.get_raw_value() if hasattr(c, "get_raw_value") else str(c)
-                    for c in op._inner(**kwargs)]
+        commands = [
+            c.get_raw_value() if hasattr(c, "get_raw_value") else str(c)
+            for c in op._inner(**kwargs)
+        ]
     return commands, fake.noops
 
 
@@ -131,7 +137,9 @@ def write_inventory(path, responses: dict[str, dict]) -> None:
     """
     hosts = []
     for name, extra in responses.items():
-        hosts.append((f"@fake/{name}", {"fake_delay": 0, "fake_delay_jitter": 0, "fake_responses": extra}))
+        hosts.append(
+            (f"@fake/{name}", {"fake_delay": 0, "fake_delay_jitter": 0, "fake_responses": extra})
+        )
     path.write_text(f"windows = {hosts!r}\n", encoding="utf-8")
 
 
@@ -161,8 +169,14 @@ def run_bcdrfix(tmp_path, *args: str) -> tuple[subprocess.CompletedProcess, dict
     record = tmp_path / f"connector-input-{len(list(tmp_path.glob('connector-input-*')))}.jsonl"
     record.touch()
     env = {**os.environ, "COLUMNS": "80"}  # what a user's default terminal shows
-    result = subprocess.run([sys.executable, "-c", _RECORD_CONNECTOR_INPUT, str(record), *args],
-                            cwd=REPO, capture_output=True, text=True, timeout=120, env=env)
+    result = subprocess.run(
+        [sys.executable, "-c", _RECORD_CONNECTOR_INPUT, str(record), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
     commands: dict[str, list[str]] = {}
     for line in record.read_text(encoding="utf-8").splitlines():
         host, command = json.loads(line)

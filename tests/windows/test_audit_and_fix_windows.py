@@ -17,12 +17,18 @@ import pytest
 
 from bcdrfix.audit import audit_controls
 from bcdrfix.controls import REGISTRY
-from bcdrfix.windows.facts import MARKER, SECTIONS
-from bcdrfix.windows import operations as ops
-from bcdrfix.reports.json_report import SCHEMA_PATH
 from bcdrfix.core.settings import load_settings
+from bcdrfix.reports.json_report import SCHEMA_PATH
+from bcdrfix.windows import operations as ops
+from bcdrfix.windows.facts import MARKER, SECTIONS
 
-from .helpers import observation_response, run_bcdrfix, syntax_problems, verbatim_strings, write_inventory
+from .helpers import (
+    observation_response,
+    run_bcdrfix,
+    syntax_problems,
+    verbatim_strings,
+    write_inventory,
+)
 
 HOSTS = {"broken": observation_response("broken"), "healthy": observation_response("healthy")}
 VSS_CODE = "ExtensionFailedVssWriterInBadState"
@@ -108,12 +114,19 @@ def test_audit_judges_every_control_of_the_broken_host_with_evidence_and_codes(a
     assert results["windows.tls_strong_crypto"]["codes"] == [TLS_CODE]
     assert results["windows.machinekeys_acl"]["codes"] == ["ExtensionConfigParsingFailure"]
     # Evidence is what the host reported, not a paraphrase.
-    assert results["windows.agent_services"]["observed"]["WindowsAzureGuestAgent"]["state"] == "Stopped"
+    assert (
+        results["windows.agent_services"]["observed"]["WindowsAzureGuestAgent"]["state"]
+        == "Stopped"
+    )
     assert results["windows.agent_version"]["observed"]["version"] == "2.7.41491.1009"
-    assert "'SqlServerWriter' [8] Failed / Timed out" in results["windows.vss_writers"]["observed"]["not_stable"]
+    assert (
+        "'SqlServerWriter' [8] Failed / Timed out"
+        in results["windows.vss_writers"]["observed"]["not_stable"]
+    )
     assert "restart SQLWriter (for SqlServerWriter)" in results["windows.vss_writers"]["summary"]
     assert results["windows.msiserver"]["observed"] == {
-        HKLM + "SYSTEM\\CurrentControlSet\\Services\\Msiserver\\Start": 4}
+        HKLM + "SYSTEM\\CurrentControlSet\\Services\\Msiserver\\Start": 4
+    }
     assert results["windows.bitlocker"]["observed"]["F:"] == "Locked"
     assert results["windows.dotnet_version"]["observed"] == {"Release": 378675}
 
@@ -122,10 +135,13 @@ def test_audit_points_findings_at_their_fix_and_asks_approval_for_disruptive_one
     _, document, _ = audit
     results = results_of(document, "broken")
     vss = results["windows.vss_writers"]["fix"]
-    assert vss == (f"pyinfra {inventory} deploys/windows_vss.py --limit @fake/broken -y "
-                   "--data bcdrfix_allow_disruptive=true")
+    assert vss == (
+        f"pyinfra {inventory} deploys/windows_vss.py --limit @fake/broken -y "
+        "--data bcdrfix_allow_disruptive=true"
+    )
     assert results["windows.tls_strong_crypto"]["fix"] == (
-        f"pyinfra {inventory} deploys/windows_tls.py --limit @fake/broken -y")
+        f"pyinfra {inventory} deploys/windows_tls.py --limit @fake/broken -y"
+    )
     assert results["windows.dotnet_version"]["fix"] is None
     hosts = {h["name"]: h for h in document["hosts"]}
     assert vss in hosts["@fake/broken"]["fix_commands"]
@@ -135,8 +151,13 @@ def test_audit_table_shows_every_status_in_an_80_column_terminal(audit):
     result, document, _ = audit
     symbols = {"pass": "✔", "fail": "✘", "needs-approval": "!"}
     order = [c["id"] for c in document["controls"]]
-    for host, statuses in (("broken", BROKEN_STATUSES), ("healthy", dict.fromkeys(BROKEN_STATUSES, "pass"))):
-        (row,) = [line for line in result.stdout.splitlines() if f"@fake/{host}" in line and "│" in line]
+    for host, statuses in (
+        ("broken", BROKEN_STATUSES),
+        ("healthy", dict.fromkeys(BROKEN_STATUSES, "pass")),
+    ):
+        (row,) = [
+            line for line in result.stdout.splitlines() if f"@fake/{host}" in line and "│" in line
+        ]
         cells = [cell.strip() for cell in row.split("│")[2:-2]]
         assert cells == [symbols[statuses[c]] for c in order], row
         assert max(len(line) for line in result.stdout.splitlines()) <= 80
@@ -146,16 +167,22 @@ def test_audit_passes_the_healthy_host(audit):
     _, document, _ = audit
     results = results_of(document, "healthy")
     assert set(results) == set(BROKEN_STATUSES)
-    assert {r["status"] for r in results.values()} == {"pass"}, \
-        {cid: r["summary"] for cid, r in results.items() if r["status"] != "pass"}
+    assert {r["status"] for r in results.values()} == {"pass"}, {
+        cid: r["summary"] for cid, r in results.items() if r["status"] != "pass"
+    }
     hosts = {h["name"]: h for h in document["hosts"]}
-    assert hosts["@fake/healthy"]["state"] == "audited" and hosts["@fake/healthy"]["fix_commands"] == []
+    assert (
+        hosts["@fake/healthy"]["state"] == "audited"
+        and hosts["@fake/healthy"]["fix_commands"] == []
+    )
     assert hosts["@fake/healthy"]["platform"] == "windows"
 
 
 def test_audit_report_is_valid_against_the_shipped_schema_and_exits_1_on_findings(audit):
     result, document, _ = audit
-    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))).validate(document)
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))).validate(
+        document
+    )
     assert document["summary"]["compliant"] == 1 and document["summary"]["with_findings"] == 1
     assert document["summary"]["exit_status"] == 1
     assert result.returncode == 1, result.stdout + result.stderr
@@ -163,11 +190,21 @@ def test_audit_report_is_valid_against_the_shipped_schema_and_exits_1_on_finding
 
 def test_audit_of_only_healthy_hosts_exits_0(inventory, tmp_path):
     report = tmp_path / "healthy.json"
-    result, commands = run_bcdrfix(tmp_path, "audit", str(inventory), "--limit", "@fake/healthy",
-                                   "--report", str(report), "--quiet")
+    result, commands = run_bcdrfix(
+        tmp_path,
+        "audit",
+        str(inventory),
+        "--limit",
+        "@fake/healthy",
+        "--report",
+        str(report),
+        "--quiet",
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     document = json.loads(report.read_text(encoding="utf-8"))
-    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))).validate(document)
+    jsonschema.Draft202012Validator(json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))).validate(
+        document
+    )
     assert [h["name"] for h in document["hosts"]] == ["@fake/healthy"]
     assert document["summary"]["with_findings"] == 0
     assert list(commands) == ["healthy"] and len(commands["healthy"]) == 1
@@ -177,7 +214,9 @@ def test_audit_of_only_healthy_hosts_exits_0(inventory, tmp_path):
 
 
 def fix(inventory, tmp_path, code: str, *extra: str) -> tuple[int, dict, dict[str, list[str]]]:
-    result, commands = run_bcdrfix(tmp_path, "fix", str(inventory), "--code", code, "--json", *extra)
+    result, commands = run_bcdrfix(
+        tmp_path, "fix", str(inventory), "--code", code, "--json", *extra
+    )
     assert result.stdout.strip(), result.stderr
     return result.returncode, json.loads(result.stdout), commands
 
@@ -190,11 +229,14 @@ def outcomes(report: dict, host: str) -> dict[str, str]:
 
 def snapshot_key_scripts() -> list[str]:
     """The three BcdrAgentPersistentKeys writes the broken fixture needs, as the operation builds them."""
-    return [ops.registry_value_script(PERSISTENT_KEYS, name, value, "String") for name, value in (
-        ("SnapshotWithoutThreads", "True"),
-        ("SnapshotMethod", "firstHostThenGuest"),
-        ("CalculateSnapshotTimeFromHost", "True"),
-    )]
+    return [
+        ops.registry_value_script(PERSISTENT_KEYS, name, value, "String")
+        for name, value in (
+            ("SnapshotWithoutThreads", "True"),
+            ("SnapshotMethod", "firstHostThenGuest"),
+            ("CalculateSnapshotTimeFromHost", "True"),
+        )
+    ]
 
 
 def restarts_in(commands: list[str]) -> list[str]:
@@ -210,9 +252,16 @@ def test_fix_vss_code_without_opt_in_restarts_nothing_and_asks_approval(inventor
         "windows.vss_writers": "needs approval",
         "windows.bcdr_snapshot_keys": "changed",
     }
-    (vss,) = [o for h in report["hosts"] for o in h["outcomes"]
-              if h["name"] == "@fake/broken" and o["control"] == "windows.vss_writers"]
-    assert "would restart SQLWriter (for SqlServerWriter); restart CryptSvc (for System Writer)" in vss["summary"]
+    (vss,) = [
+        o
+        for h in report["hosts"]
+        for o in h["outcomes"]
+        if h["name"] == "@fake/broken" and o["control"] == "windows.vss_writers"
+    ]
+    assert (
+        "would restart SQLWriter (for SqlServerWriter); restart CryptSvc (for System Writer)"
+        in vss["summary"]
+    )
     assert "--allow-disruptive" in vss["summary"]
     broken = commands["broken"]
     assert is_observation(broken[0]) and sum(map(is_observation, broken)) == 1
@@ -220,7 +269,9 @@ def test_fix_vss_code_without_opt_in_restarts_nothing_and_asks_approval(inventor
     assert broken[1:] == snapshot_key_scripts()
     assert commands["healthy"] == commands["healthy"][:1] and is_observation(commands["healthy"][0])
     assert outcomes(report, "healthy") == {
-        "windows.vss_writers": "already right", "windows.bcdr_snapshot_keys": "already right"}
+        "windows.vss_writers": "already right",
+        "windows.bcdr_snapshot_keys": "already right",
+    }
 
 
 def test_fix_vss_code_with_opt_in_sends_exactly_the_writer_service_restarts(inventory, tmp_path):
@@ -234,7 +285,10 @@ def test_fix_vss_code_with_opt_in_sends_exactly_the_writer_service_restarts(inve
     broken = commands["broken"]
     assert is_observation(broken[0]) and sum(map(is_observation, broken)) == 1
     wait = load_settings({}).windows_service_wait
-    restarts = [ops.service_restart_script("SQLWriter", wait), ops.service_restart_script("CryptSvc", wait)]
+    restarts = [
+        ops.service_restart_script("SQLWriter", wait),
+        ops.service_restart_script("CryptSvc", wait),
+    ]
     assert broken[1:] == restarts + snapshot_key_scripts()
     assert restarts_in(broken) == restarts
     for script, service in zip(restarts, ("SQLWriter", "CryptSvc")):
@@ -242,11 +296,17 @@ def test_fix_vss_code_with_opt_in_sends_exactly_the_writer_service_restarts(inve
         assert service in verbatim_strings(script)
     # Writers with no known service or waiting for a shadow copy are reported, never guessed at.
     assert not any("Contoso" in c or "'VSS'" in c for c in broken)
-    (vss,) = [o for h in report["hosts"] for o in h["outcomes"]
-              if h["name"] == "@fake/broken" and o["control"] == "windows.vss_writers"]
+    (vss,) = [
+        o
+        for h in report["hosts"]
+        for o in h["outcomes"]
+        if h["name"] == "@fake/broken" and o["control"] == "windows.vss_writers"
+    ]
     assert "by hand:" in vss["summary"] and "Contoso Ledger Writer" in vss["summary"]
-    assert vss["steps"][:2] == ["Restart SQLWriter for VSS writer(s) SqlServerWriter",
-                                "Restart CryptSvc for VSS writer(s) System Writer"]
+    assert vss["steps"][:2] == [
+        "Restart SQLWriter for VSS writer(s) SqlServerWriter",
+        "Restart CryptSvc for VSS writer(s) System Writer",
+    ]
     assert len(commands["healthy"]) == 1 and is_observation(commands["healthy"][0])
     assert set(outcomes(report, "healthy").values()) == {"already right"}
 
@@ -256,13 +316,15 @@ def test_fix_tls_code_sets_strong_crypto_on_the_broken_host_only(inventory, tmp_
     assert status == 0, report
     assert outcomes(report, "broken") == {"windows.tls_strong_crypto": "changed"}
     assert outcomes(report, "healthy") == {"windows.tls_strong_crypto": "already right"}
-    expected = [ops.registry_value_script(HKLM + key, "SchUseStrongCrypto", 1, "DWord") for key in (
-        "SOFTWARE\\Microsoft\\.NETFramework\\v2.0.50727",
-        "SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
-        "SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319",
-    )]
+    expected = [
+        ops.registry_value_script(HKLM + key, "SchUseStrongCrypto", 1, "DWord")
+        for key in (
+            "SOFTWARE\\Microsoft\\.NETFramework\\v2.0.50727",
+            "SOFTWARE\\Microsoft\\.NETFramework\\v4.0.30319",
+            "SOFTWARE\\WOW6432Node\\Microsoft\\.NETFramework\\v4.0.30319",
+        )
+    ]
     broken = commands["broken"]
     assert is_observation(broken[0]) and broken[1:] == expected
     assert all(syntax_problems(c) == [] for c in broken)
     assert len(commands["healthy"]) == 1 and is_observation(commands["healthy"][0])
-

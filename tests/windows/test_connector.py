@@ -12,7 +12,6 @@ from pyinfra.api import Config, Inventory, State
 from pyinfra.api.exceptions import ConnectError
 from pypsrp.complex_objects import ErrorRecord
 
-from bcdrfix.windows import winrm
 from bcdrfix.windows.winrm import (
     REFUSED_ARGUMENTS,
     WinRMConnector,
@@ -25,10 +24,14 @@ from bcdrfix.windows.winrm import (
     wrap_command,
 )
 
-from .helpers import REPO
-
-FAST = {"winrm_connect_timeout": 1, "winrm_read_timeout": 2, "winrm_operation_timeout": 1,
-        "winrm_auth": "ntlm", "winrm_username": "bcdr", "winrm_password": "secret"}
+FAST = {
+    "winrm_connect_timeout": 1,
+    "winrm_read_timeout": 2,
+    "winrm_operation_timeout": 1,
+    "winrm_auth": "ntlm",
+    "winrm_username": "bcdr",
+    "winrm_password": "secret",
+}
 
 
 def connector_for(data, name="@winrm/127.0.0.1"):
@@ -44,22 +47,42 @@ def connector_for(data, name="@winrm/127.0.0.1"):
 def test_defaults_are_https_with_certificate_validation():
     settings = WinRMSettings.from_data("@winrm/vm1", {})
     kwargs = settings.wsman_kwargs()
-    assert (kwargs["server"], kwargs["port"], kwargs["ssl"], kwargs["cert_validation"]) == ("vm1", 5986, True, True)
+    assert (kwargs["server"], kwargs["port"], kwargs["ssl"], kwargs["cert_validation"]) == (
+        "vm1",
+        5986,
+        True,
+        True,
+    )
     assert kwargs["auth"] == "negotiate" and kwargs["reconnection_retries"] == 0
 
 
 def test_opting_out_of_validation_is_explicit_per_host():
     assert WinRMSettings.from_data("vm1", {"winrm_cert_validation": False}).cert_validation is False
-    assert WinRMSettings.from_data("vm1", {"winrm_cert_validation": "false"}).cert_validation is False
-    assert WinRMSettings.from_data("vm1", {"winrm_ca_cert": "/etc/ca.pem"}).cert_validation == "/etc/ca.pem"
+    assert (
+        WinRMSettings.from_data("vm1", {"winrm_cert_validation": "false"}).cert_validation is False
+    )
+    assert (
+        WinRMSettings.from_data("vm1", {"winrm_ca_cert": "/etc/ca.pem"}).cert_validation
+        == "/etc/ca.pem"
+    )
 
 
-@pytest.mark.parametrize("auth,extra", [
-    ("ntlm", {"winrm_username": "u", "winrm_password": "p"}),
-    ("kerberos", {"winrm_username": "u@REALM"}),
-    ("credssp", {"winrm_username": "u", "winrm_password": "p", "winrm_credssp_auth_mechanism": "kerberos"}),
-    ("certificate", {"winrm_certificate_pem": "/c.pem", "winrm_certificate_key_pem": "/k.pem"}),
-])
+@pytest.mark.parametrize(
+    "auth,extra",
+    [
+        ("ntlm", {"winrm_username": "u", "winrm_password": "p"}),
+        ("kerberos", {"winrm_username": "u@REALM"}),
+        (
+            "credssp",
+            {
+                "winrm_username": "u",
+                "winrm_password": "p",
+                "winrm_credssp_auth_mechanism": "kerberos",
+            },
+        ),
+        ("certificate", {"winrm_certificate_pem": "/c.pem", "winrm_certificate_key_pem": "/k.pem"}),
+    ],
+)
 def test_each_auth_method_builds_wsman_arguments(auth, extra):
     kwargs = WinRMSettings.from_data("vm1", {"winrm_auth": auth, **extra}).wsman_kwargs()
     assert kwargs["auth"] == auth
@@ -78,21 +101,24 @@ def test_http_uses_5985_and_keeps_message_encryption():
     assert (settings.port, settings.ssl, settings.encryption) == (5985, False, "auto")
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"winrm_auth": "basic"}, "basic auth is not offered"),
-    ({"winrm_auth": "ntlm"}, "needs winrm_username and winrm_password"),
-    ({"winrm_auth": "certificate", "winrm_transport": "http"}, "needs winrm_transport=https"),
-    ({"winrm_auth": "certificate"}, "needs winrm_certificate_pem"),
-    ({"winrm_transport": "ssh"}, "expected https or http"),
-    ({"winrm_transport": "http", "winrm_message_encryption": "never"}, "clear text"),
-    ({"winrm_port": "59860"}, None),
-    ({"winrm_port": "0"}, "winrm_port"),
-    ({"winrm_ca_cert": "/ca.pem", "winrm_cert_validation": False}, "pick one"),
-    ({"winrm_cert_validation": "maybe"}, "expected true or false"),
-    ({"winrm_read_timeout": 10, "winrm_operation_timeout": 20}, "must be greater than"),
-    ({"winrm_hostname": "bad host"}, "winrm_hostname"),
-    ({"winrm_password": "p"}, "winrm_username is not"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"winrm_auth": "basic"}, "basic auth is not offered"),
+        ({"winrm_auth": "ntlm"}, "needs winrm_username and winrm_password"),
+        ({"winrm_auth": "certificate", "winrm_transport": "http"}, "needs winrm_transport=https"),
+        ({"winrm_auth": "certificate"}, "needs winrm_certificate_pem"),
+        ({"winrm_transport": "ssh"}, "expected https or http"),
+        ({"winrm_transport": "http", "winrm_message_encryption": "never"}, "clear text"),
+        ({"winrm_port": "59860"}, None),
+        ({"winrm_port": "0"}, "winrm_port"),
+        ({"winrm_ca_cert": "/ca.pem", "winrm_cert_validation": False}, "pick one"),
+        ({"winrm_cert_validation": "maybe"}, "expected true or false"),
+        ({"winrm_read_timeout": 10, "winrm_operation_timeout": 20}, "must be greater than"),
+        ({"winrm_hostname": "bad host"}, "winrm_hostname"),
+        ({"winrm_password": "p"}, "winrm_username is not"),
+    ],
+)
 def test_bad_connection_settings_are_one_line_errors(data, message):
     if message is None:
         assert WinRMSettings.from_data("vm1", data).port == 59860
@@ -122,10 +148,14 @@ def test_entry_point_and_names():
 @pytest.mark.parametrize("argument", sorted(REFUSED_ARGUMENTS))
 def test_posix_only_arguments_are_refused(argument):
     connector, _state = connector_for(FAST)
-    ok, output = connector.run_shell_command("Get-Date", **{argument: True if "user" not in argument else "x"})
+    ok, output = connector.run_shell_command(
+        "Get-Date", **{argument: True if "user" not in argument else "x"}
+    )
     assert ok is False
-    assert output.stderr_lines == [f"bcdrfix winrm: {argument} is not supported on Windows hosts "
-                                   f"({REFUSED_ARGUMENTS[argument]})"]
+    assert output.stderr_lines == [
+        f"bcdrfix winrm: {argument} is not supported on Windows hosts "
+        f"({REFUSED_ARGUMENTS[argument]})"
+    ]
 
 
 def test_non_powershell_shell_is_refused_and_defaults_are_accepted():
@@ -142,9 +172,11 @@ def test_sudo_in_config_is_refused_before_connecting():
 
 def test_wrapper_runs_the_command_verbatim_as_powershell():
     script = wrap_command("Get-Service | Where-Object { $_.Status -eq 'Running' }")
-    assert script.splitlines() == ["$global:LASTEXITCODE = 0",
-                                   "Get-Service | Where-Object { $_.Status -eq 'Running' }",
-                                   "exit $LASTEXITCODE"]
+    assert script.splitlines() == [
+        "$global:LASTEXITCODE = 0",
+        "Get-Service | Where-Object { $_.Status -eq 'Running' }",
+        "exit $LASTEXITCODE",
+    ]
     assert "sh -c" not in script
 
 
@@ -177,16 +209,19 @@ def test_output_and_exit_code_mapping():
 
 
 def test_native_stderr_is_output_not_failure():
-    result = command_result(["done"], [error_record("warning: progress", "NativeCommandError")],
-                            failed=False, host_rc=0)
+    result = command_result(
+        ["done"], [error_record("warning: progress", "NativeCommandError")], failed=False, host_rc=0
+    )
     assert result.exit_code == 0
     assert result.output.stderr_lines == ["warning: progress"]
 
 
 def test_error_records_and_terminating_errors_fail():
-    record = error_record("Cannot find any service with service name 'nope'.",
-                          "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand",
-                          "Get-Service")
+    record = error_record(
+        "Cannot find any service with service name 'nope'.",
+        "NoServiceFoundForGivenName,Microsoft.PowerShell.Commands.GetServiceCommand",
+        "Get-Service",
+    )
     result = command_result([], [record], failed=False, host_rc=None)
     assert result.exit_code == 1
     assert result.output.stderr_lines[0].startswith("Get-Service: Cannot find any service")
@@ -197,11 +232,14 @@ def test_record_without_text_falls_back_to_its_category_message():
     record = error_record("Access denied", "UnauthorizedAccess")
     record._to_string = None
     assert command_result([], [record], failed=False, host_rc=0).output.stderr_lines == [
-        "Access denied (UnauthorizedAccess)"]
+        "Access denied (UnauthorizedAccess)"
+    ]
 
 
 def test_host_ui_output_is_kept():
-    result = command_result([], [], failed=False, host_rc=0, ui_stdout=["hello", "\r\n", "world\r\n"])
+    result = command_result(
+        [], [], failed=False, host_rc=0, ui_stdout=["hello", "\r\n", "world\r\n"]
+    )
     assert result.output.stdout_lines == ["hello", "world"]
 
 
@@ -236,8 +274,10 @@ def test_refused_connection_is_one_clear_line():
     started = time.monotonic()
     with pytest.raises(ConnectError) as info:
         connector.connect()
-    assert str(info.value) == (f"winrm: connection refused by https://127.0.0.1:{port} "
-                               f"(is a WinRM HTTPS listener on port {port}?)")
+    assert str(info.value) == (
+        f"winrm: connection refused by https://127.0.0.1:{port} "
+        f"(is a WinRM HTTPS listener on port {port}?)"
+    )
     assert time.monotonic() - started < 5
 
 
@@ -272,11 +312,32 @@ def test_not_connected_command_is_a_connection_error():
 def test_pyinfra_cli_reports_a_refused_host_in_one_line(tmp_path):
     port = free_port()
     result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "@winrm/127.0.0.1", "exec", "-y",
-         "--data", f"winrm_port={port}", "--data", "winrm_auth=ntlm", "--data", "winrm_username=u",
-         "--data", "winrm_password=p", "--", "Get-Service"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        [
+            sys.executable,
+            "-m",
+            "pyinfra",
+            "@winrm/127.0.0.1",
+            "exec",
+            "-y",
+            "--data",
+            f"winrm_port={port}",
+            "--data",
+            "winrm_auth=ntlm",
+            "--data",
+            "winrm_username=u",
+            "--data",
+            "winrm_password=p",
+            "--",
+            "Get-Service",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert result.returncode != 0
-    assert f"[@winrm/127.0.0.1] winrm: connection refused by https://127.0.0.1:{port}" in result.stderr + result.stdout
+    assert (
+        f"[@winrm/127.0.0.1] winrm: connection refused by https://127.0.0.1:{port}"
+        in result.stderr + result.stdout
+    )
     assert "Traceback" not in result.stderr

@@ -9,18 +9,33 @@ from bcdrfix.core.settings import SettingsError, load_settings
 from .helpers import run_operation
 
 CONTRACT = {
-    "windows.agent_services": (False, False), "windows.agent_restart": (False, True),
-    "windows.agent_version": (False, False), "windows.dotnet_version": (False, False),
-    "windows.iaasvmprovider": (False, False), "windows.comsysapp": (False, False),
-    "windows.msdtc_account": (False, False), "windows.msdtc_reinstall": (True, True),
-    "windows.vss_writers": (True, False), "windows.vss_service_restart": (True, True),
-    "windows.bcdr_snapshot_keys": (False, False), "windows.sql_vss_copy_backup": (False, False),
-    "windows.tls_strong_crypto": (False, False), "windows.msiserver": (False, False),
-    "windows.msi_reregister": (True, True), "windows.machinekeys_acl": (True, False),
-    "windows.crp_certificates": (True, False), "windows.defender_exclusions": (False, False),
-    "windows.bitlocker": (False, False), "windows.dhcp": (False, False),
+    "windows.agent_services": (False, False),
+    "windows.agent_restart": (False, True),
+    "windows.agent_version": (False, False),
+    "windows.dotnet_version": (False, False),
+    "windows.iaasvmprovider": (False, False),
+    "windows.comsysapp": (False, False),
+    "windows.msdtc_account": (False, False),
+    "windows.msdtc_reinstall": (True, True),
+    "windows.vss_writers": (True, False),
+    "windows.vss_service_restart": (True, True),
+    "windows.bcdr_snapshot_keys": (False, False),
+    "windows.sql_vss_copy_backup": (False, False),
+    "windows.tls_strong_crypto": (False, False),
+    "windows.msiserver": (False, False),
+    "windows.msi_reregister": (True, True),
+    "windows.machinekeys_acl": (True, False),
+    "windows.crp_certificates": (True, False),
+    "windows.defender_exclusions": (False, False),
+    "windows.bitlocker": (False, False),
+    "windows.dhcp": (False, False),
 }
-REPORT_ONLY = {"windows.agent_version", "windows.dotnet_version", "windows.bitlocker", "windows.dhcp"}
+REPORT_ONLY = {
+    "windows.agent_version",
+    "windows.dotnet_version",
+    "windows.bitlocker",
+    "windows.dhcp",
+}
 
 
 def findings(observation, **data):
@@ -36,7 +51,9 @@ def commands_of(steps):
     """Run each step's operation generator; return (op name, commands, noops) per step."""
     result = []
     for step in steps:
-        commands, noops = run_operation(step.op, **{k: v for k, v in step.kwargs.items() if k != "name"})
+        commands, noops = run_operation(
+            step.op, **{k: v for k, v in step.kwargs.items() if k != "name"}
+        )
         result.append((step.op.__name__, commands, noops))
     return result
 
@@ -45,7 +62,10 @@ def test_the_contract_ids_and_flags():
     controls = {c.id: c for c in REGISTRY.all("windows")}
     assert set(controls) == set(CONTRACT)
     for control_id, (disruptive, on_demand) in CONTRACT.items():
-        assert (controls[control_id].disruptive, controls[control_id].on_demand) == (disruptive, on_demand)
+        assert (controls[control_id].disruptive, controls[control_id].on_demand) == (
+            disruptive,
+            on_demand,
+        )
         assert controls[control_id].platform == "windows"
 
 
@@ -57,7 +77,9 @@ def test_healthy_host_passes_everything(healthy_observation):
 def test_healthy_host_plans_no_change(healthy_observation):
     settings, result = findings(healthy_observation)
     for control_id, finding in result.items():
-        for _op, commands, _noops in commands_of(steps_of(control_id, healthy_observation, settings, finding)):
+        for _op, commands, _noops in commands_of(
+            steps_of(control_id, healthy_observation, settings, finding)
+        ):
             assert commands == []
 
 
@@ -69,8 +91,12 @@ def test_broken_host_findings(broken_observation):
     assert status["windows.machinekeys_acl"] is Status.NEEDS_APPROVAL
     assert status["windows.crp_certificates"] is Status.NEEDS_APPROVAL
     assert status["windows.dotnet_version"] is Status.PASS
-    for on_demand in ("windows.agent_restart", "windows.msdtc_reinstall", "windows.vss_service_restart",
-                      "windows.msi_reregister"):
+    for on_demand in (
+        "windows.agent_restart",
+        "windows.msdtc_reinstall",
+        "windows.vss_service_restart",
+        "windows.msi_reregister",
+    ):
         assert status[on_demand] is Status.NOT_APPLICABLE
     assert "WindowsAzureGuestAgent is Stopped" in result["windows.agent_services"].summary
     assert "2.7.41491.1009 is older than 2.7.41491.1010" in result["windows.agent_version"].summary
@@ -84,47 +110,79 @@ def test_needs_approval_says_exactly_what_would_happen(broken_observation):
     assert "would restart SQLWriter (for SqlServerWriter)" in vss
     assert "restart CryptSvc (for System Writer)" in vss
     assert "'Contoso Ledger Writer' [9] Failed / Non-retryable error: no known service" in vss
-    assert "'Registry Writer' [5] Waiting for completion / No error: a shadow copy is in progress" in vss
+    assert (
+        "'Registry Writer' [5] Waiting for completion / No error: a shadow copy is in progress"
+        in vss
+    )
     assert "bcdrfix_allow_disruptive" in vss
-    steps = steps_of("windows.vss_writers", broken_observation, settings, result["windows.vss_writers"])
+    steps = steps_of(
+        "windows.vss_writers", broken_observation, settings, result["windows.vss_writers"]
+    )
     ran = commands_of(steps)
     assert [op for op, _c, _n in ran] == ["note"] and ran[0][1] == []  # nothing runs
     crp = result["windows.crp_certificates"].summary
-    assert "would delete 2 certificate(s)" in crp and "3F2A9C1B7D4E5F60718293A4B5C6D7E8F9012345" in crp
+    assert (
+        "would delete 2 certificate(s)" in crp and "3F2A9C1B7D4E5F60718293A4B5C6D7E8F9012345" in crp
+    )
     assert "would save the ACL and reset it" in result["windows.machinekeys_acl"].summary
 
 
 def test_disruptive_fixes_run_with_opt_in(broken_observation):
     settings, result = findings(broken_observation, bcdrfix_allow_disruptive=True)
     assert result["windows.vss_writers"].status is Status.FAIL
-    ran = commands_of(steps_of("windows.vss_writers", broken_observation, settings, result["windows.vss_writers"]))
+    ran = commands_of(
+        steps_of("windows.vss_writers", broken_observation, settings, result["windows.vss_writers"])
+    )
     restarts = [c[0] for op, c, _n in ran if op == "service_restart"]
     assert len(restarts) == 2
-    assert "$ServiceName = 'SQLWriter'" in restarts[0] and "$ServiceName = 'CryptSvc'" in restarts[1]
+    assert (
+        "$ServiceName = 'SQLWriter'" in restarts[0] and "$ServiceName = 'CryptSvc'" in restarts[1]
+    )
     notes = [n[0] for op, _c, n in ran if op == "note"]
     assert any("Contoso Ledger Writer" in n for n in notes)
-    crp = commands_of(steps_of("windows.crp_certificates", broken_observation, settings,
-                               result["windows.crp_certificates"]))
+    crp = commands_of(
+        steps_of(
+            "windows.crp_certificates",
+            broken_observation,
+            settings,
+            result["windows.crp_certificates"],
+        )
+    )
     assert len(crp[0][1]) == 2
 
 
 def test_unknown_writer_is_never_guessed(broken_observation):
     settings, result = findings(broken_observation, bcdrfix_allow_disruptive=True)
-    text = " ".join(c for _op, cmds, _n in commands_of(steps_of(
-        "windows.vss_writers", broken_observation, settings, result["windows.vss_writers"])) for c in cmds)
+    text = " ".join(
+        c
+        for _op, cmds, _n in commands_of(
+            steps_of(
+                "windows.vss_writers", broken_observation, settings, result["windows.vss_writers"]
+            )
+        )
+        for c in cmds
+    )
     assert "Contoso" not in text
 
 
 def test_writer_map_can_be_extended(broken_observation):
     broken_observation["services"]["contosoledger"] = {"name": "ContosoLedger", "state": "Running"}
-    _, result = findings(broken_observation, bcdrfix_allow_disruptive=True,
-                         bcdrfix_vss_writer_services={"Contoso Ledger Writer": "ContosoLedger"})
-    assert result["windows.vss_writers"].plan["restarts"]["ContosoLedger"] == ["Contoso Ledger Writer"]
+    _, result = findings(
+        broken_observation,
+        bcdrfix_allow_disruptive=True,
+        bcdrfix_vss_writer_services={"Contoso Ledger Writer": "ContosoLedger"},
+    )
+    assert result["windows.vss_writers"].plan["restarts"]["ContosoLedger"] == [
+        "Contoso Ledger Writer"
+    ]
 
 
 def test_broken_host_fix_commands(broken_observation):
     settings, result = findings(broken_observation)
-    ran = {cid: commands_of(steps_of(cid, broken_observation, settings, f)) for cid, f in result.items()}
+    ran = {
+        cid: commands_of(steps_of(cid, broken_observation, settings, f))
+        for cid, f in result.items()
+    }
     agent = [c for _op, cmds, _n in ran["windows.agent_services"] for c in cmds]
     assert len(agent) == 2  # WindowsAzureGuestAgent: start; RdAgent: Automatic
     tls = [c for _op, cmds, _n in ran["windows.tls_strong_crypto"] for c in cmds]
@@ -136,26 +194,36 @@ def test_broken_host_fix_commands(broken_observation):
     for control_id in REPORT_ONLY:
         assert all(op == "note" and not cmds for op, cmds, _n in ran[control_id])
     msdtc = ran["windows.msdtc_account"]
-    assert [op for op, _c, _n in msdtc] == ["service", "note"]  # running MSDTC: restart needs approval
+    assert [op for op, _c, _n in msdtc] == [
+        "service",
+        "note",
+    ]  # running MSDTC: restart needs approval
 
 
 def test_msdtc_account_restarts_only_with_opt_in(broken_observation):
     settings, result = findings(broken_observation, bcdrfix_allow_disruptive=True)
-    steps = steps_of("windows.msdtc_account", broken_observation, settings, result["windows.msdtc_account"])
+    steps = steps_of(
+        "windows.msdtc_account", broken_observation, settings, result["windows.msdtc_account"]
+    )
     assert [s.op.__name__ for s in steps] == ["service", "service_restart", "service"]
     assert steps[1].when_changed == 0
 
 
-@pytest.mark.parametrize("setting,control_id,op_name", [
-    ("bcdrfix_msdtc_reinstall", "windows.msdtc_reinstall", "msdtc_reinstall"),
-    ("bcdrfix_vss_service_restart", "windows.vss_service_restart", "service_restart"),
-    ("bcdrfix_msi_reregister", "windows.msi_reregister", "msi_reregister"),
-])
+@pytest.mark.parametrize(
+    "setting,control_id,op_name",
+    [
+        ("bcdrfix_msdtc_reinstall", "windows.msdtc_reinstall", "msdtc_reinstall"),
+        ("bcdrfix_vss_service_restart", "windows.vss_service_restart", "service_restart"),
+        ("bcdrfix_msi_reregister", "windows.msi_reregister", "msi_reregister"),
+    ],
+)
 def test_on_demand_disruptive_repairs(healthy_observation, setting, control_id, op_name):
     _, result = findings(healthy_observation, **{setting: True})
     assert result[control_id].status is Status.NEEDS_APPROVAL
     assert "would" in result[control_id].summary
-    settings, result = findings(healthy_observation, **{setting: True, "bcdrfix_allow_disruptive": True})
+    settings, result = findings(
+        healthy_observation, **{setting: True, "bcdrfix_allow_disruptive": True}
+    )
     steps = steps_of(control_id, healthy_observation, settings, result[control_id])
     assert [s.op.__name__ for s in steps] == [op_name]
 
@@ -163,7 +231,9 @@ def test_on_demand_disruptive_repairs(healthy_observation, setting, control_id, 
 def test_agent_restart_on_request(healthy_observation):
     settings, result = findings(healthy_observation, bcdrfix_agent_restart=True)
     assert result["windows.agent_restart"].status is Status.FAIL  # not disruptive: runs
-    steps = steps_of("windows.agent_restart", healthy_observation, settings, result["windows.agent_restart"])
+    steps = steps_of(
+        "windows.agent_restart", healthy_observation, settings, result["windows.agent_restart"]
+    )
     assert [s.kwargs["service_name"] for s in steps] == ["WindowsAzureGuestAgent", "RdAgent"]
 
 
@@ -186,18 +256,25 @@ def test_missing_sections_become_errors():
 
 
 def test_vssadmin_failure_is_reported(healthy_observation):
-    from .helpers import load_fixture_lines
     from bcdrfix.windows.facts import parse_vss_writers
 
+    from .helpers import load_fixture_lines
+
     lines = load_fixture_lines("vssadmin_denied.txt")
-    healthy_observation["vss_writers"] = {"exit_code": 2, "writers": parse_vss_writers(lines), "lines": lines}
+    healthy_observation["vss_writers"] = {
+        "exit_code": 2,
+        "writers": parse_vss_writers(lines),
+        "lines": lines,
+    }
     _, result = findings(healthy_observation)
     assert result["windows.vss_writers"].status is Status.ERROR
     assert "don't have the correct permissions" in result["windows.vss_writers"].summary
 
 
 def test_defender_hidden_exclusions_and_no_defender(healthy_observation):
-    healthy_observation["defender"]["exclusion_paths"] = ["N/A: Must be an administrator to view exclusions"]
+    healthy_observation["defender"]["exclusion_paths"] = [
+        "N/A: Must be an administrator to view exclusions"
+    ]
     _, result = findings(healthy_observation)
     assert result["windows.defender_exclusions"].status is Status.ERROR
     healthy_observation["defender"] = {"available": False, "exclusion_paths": []}
@@ -205,13 +282,16 @@ def test_defender_hidden_exclusions_and_no_defender(healthy_observation):
     assert result["windows.defender_exclusions"].status is Status.NOT_APPLICABLE
 
 
-@pytest.mark.parametrize("data,message", [
-    ({"bcdrfix_windows_agent_min_version": "latest"}, "dotted version"),
-    ({"bcdrfix_defender_exclusions": ["relative\\path"]}, "absolute Windows path"),
-    ({"bcdrfix_bcdr_snapshot_keys": {"SnapshotMethod": "a\nb"}}, "single-line"),
-    ({"bcdrfix_sql_vss_copy_backup": "sometimes"}, "boolean"),
-    ({"bcdrfix_dotnet_min_release": "4.5"}, "whole number"),
-])
+@pytest.mark.parametrize(
+    "data,message",
+    [
+        ({"bcdrfix_windows_agent_min_version": "latest"}, "dotted version"),
+        ({"bcdrfix_defender_exclusions": ["relative\\path"]}, "absolute Windows path"),
+        ({"bcdrfix_bcdr_snapshot_keys": {"SnapshotMethod": "a\nb"}}, "single-line"),
+        ({"bcdrfix_sql_vss_copy_backup": "sometimes"}, "boolean"),
+        ({"bcdrfix_dotnet_min_release": "4.5"}, "whole number"),
+    ],
+)
 def test_bad_windows_settings_are_one_line_errors(data, message):
     with pytest.raises(SettingsError, match=message) as info:
         load_settings(data, "win-01")

@@ -20,14 +20,30 @@ from bcdrfix.windows.facts import MARKER
 
 from .helpers import REPO, observation_response, write_inventory
 
-DEPLOYS = ["windows_agent", "windows_vss", "windows_com", "windows_tls", "windows_msi",
-           "windows_antivirus", "windows_machinekeys"]
+DEPLOYS = [
+    "windows_agent",
+    "windows_vss",
+    "windows_com",
+    "windows_tls",
+    "windows_msi",
+    "windows_antivirus",
+    "windows_machinekeys",
+]
 
 
 def run_deploy(tmp_path, deploy: str, responses: dict[str, dict], *data: str):
     inventory = tmp_path / "inventory.py"
     write_inventory(inventory, responses)
-    args = [sys.executable, "-m", "pyinfra", str(inventory), f"deploys/{deploy}.py", "-y", "-vv", "--json"]
+    args = [
+        sys.executable,
+        "-m",
+        "pyinfra",
+        str(inventory),
+        f"deploys/{deploy}.py",
+        "-y",
+        "-vv",
+        "--json",
+    ]
     for item in data:
         args += ["--data", item]
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
@@ -53,15 +69,24 @@ def commands_by_host(stderr: str) -> dict[str, list[str]]:
 
 # pyinfra groups the operations of all hosts by call site: one operation can carry the names of
 # a fix on one host and of a no-op note on another. These names are the notes'.
-NOTE_NAMES = ("pass", "not-applicable", "needs-approval", "error", "report only", "report writer",
-              "needs approval")
+NOTE_NAMES = (
+    "pass",
+    "not-applicable",
+    "needs-approval",
+    "error",
+    "report only",
+    "report writer",
+    "needs approval",
+)
 
 
 def _ops_for(result: dict, host: str, bucket: str, notes: bool) -> list[str]:
     names = []
     for op in result["results"]["operations"]:
         if f"@fake/{host}" in op[bucket]:
-            names += [n for n in op["names"] if n.split(": ", 1)[-1].startswith(NOTE_NAMES) == notes]
+            names += [
+                n for n in op["names"] if n.split(": ", 1)[-1].startswith(NOTE_NAMES) == notes
+            ]
     return names
 
 
@@ -79,10 +104,14 @@ def runs(tmp_path_factory):
     results = {}
     for deploy in DEPLOYS:
         tmp_path = tmp_path_factory.mktemp(deploy)
-        results[deploy] = run_deploy(tmp_path, deploy, {
-            "broken": observation_response("broken"),
-            "healthy": observation_response("healthy"),
-        })
+        results[deploy] = run_deploy(
+            tmp_path,
+            deploy,
+            {
+                "broken": observation_response("broken"),
+                "healthy": observation_response("healthy"),
+            },
+        )
     return results
 
 
@@ -117,41 +146,72 @@ def test_vss_deploy_needs_approval_for_writer_restarts(runs):
     result, commands = runs["windows_vss"]
     assert "windows.vss_writers: needs-approval" in no_change_ops(result, "broken")
     assert not any("SERVICE_RESTART" in c or "Stop-Service" in c for c in commands["broken"])
-    assert "windows.bcdr_snapshot_keys: Set SOFTWARE\\Microsoft\\BcdrAgentPersistentKeys\\SnapshotMethod" in \
-        changed_ops(result, "broken")
+    assert (
+        "windows.bcdr_snapshot_keys: Set SOFTWARE\\Microsoft\\BcdrAgentPersistentKeys\\SnapshotMethod"
+        in changed_ops(result, "broken")
+    )
 
 
 def test_vss_deploy_restarts_writers_with_opt_in(tmp_path):
-    result, commands = run_deploy(tmp_path, "windows_vss", {"broken": observation_response("broken")},
-                                  "bcdrfix_allow_disruptive=true")
+    result, commands = run_deploy(
+        tmp_path,
+        "windows_vss",
+        {"broken": observation_response("broken")},
+        "bcdrfix_allow_disruptive=true",
+    )
     changed = changed_ops(result, "broken")
     assert "windows.vss_writers: Restart SQLWriter for VSS writer(s) SqlServerWriter" in changed
     assert "windows.vss_writers: Restart CryptSvc for VSS writer(s) System Writer" in changed
-    restarts = [c for c in commands["broken"] if "Stop-Service -Name $ServiceName -Force" in c
-                and "$dependents" in c]
-    assert [re.search(r"\$ServiceName = '([^']+)'", c).group(1) for c in restarts] == ["SQLWriter", "CryptSvc"]
+    restarts = [
+        c
+        for c in commands["broken"]
+        if "Stop-Service -Name $ServiceName -Force" in c and "$dependents" in c
+    ]
+    assert [re.search(r"\$ServiceName = '([^']+)'", c).group(1) for c in restarts] == [
+        "SQLWriter",
+        "CryptSvc",
+    ]
     assert "windows.vss_writers: report writer" in no_change_ops(result, "broken")
 
 
 def test_com_deploy(runs):
     result, commands = runs["windows_com"]
     changed = changed_ops(result, "broken")
-    assert changed == ["windows.msdtc_account: Run MSDTC as NT AUTHORITY\\NetworkService",
-                       "windows.comsysapp: Start COM+ System Application"]
+    assert changed == [
+        "windows.msdtc_account: Run MSDTC as NT AUTHORITY\\NetworkService",
+        "windows.comsysapp: Start COM+ System Application",
+    ]
     assert "windows.msdtc_account: needs approval" in no_change_ops(result, "broken")
-    assert any("StartName = $Account" in c and "$Account = 'NT AUTHORITY\\NetworkService'" in c
-               for c in commands["broken"])
+    assert any(
+        "StartName = $Account" in c and "$Account = 'NT AUTHORITY\\NetworkService'" in c
+        for c in commands["broken"]
+    )
 
 
 def test_msdtc_reinstall_on_request_with_approval(tmp_path):
-    result, commands = run_deploy(tmp_path, "windows_com", {"healthy": observation_response("healthy")},
-                                  "bcdrfix_msdtc_reinstall=true")
+    result, commands = run_deploy(
+        tmp_path,
+        "windows_com",
+        {"healthy": observation_response("healthy")},
+        "bcdrfix_msdtc_reinstall=true",
+    )
     assert "windows.msdtc_reinstall: needs-approval" in no_change_ops(result, "healthy")
-    result, commands = run_deploy(tmp_path, "windows_com", {"healthy": observation_response("healthy")},
-                                  "bcdrfix_msdtc_reinstall=true", "bcdrfix_allow_disruptive=true")
-    assert changed_ops(result, "healthy") == ["windows.msdtc_reinstall: Reinstall MSDTC and start COM+"]
+    result, commands = run_deploy(
+        tmp_path,
+        "windows_com",
+        {"healthy": observation_response("healthy")},
+        "bcdrfix_msdtc_reinstall=true",
+        "bcdrfix_allow_disruptive=true",
+    )
+    assert changed_ops(result, "healthy") == [
+        "windows.msdtc_reinstall: Reinstall MSDTC and start COM+"
+    ]
     script = commands["healthy"][1]
-    assert script.index("-uninstall") < script.index("-install\n") < script.index("Start-Service -Name COMSysApp")
+    assert (
+        script.index("-uninstall")
+        < script.index("-install\n")
+        < script.index("Start-Service -Name COMSysApp")
+    )
 
 
 def test_tls_deploy_sets_each_present_framework(runs):
@@ -166,13 +226,16 @@ def test_tls_deploy_sets_each_present_framework(runs):
 def test_msi_deploy(runs):
     result, commands = runs["windows_msi"]
     assert changed_ops(result, "broken") == [
-        "windows.msiserver: Set SYSTEM\\CurrentControlSet\\Services\\Msiserver\\Start"]
+        "windows.msiserver: Set SYSTEM\\CurrentControlSet\\Services\\Msiserver\\Start"
+    ]
     assert "$Value = 3" in commands["broken"][1] and "$Kind = 'DWord'" in commands["broken"][1]
 
 
 def test_antivirus_deploy_adds_only_missing_exclusions(runs):
     result, commands = runs["windows_antivirus"]
-    assert changed_ops(result, "broken") == ["windows.defender_exclusions: Exclude the backup extension folders from Defender"]
+    assert changed_ops(result, "broken") == [
+        "windows.defender_exclusions: Exclude the backup extension folders from Defender"
+    ]
     assert "Add-MpPreference -ExclusionPath $Paths" in commands["broken"][1]
 
 
@@ -180,8 +243,12 @@ def test_machinekeys_deploy_needs_approval_then_runs(runs, tmp_path):
     result, commands = runs["windows_machinekeys"]
     assert changed_ops(result, "broken") == []
     assert len(commands["broken"]) == 1
-    result, commands = run_deploy(tmp_path, "windows_machinekeys", {"broken": observation_response("broken")},
-                                  "bcdrfix_allow_disruptive=true")
+    result, commands = run_deploy(
+        tmp_path,
+        "windows_machinekeys",
+        {"broken": observation_response("broken")},
+        "bcdrfix_allow_disruptive=true",
+    )
     assert changed_ops(result, "broken") == [
         "windows.machinekeys_acl: Reset the MachineKeys ACL to the default",
         "windows.crp_certificates: Delete certificates issued to Windows Azure CRP Certificate Generator",
@@ -195,7 +262,20 @@ def test_a_failing_command_fails_the_operation(tmp_path):
     responses["Add-MpPreference"] = {"success": False, "stderr": "Add-MpPreference: Access denied"}
     inventory = tmp_path / "inventory.py"
     write_inventory(inventory, {"broken": responses})
-    result = subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), "deploys/windows_antivirus.py",
-                             "-y", "--json"], cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pyinfra",
+            str(inventory),
+            "deploys/windows_antivirus.py",
+            "-y",
+            "--json",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert "Access denied" in result.stderr

@@ -2,7 +2,13 @@
 
 import pytest
 
-from bcdrfix.windows.facts import SECTIONS, WindowsObservation, build_script, parse_observation, parse_vss_writers
+from bcdrfix.windows.facts import (
+    SECTIONS,
+    WindowsObservation,
+    build_script,
+    parse_observation,
+    parse_vss_writers,
+)
 
 from .helpers import load_fixture_lines, observation_output, syntax_problems
 
@@ -15,11 +21,20 @@ def test_vssadmin_english_sample_with_irregular_whitespace():
     writers = by_name(parse_vss_writers(load_fixture_lines("vssadmin_mixed.txt")))
     assert len(writers) == 8
     sql = writers["SqlServerWriter"]
-    assert (sql["writer_id"], sql["state"], sql["state_text"], sql["last_error"], sql["last_error_ok"]) == (
-        "a65faa63-5ea8-4ebc-9dbd-a0c4db26912a", 8, "Failed", "Timed out", False)
+    assert (
+        sql["writer_id"],
+        sql["state"],
+        sql["state_text"],
+        sql["last_error"],
+        sql["last_error_ok"],
+    ) == ("a65faa63-5ea8-4ebc-9dbd-a0c4db26912a", 8, "Failed", "Timed out", False)
     assert sql["instance_id"] == "3b1d8a4e-7c58-4b8e-a2f4-0c8a5a1e9f11"
     system = writers["System Writer"]  # tab-indented block
-    assert (system["state"], system["last_error"], system["last_error_ok"]) == (1, "Retryable error", False)
+    assert (system["state"], system["last_error"], system["last_error_ok"]) == (
+        1,
+        "Retryable error",
+        False,
+    )
     assert writers["Registry Writer"]["state"] == 5
     assert writers["WMI Writer"]["last_error_ok"] is True
     assert writers["Contoso Ledger Writer"]["state"] == 9
@@ -43,23 +58,26 @@ def test_observation_json_becomes_lookups(broken_observation):
     services = broken_observation["services"]
     assert services["windowsazureguestagent"]["state"] == "Stopped"
     assert services["mssqlserver"]["account"] == "NT Service\\MSSQLSERVER"
-    key = ("hkey_local_machine\\system\\currentcontrolset\\services\\msiserver\\start")
+    key = "hkey_local_machine\\system\\currentcontrolset\\services\\msiserver\\start"
     assert broken_observation["registry"][key]["data"] == 4
     assert broken_observation["vss_writers"]["writers"][2]["name"] == "SqlServerWriter"
     assert broken_observation["defender"]["exclusion_paths"] == ["C:\\Temp"]
 
 
 def test_section_errors_are_kept_as_data():
-    output = ['{"schema":1,"defender":{"error":"The term \'Get-MpPreference\' is not recognized"},'
-              '"services":{"items":[]}}']
+    output = [
+        '{"schema":1,"defender":{"error":"The term \'Get-MpPreference\' is not recognized"},'
+        '"services":{"items":[]}}'
+    ]
     observation = parse_observation(output)
     assert observation["defender"] == {"error": "The term 'Get-MpPreference' is not recognized"}
     assert observation["services"] == {}
 
 
 def test_noise_before_the_json_is_ignored():
-    assert parse_observation(["WARNING: something", '{"schema":1,"dhcp":{"adapters":[]}}'])["dhcp"] == {
-        "adapters": []}
+    assert parse_observation(["WARNING: something", '{"schema":1,"dhcp":{"adapters":[]}}'])[
+        "dhcp"
+    ] == {"adapters": []}
 
 
 def test_no_json_is_an_error():
@@ -90,4 +108,5 @@ def test_fixture_round_trip_matches_the_output_format():
     observation = parse_observation(observation_output("healthy"))
     assert observation["platform"] == "windows"
     assert observation["vss_writers"]["writers"] and all(
-        w["state"] == 1 and w["last_error_ok"] for w in observation["vss_writers"]["writers"])
+        w["state"] == 1 and w["last_error_ok"] for w in observation["vss_writers"]["writers"]
+    )

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from pyinfra.api.exceptions import OperationValueError
 
-from bcdrfix.windows import powershell
 from bcdrfix.windows import operations as ops
+from bcdrfix.windows import powershell
 
 from .helpers import HOSTILE, run_operation, syntax_problems, verbatim_strings
 
@@ -28,7 +28,9 @@ def test_operation_spec(spec_path):
         assert commands == []
         assert noops == [spec["noop_description"]]
         return
-    expected = [powershell.script(getattr(ops, c["body"]), c["variables"]) for c in spec["commands"]]
+    expected = [
+        powershell.script(getattr(ops, c["body"]), c["variables"]) for c in spec["commands"]
+    ]
     assert commands == expected
     assert noops == []
     for command in commands:
@@ -43,12 +45,21 @@ def test_specs_cover_every_operation():
 
 def test_second_run_is_a_noop_for_registry_and_service():
     path = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\BcdrAgent"
-    commands, _ = run_operation(ops.registry_value, path=path, value_name="USEVSSCOPYBACKUP",
-                                value="TRUE", current=None)
+    commands, _ = run_operation(
+        ops.registry_value, path=path, value_name="USEVSSCOPYBACKUP", value="TRUE", current=None
+    )
     assert len(commands) == 1
     after = {"exists": True, "key_exists": True, "kind": "String", "data": "TRUE"}
-    assert run_operation(ops.registry_value, path=path, value_name="USEVSSCOPYBACKUP", value="TRUE",
-                         current=after)[0] == []
+    assert (
+        run_operation(
+            ops.registry_value,
+            path=path,
+            value_name="USEVSSCOPYBACKUP",
+            value="TRUE",
+            current=after,
+        )[0]
+        == []
+    )
 
 
 @pytest.mark.parametrize("path", ["HKEY_CURRENT_USER\\Software\\X", "SOFTWARE\\X", "HKLM\\"])
@@ -59,22 +70,41 @@ def test_registry_outside_hklm_is_refused(path):
 
 def test_bad_registry_type_and_data_are_refused():
     with pytest.raises(OperationValueError, match="registry type"):
-        run_operation(ops.registry_value, path="HKLM\\SOFTWARE\\X", value_name="x", value="1", kind="REG_BINARY")
+        run_operation(
+            ops.registry_value,
+            path="HKLM\\SOFTWARE\\X",
+            value_name="x",
+            value="1",
+            kind="REG_BINARY",
+        )
     with pytest.raises(OperationValueError, match="needs a number"):
-        run_operation(ops.registry_value, path="HKLM\\SOFTWARE\\X", value_name="x", value="one", kind="DWord")
+        run_operation(
+            ops.registry_value, path="HKLM\\SOFTWARE\\X", value_name="x", value="one", kind="DWord"
+        )
 
 
 def test_bad_thumbprint_is_refused():
     with pytest.raises(OperationValueError, match="thumbprint"):
-        run_operation(ops.remove_certificates, thumbprints=["'; Remove-Item C:\\ -Recurse; '"], subject="x")
+        run_operation(
+            ops.remove_certificates, thumbprints=["'; Remove-Item C:\\ -Recurse; '"], subject="x"
+        )
 
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_hostile_values_stay_literal_in_every_operation(value):
     scripts = [
-        ops.registry_value_script("HKEY_LOCAL_MACHINE\\SOFTWARE\\" + (value or "x"), value, value, "String"),
-        ops.registry_value_script("HKEY_LOCAL_MACHINE\\SOFTWARE\\X", value, [value, value], "MultiString"),
-        *[s for _w, s in ops.service_scripts(value, running=True, mode="Automatic", account=value, current={})],
+        ops.registry_value_script(
+            "HKEY_LOCAL_MACHINE\\SOFTWARE\\" + (value or "x"), value, value, "String"
+        ),
+        ops.registry_value_script(
+            "HKEY_LOCAL_MACHINE\\SOFTWARE\\X", value, [value, value], "MultiString"
+        ),
+        *[
+            s
+            for _w, s in ops.service_scripts(
+                value, running=True, mode="Automatic", account=value, current={}
+            )
+        ],
         ops.service_restart_script(value),
         ops.remove_certificate_script("A" * 40, value),
         ops.defender_exclusions_script([value]),

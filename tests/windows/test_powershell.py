@@ -3,6 +3,7 @@
 import pytest
 
 from bcdrfix.windows import powershell
+
 from .helpers import HOSTILE, syntax_problems, verbatim_strings
 
 
@@ -41,7 +42,9 @@ def test_literals_for_python_values():
 
 @pytest.mark.parametrize("value", HOSTILE)
 def test_script_variables_carry_hostile_values(value):
-    script = powershell.script("Write-Output $A $B", {"A": value, "B": [value, value], "C": {value: value}})
+    script = powershell.script(
+        "Write-Output $A $B", {"A": value, "B": [value, value], "C": {value: value}}
+    )
     assert syntax_problems(script) == []
     assert verbatim_strings(script).count(value) == 5
 

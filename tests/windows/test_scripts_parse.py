@@ -5,19 +5,22 @@ import copy
 
 import pytest
 
-from bcdrfix.windows.winrm import RESTORE_SCRIPT, wrap_command
 from bcdrfix.controls import REGISTRY, Status
-from bcdrfix.windows.controls import observation_request
-from bcdrfix.windows.facts import SECTIONS, build_script
-from bcdrfix.windows import operations as ops
 from bcdrfix.core.apply import evaluate, plan_steps
 from bcdrfix.core.settings import load_settings
+from bcdrfix.windows import operations as ops
+from bcdrfix.windows.controls import observation_request
+from bcdrfix.windows.facts import SECTIONS, build_script
+from bcdrfix.windows.winrm import RESTORE_SCRIPT, wrap_command
 
 from .helpers import HOSTILE, run_operation, syntax_problems, verbatim_strings
 
 ALL_ON = {
-    "bcdrfix_allow_disruptive": True, "bcdrfix_agent_restart": True, "bcdrfix_msdtc_reinstall": True,
-    "bcdrfix_vss_service_restart": True, "bcdrfix_msi_reregister": True,
+    "bcdrfix_allow_disruptive": True,
+    "bcdrfix_agent_restart": True,
+    "bcdrfix_msdtc_reinstall": True,
+    "bcdrfix_vss_service_restart": True,
+    "bcdrfix_msi_reregister": True,
 }
 
 
@@ -28,7 +31,9 @@ def generated_scripts(observation, data):
     for control, finding in evaluate(REGISTRY.all("windows"), observation, settings):
         assert finding.status is not Status.ERROR, (control.id, finding.summary)
         for step in plan_steps(control, finding, observation, settings):
-            commands, _ = run_operation(step.op, **{k: v for k, v in step.kwargs.items() if k != "name"})
+            commands, _ = run_operation(
+                step.op, **{k: v for k, v in step.kwargs.items() if k != "name"}
+            )
             scripts += commands
     return scripts
 
@@ -36,10 +41,22 @@ def generated_scripts(observation, data):
 def test_every_generated_script_parses(broken_observation):
     scripts = generated_scripts(broken_observation, ALL_ON)
     # One observation script plus commands from every fixing control and operation.
-    used = {body for body in ("REGISTRY_SET", "SERVICE_START", "SERVICE_START_TYPE", "SERVICE_ACCOUNT",
-                              "SERVICE_RESTART", "MSDTC_REINSTALL", "MSI_REREGISTER", "MACHINEKEYS_RESET",
-                              "REMOVE_CERTIFICATE", "DEFENDER_ADD")
-            if any(getattr(ops, body).strip() in s for s in scripts)}
+    used = {
+        body
+        for body in (
+            "REGISTRY_SET",
+            "SERVICE_START",
+            "SERVICE_START_TYPE",
+            "SERVICE_ACCOUNT",
+            "SERVICE_RESTART",
+            "MSDTC_REINSTALL",
+            "MSI_REREGISTER",
+            "MACHINEKEYS_RESET",
+            "REMOVE_CERTIFICATE",
+            "DEFENDER_ADD",
+        )
+        if any(getattr(ops, body).strip() in s for s in scripts)
+    }
     assert len(used) == 10
     scripts += [ops.service_scripts("VSS", running=False, current={"state": "Running"})[0][1]]
     scripts += [wrap_command("Get-Service", {"A": "1"}, "C:\\"), RESTORE_SCRIPT]
@@ -59,10 +76,13 @@ def test_hostile_settings_stay_literal_in_every_script(broken_observation, value
     observation["crp_certificates"]["subject"] = value
     # Settings are single-line by validation.
     observation["services"][single.lower()] = {"name": single, "state": "Running"}
-    data = dict(ALL_ON, bcdrfix_vss_writer_services={single: single},
-                bcdrfix_crp_certificate_subject=single,
-                bcdrfix_bcdr_snapshot_keys={single: single},
-                bcdrfix_defender_exclusions=["C:\\" + single])
+    data = dict(
+        ALL_ON,
+        bcdrfix_vss_writer_services={single: single},
+        bcdrfix_crp_certificate_subject=single,
+        bcdrfix_bcdr_snapshot_keys={single: single},
+        bcdrfix_defender_exclusions=["C:\\" + single],
+    )
     scripts = generated_scripts(observation, data)
     literals = []
     for script in scripts:

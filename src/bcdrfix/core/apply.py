@@ -11,8 +11,9 @@ approval (a disruptive fix without opt-in), not applicable, or error.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import replace
-from typing import Any, Iterable
+from typing import Any
 
 from bcdrfix.controls import REGISTRY, Control, Finding, Status, Step
 from bcdrfix.core.observe import OBSERVERS
@@ -24,7 +25,10 @@ def platform_of(host: Any) -> str:
     explicit = host.data.get("bcdrfix_platform")
     if explicit:
         return explicit
-    if "windows" in getattr(host, "groups", ()) or type(host.connector).__name__ == "WinRMConnector":
+    if (
+        "windows" in getattr(host, "groups", ())
+        or type(host.connector).__name__ == "WinRMConnector"
+    ):
         return "windows"
     return "linux"
 
@@ -39,7 +43,9 @@ def observe(host: Any, controls: list[Control], settings: Settings, platform: st
     return OBSERVERS[platform](host, probes, settings)
 
 
-def evaluate(controls: list[Control], observation: dict, settings: Settings) -> list[tuple[Control, Finding]]:
+def evaluate(
+    controls: list[Control], observation: dict, settings: Settings
+) -> list[tuple[Control, Finding]]:
     results = []
     for control in controls:
         finding = control.evaluate(observation, settings)
@@ -75,17 +81,27 @@ def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
     for control, finding in host.loop(results):
         steps = plan_steps(control, finding, observation, settings)
         run_steps(host, steps)
-        reported.append((control, replace(
-            finding,
-            # pyinfra merges operation names across hosts; keep this host's own.
-            steps=tuple(step.name.removeprefix(f"{control.id}: ") for step in steps
-                        if step.op is not note_op),
-            by_hand=tuple(step.kwargs["message"] for step in steps if step.by_hand),
-        )))
+        reported.append(
+            (
+                control,
+                replace(
+                    finding,
+                    # pyinfra merges operation names across hosts; keep this host's own.
+                    steps=tuple(
+                        step.name.removeprefix(f"{control.id}: ")
+                        for step in steps
+                        if step.op is not note_op
+                    ),
+                    by_hand=tuple(step.kwargs["message"] for step in steps if step.by_hand),
+                ),
+            )
+        )
     return reported
 
 
-def plan_steps(control: Control, finding: Finding, observation: dict, settings: Settings) -> list[Step]:
+def plan_steps(
+    control: Control, finding: Finding, observation: dict, settings: Settings
+) -> list[Step]:
     """The operations for one control on one host: its fix, or a note saying why none."""
     from bcdrfix.core.operations.report import note
 
@@ -95,7 +111,10 @@ def plan_steps(control: Control, finding: Finding, observation: dict, settings: 
         # Names are the same on every host so that pyinfra groups them; details go to the message.
         name = f"{finding.status.value}"
         steps = [Step(note, {"name": name, "message": f"{control.id}: {finding.summary}"})]
-    return [replace(step, kwargs={**step.kwargs, "name": f"{control.id}: {step.name}"}) for step in steps]
+    return [
+        replace(step, kwargs={**step.kwargs, "name": f"{control.id}: {step.name}"})
+        for step in steps
+    ]
 
 
 def run_steps(host: Any, steps: list[Step]) -> list[Any]:

@@ -13,9 +13,10 @@ A control is defined once and used twice:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable, Mapping
+from typing import Any
 
 
 class Status(str, Enum):
@@ -100,7 +101,7 @@ def note(message: str, name: str = "report only", by_hand: bool = False) -> Step
     return Step(note_op, {"name": name, "message": message}, by_hand=by_hand)
 
 
-def report_only(advice: str) -> "FixFunc":
+def report_only(advice: str) -> FixFunc:
     """The fix of a control bcdrfix only reports on: the finding plus what a person should do."""
 
     def fix(observation: Mapping[str, Any], settings: Any, finding: Finding) -> list[Step]:

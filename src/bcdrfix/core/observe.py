@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import base64
 import shlex
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from pyinfra.api import FactBase
 
@@ -99,9 +100,7 @@ def parse_output(lines: list[str]) -> dict[str, Any]:
             current = sections.setdefault(line[len(SECTION) :].strip(), [])
         elif current is not None:
             current.append(line)
-    preamble = dict(
-        line.split("=", 1) for line in sections.pop("preamble", []) if "=" in line
-    )
+    preamble = dict(line.split("=", 1) for line in sections.pop("preamble", []) if "=" in line)
     result: dict[str, Any] = {
         "agent_unit": preamble.get("unit") or None,
         "has_systemd": preamble.get("systemd") == "1",

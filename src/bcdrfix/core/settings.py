@@ -9,9 +9,10 @@ what was expected.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from pyinfra.api.exceptions import PyinfraError
 
@@ -212,7 +213,6 @@ define(
     as_text,
     "Local folder where deploys/linux_logs.py puts one sub-folder of agent logs per host.",
 )
-
 
 
 def _as_control_list(name: str, value: Any) -> tuple[str, ...]:

@@ -25,11 +25,23 @@ def lab_group() -> None:
 
 
 @lab_group.command("up")
-@click.option("--hosts", "count", default=len(DEMO_FAULTS), show_default=True, help="Number of hosts.")
-@click.option("--flavor", "flavors", multiple=True, type=click.Choice(lab.FLAVORS),
-              help="Flavors to cycle through (default: debian, rhel).")
-@click.option("--fault", "fault_specs", multiple=True, metavar="HOST=FAULT[,FAULT]",
-              help="Seed faults on a host; without any --fault the demo faults are seeded.")
+@click.option(
+    "--hosts", "count", default=len(DEMO_FAULTS), show_default=True, help="Number of hosts."
+)
+@click.option(
+    "--flavor",
+    "flavors",
+    multiple=True,
+    type=click.Choice(lab.FLAVORS),
+    help="Flavors to cycle through (default: debian, rhel).",
+)
+@click.option(
+    "--fault",
+    "fault_specs",
+    multiple=True,
+    metavar="HOST=FAULT[,FAULT]",
+    help="Seed faults on a host; without any --fault the demo faults are seeded.",
+)
 @click.option("--clean", is_flag=True, help="Seed no faults at all.")
 def lab_up(count: int, flavors: tuple[str, ...], fault_specs: tuple[str, ...], clean: bool) -> None:
     """Boot the lab and write its inventory (inventories/lab.py reads it)."""
@@ -47,7 +59,9 @@ def lab_up(count: int, flavors: tuple[str, ...], fault_specs: tuple[str, ...], c
     except lab.LabError as exc:
         raise BcdrfixError(str(exc)) from None
     for host in state.hosts:
-        click.echo(f"  {host.name:16} {host.address:14} {host.unit:22} {', '.join(host.known_faults) or 'clean'}")
+        click.echo(
+            f"  {host.name:16} {host.address:14} {host.unit:22} {', '.join(host.known_faults) or 'clean'}"
+        )
 
 
 @lab_group.command("down")
@@ -72,8 +86,10 @@ def lab_status(as_json: bool) -> None:
         return
     for row in rows:
         state = "up" if row["running"] else "DOWN"
-        click.echo(f"{row['name']:16} {row['address']:14} {row['unit']:22} {state:5} "
-                   f"{', '.join(row['faults']) or 'clean'}")
+        click.echo(
+            f"{row['name']:16} {row['address']:14} {row['unit']:22} {state:5} "
+            f"{', '.join(row['faults']) or 'clean'}"
+        )
 
 
 @lab_group.command("faults")

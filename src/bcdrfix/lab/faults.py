@@ -30,9 +30,7 @@ FAULTS = {
 }
 
 # Backup extension settings as admins leave them (the articles' template path included).
-VMBACKUP_TEMPLATE = (
-    "var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9170.0/main/tempPlugin/vmbackup.conf"
-)
+VMBACKUP_TEMPLATE = "var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-1.0.9170.0/main/tempPlugin/vmbackup.conf"
 VMBACKUP_BROKEN = """\
 # edited during an incident, no section header
 MountsToSkip = /mnt/resource
@@ -136,7 +134,7 @@ def runtime_fault_commands(unit: str, faults: list[str]) -> list[str]:
         commands.append(
             "a=$(ip -o -4 addr show dev eth0 | awk '{print $4; exit}'); mkdir -p /etc/systemd/network; "
             "printf '[Match]\\nName=eth0\\n\\n[Network]\\n# fixed by hand after a migration\\n"
-            "Address=%s\\nDHCP=no\\n' \"$a\" > /etc/systemd/network/10-eth0-static.network; "
+            'Address=%s\\nDHCP=no\\n\' "$a" > /etc/systemd/network/10-eth0-static.network; '
             "systemctl enable --now systemd-networkd 2>/dev/null"
         )
     return commands

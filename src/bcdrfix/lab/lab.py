@@ -27,9 +27,9 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 from bcdrfix.lab.faults import FAULTS, INHERENT_FAULTS, apply_boot_faults, runtime_fault_commands
 
@@ -125,13 +125,15 @@ class LabState:
     standins_pid: int | None = None  # listeners standing in for Azure's endpoints
 
     @classmethod
-    def load(cls) -> "LabState | None":
+    def load(cls) -> LabState | None:
         path = LAB_DIR / "lab.json"
         if not path.exists():
             return None
         raw = json.loads(path.read_text())
         fields = set(LabHost.__dataclass_fields__)
-        raw["hosts"] = [LabHost(**{k: v for k, v in h.items() if k in fields}) for h in raw["hosts"]]
+        raw["hosts"] = [
+            LabHost(**{k: v for k, v in h.items() if k in fields}) for h in raw["hosts"]
+        ]
         return cls(**raw)
 
     def save(self) -> None:
@@ -180,7 +182,14 @@ def ensure_rootfs(log=print) -> Path:
         shutil.rmtree(tmp)
     log(f"lab: debootstrap bookworm into {tmp} (about a minute, once)")
     start = time.monotonic()
-    run("debootstrap", "--variant=minbase", f"--include={ROOTFS_PACKAGES}", "bookworm", str(tmp), MIRROR)
+    run(
+        "debootstrap",
+        "--variant=minbase",
+        f"--include={ROOTFS_PACKAGES}",
+        "bookworm",
+        str(tmp),
+        MIRROR,
+    )
     prepare_rootfs(tmp)
     if root.exists():
         shutil.rmtree(root)
@@ -197,7 +206,9 @@ def prepare_rootfs(root: Path) -> None:
     )
     # Debian's package ships Provisioning.Agent=cloud-init; the lab's image follows the article.
     conf = root / "etc/waagent.conf"
-    conf.write_text(conf.read_text().replace("Provisioning.Agent=cloud-init", "Provisioning.Agent=auto"))
+    conf.write_text(
+        conf.read_text().replace("Provisioning.Agent=cloud-init", "Provisioning.Agent=auto")
+    )
     (root / "etc/machine-id").write_text("")
     for cache in (root / "var/cache/apt/archives").glob("*.deb"):
         cache.unlink()
@@ -296,7 +307,11 @@ def mount_overlay(host: LabHost, rootfs: Path) -> None:
     for sub in ("upper", "work", "merged"):
         (host.root / sub).mkdir(parents=True, exist_ok=True)
     run(
-        "mount", "-t", "overlay", "overlay", "-o",
+        "mount",
+        "-t",
+        "overlay",
+        "overlay",
+        "-o",
         f"lowerdir={rootfs},upperdir={host.root / 'upper'},workdir={host.root / 'work'}",
         str(host.merged),
     )
@@ -339,12 +354,22 @@ def boot(host: LabHost) -> None:
     log = open(host.root / "console.log", "wb")
     proc = subprocess.Popen(
         [
-            "systemd-nspawn", "--boot", "--register=no", "--keep-unit", "--console=read-only",
-            "--link-journal=no", f"--network-namespace-path=/run/netns/{host.netns}",
-            f"--machine={host.name}", "-D", str(host.merged),
+            "systemd-nspawn",
+            "--boot",
+            "--register=no",
+            "--keep-unit",
+            "--console=read-only",
+            "--link-journal=no",
+            f"--network-namespace-path=/run/netns/{host.netns}",
+            f"--machine={host.name}",
+            "-D",
+            str(host.merged),
         ],
-        stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-        preexec_fn=join_cgroups, start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        preexec_fn=join_cgroups,
+        start_new_session=True,
     )
     host.pid = proc.pid
 
@@ -370,13 +395,27 @@ def wait_for_ssh(hosts: Iterable[LabHost], timeout: float = 90.0) -> None:
 
 def ssh_command(state: LabState, host: LabHost, command: str) -> list[str]:
     return [
-        "ssh", "-i", state.key, "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
-        "-o", "LogLevel=ERROR", "-o", "BatchMode=yes", "-o", "ConnectTimeout=5",
-        f"root@{host.address}", command,
+        "ssh",
+        "-i",
+        state.key,
+        "-o",
+        "StrictHostKeyChecking=no",
+        "-o",
+        "UserKnownHostsFile=/dev/null",
+        "-o",
+        "LogLevel=ERROR",
+        "-o",
+        "BatchMode=yes",
+        "-o",
+        "ConnectTimeout=5",
+        f"root@{host.address}",
+        command,
     ]
 
 
-def ssh(state: LabState, host: LabHost, command: str, check: bool = True) -> subprocess.CompletedProcess:
+def ssh(
+    state: LabState, host: LabHost, command: str, check: bool = True
+) -> subprocess.CompletedProcess:
     return run(*ssh_command(state, host, command), check=check)
 
 
@@ -402,7 +441,9 @@ def ensure_key(state: LabState) -> str:
 # --- public API ---------------------------------------------------------------------------------
 
 
-def plan_hosts(count: int, flavors: Iterable[str], faults: dict[str, list[str]], start: int = 1) -> list[LabHost]:
+def plan_hosts(
+    count: int, flavors: Iterable[str], faults: dict[str, list[str]], start: int = 1
+) -> list[LabHost]:
     if not 1 <= count <= 200:
         raise LabError(f"--hosts {count}: expected 1 to 200")
     flavors = list(flavors) or list(FLAVORS)
@@ -428,9 +469,17 @@ def start_standins(state: LabState) -> None:
     from bcdrfix.lab.endpoints import ALL_PORTS
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bcdrfix.lab.standins", f"{state.subnet}.1",
-         str(LAB_DIR / "lab.json"), *map(str, ALL_PORTS)],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(LAB_DIR / "standins.log", "wb"),
+        [
+            sys.executable,
+            "-m",
+            "bcdrfix.lab.standins",
+            f"{state.subnet}.1",
+            str(LAB_DIR / "lab.json"),
+            *map(str, ALL_PORTS),
+        ],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=open(LAB_DIR / "standins.log", "wb"),
         start_new_session=True,
     )
     state.standins_pid = proc.pid
@@ -446,8 +495,13 @@ def stop_process(pid: int | None) -> None:
         pass
 
 
-def up(count: int = 4, flavors: Iterable[str] = FLAVORS, faults: dict[str, list[str]] | None = None,
-       log=print, standins: bool = True) -> LabState:
+def up(
+    count: int = 4,
+    flavors: Iterable[str] = FLAVORS,
+    faults: dict[str, list[str]] | None = None,
+    log=print,
+    standins: bool = True,
+) -> LabState:
     """Boot ``count`` hosts; ``faults`` maps host names to fault names. Fails if a lab is up.
 
     ``standins``: also listen on the bridge address for the hosts' connectivity checks
@@ -523,6 +577,14 @@ def status() -> list[dict]:
                 alive = True
             except ProcessLookupError:
                 pass
-        rows.append({"name": host.name, "flavor": host.flavor, "address": host.address,
-                     "unit": host.unit, "running": alive, "faults": host.known_faults})
+        rows.append(
+            {
+                "name": host.name,
+                "flavor": host.flavor,
+                "address": host.address,
+                "unit": host.unit,
+                "running": alive,
+                "faults": host.known_faults,
+            }
+        )
     return rows

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
-from bcdrfix.linux import waagent_conf
 from bcdrfix.core.model import (
     REGISTRY,
     Control,
     Finding,
     Step,
-    note,
-    shell,
     error,
     failed,
     not_applicable,
+    note,
     passed,
+    shell,
 )
 from bcdrfix.core.observe import parse_file, parse_key_values, probe, split_subsections
 from bcdrfix.core.templating import render
-
+from bcdrfix.linux import waagent_conf
 
 DROPIN_NAME = "zz-bcdrfix-restart.conf"  # sorts after admins' override.conf, so it wins
 
@@ -109,8 +109,6 @@ def version_tuple(version: str) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
-
-
 # --- 1. agent service -------------------------------------------------------------------------
 
 
@@ -129,8 +127,13 @@ def check_agent_service(observation, settings) -> Finding:
     if enabled not in ("enabled", "enabled-runtime", "static", "alias"):
         problems.append(f"{unit} is {enabled} at boot")
     if problems:
-        return failed("; ".join(problems), observed, desired, start=active != "active",
-                      enable=enabled not in ("enabled", "enabled-runtime", "static", "alias"))
+        return failed(
+            "; ".join(problems),
+            observed,
+            desired,
+            start=active != "active",
+            enable=enabled not in ("enabled", "enabled-runtime", "static", "alias"),
+        )
     return passed(f"{unit} is active and enabled", observed, desired)
 
 
@@ -320,8 +323,12 @@ REGISTRY.register(
 
 # --- 4. agent package / version ---------------------------------------------------------------
 
-PACKAGE_NAMES = {"apt-get": "waagent", "dnf": "WALinuxAgent", "yum": "WALinuxAgent",
-                 "zypper": "python-azure-agent"}
+PACKAGE_NAMES = {
+    "apt-get": "waagent",
+    "dnf": "WALinuxAgent",
+    "yum": "WALinuxAgent",
+    "zypper": "python-azure-agent",
+}
 
 
 def upgrade_command(manager: str, package: str) -> str:
@@ -357,10 +364,16 @@ def fix_agent_package(observation, settings, finding: Finding) -> list[Step]:
     info = observation.get("agent_version") or {}
     manager = info.get("package_manager")
     if not settings.agent_upgrade:
-        return [note(f"{finding.summary}: set bcdrfix_agent_upgrade=true to upgrade it with {manager}",
-                     name="needs bcdrfix_agent_upgrade=true")]
+        return [
+            note(
+                f"{finding.summary}: set bcdrfix_agent_upgrade=true to upgrade it with {manager}",
+                name="needs bcdrfix_agent_upgrade=true",
+            )
+        ]
     if manager not in PACKAGE_NAMES:
-        return [note(f"{finding.summary}: no supported package manager (apt, dnf, yum, zypper) found")]
+        return [
+            note(f"{finding.summary}: no supported package manager (apt, dnf, yum, zypper) found")
+        ]
     package = info.get("package") or PACKAGE_NAMES[manager]
     minimum = settings.agent_min_version
     unit = agent_unit(observation) or ""

@@ -14,31 +14,40 @@ import ipaddress
 import re
 import shlex
 import time
+from collections.abc import Mapping
 from types import MappingProxyType
-from typing import Any, Mapping
+from typing import Any
 
-from bcdrfix.linux import netconf
-from bcdrfix.linux import vmbackup_conf
-from bcdrfix.linux import waagent_conf
 from bcdrfix.core.model import (
     REGISTRY,
     Control,
     Finding,
     Step,
-    note,
-    shell,
-    write_file,
     error,
     failed,
     not_applicable,
+    note,
     passed,
+    shell,
+    write_file,
 )
 from bcdrfix.core.observe import PROBE_VARIABLES, parse_file, probe, split_subsections
-from bcdrfix.core.settings import SettingsError, as_bool, as_int_range, as_path, as_port, define, optional
+from bcdrfix.core.settings import (
+    SettingsError,
+    as_bool,
+    as_int_range,
+    as_path,
+    as_port,
+    define,
+    optional,
+)
+from bcdrfix.linux import netconf, vmbackup_conf, waagent_conf
 
 # --- settings -------------------------------------------------------------------------------------
 
-_HOSTNAME = re.compile(r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
+_HOSTNAME = re.compile(
+    r"^(?=.{1,253}$)[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
+)
 
 
 def as_host(name: str, value: Any) -> str:
@@ -71,8 +80,11 @@ def as_port_list(name: str, value: Any) -> tuple[int, ...]:
 
 def as_host_list(name: str, value: Any) -> tuple[str, ...]:
     items = [value] if isinstance(value, str) else list(value or ())
-    return tuple(dict.fromkeys(as_host(name, p.strip()) for item in items
-                               for p in str(item).split(",") if p.strip()))
+    return tuple(
+        dict.fromkeys(
+            as_host(name, p.strip()) for item in items for p in str(item).split(",") if p.strip()
+        )
+    )
 
 
 def as_vmbackup_conf(name: str, value: Any) -> dict[str, str | None]:
@@ -89,37 +101,79 @@ def as_interface(name: str, value: Any) -> str:
     return text
 
 
-define("bcdrfix_vmbackup_conf_path", "/etc/azure/vmbackup.conf", as_path,
-       "Where the backup extension reads its settings (REFERENCE 3).")
-define("bcdrfix_vmbackup_conf", MappingProxyType({}), as_vmbackup_conf,
-       "[SnapshotThread] keys to enforce in vmbackup.conf (MountsToSkip, SafeFreezeWaitInSeconds, "
-       "timeout, seqsnapshot, onlyLocalFilesystems, OnAppFailureDoFsFreeze, OnAppSuccessDoFsFreeze, "
-       "isanysnapshotfailed); None removes a key.")
+define(
+    "bcdrfix_vmbackup_conf_path",
+    "/etc/azure/vmbackup.conf",
+    as_path,
+    "Where the backup extension reads its settings (REFERENCE 3).",
+)
+define(
+    "bcdrfix_vmbackup_conf",
+    MappingProxyType({}),
+    as_vmbackup_conf,
+    "[SnapshotThread] keys to enforce in vmbackup.conf (MountsToSkip, SafeFreezeWaitInSeconds, "
+    "timeout, seqsnapshot, onlyLocalFilesystems, OnAppFailureDoFsFreeze, OnAppSuccessDoFsFreeze, "
+    "isanysnapshotfailed); None removes a key.",
+)
 define("bcdrfix_wireserver_address", "168.63.129.16", as_host, "Azure wireserver address.")
-define("bcdrfix_wireserver_ports", (80, 32526), as_port_list,
-       "Wireserver TCP ports that must answer (add 443 where your network rules require it).")
+define(
+    "bcdrfix_wireserver_ports",
+    (80, 32526),
+    as_port_list,
+    "Wireserver TCP ports that must answer (add 443 where your network rules require it).",
+)
 define("bcdrfix_imds_address", "169.254.169.254", as_host, "Instance Metadata Service address.")
 define("bcdrfix_imds_port", 80, as_port, "IMDS TCP port.")
-define("bcdrfix_storage_endpoints", (), as_host_list,
-       "Storage host names the snapshot upload needs (e.g. myaccount.blob.core.windows.net).")
-define("bcdrfix_storage_ports", (443, 8443), as_port_list,
-       "Ports checked on each storage endpoint: 443, and 8443 for managed disks.")
-define("bcdrfix_connect_timeout", 3, as_int_range(1, 30, "seconds"), "Seconds each connectivity probe waits.")
-define("bcdrfix_selinux_permissive_agent_domain", False, as_bool,
-       "On enforcing hosts where policy denies the agent's own confined domain, make only that "
-       "domain permissive (semanage permissive -a).")
-define("bcdrfix_selinux_avc_hours", 24, as_int_range(1, 24 * 90, "hours"),
-       "How far back SELinux denials in the audit log count.")
-define("bcdrfix_dhcp_interface", None, optional(as_interface),
-       "Interface that must use DHCP; default: the one with the default route.")
+define(
+    "bcdrfix_storage_endpoints",
+    (),
+    as_host_list,
+    "Storage host names the snapshot upload needs (e.g. myaccount.blob.core.windows.net).",
+)
+define(
+    "bcdrfix_storage_ports",
+    (443, 8443),
+    as_port_list,
+    "Ports checked on each storage endpoint: 443, and 8443 for managed disks.",
+)
+define(
+    "bcdrfix_connect_timeout",
+    3,
+    as_int_range(1, 30, "seconds"),
+    "Seconds each connectivity probe waits.",
+)
+define(
+    "bcdrfix_selinux_permissive_agent_domain",
+    False,
+    as_bool,
+    "On enforcing hosts where policy denies the agent's own confined domain, make only that "
+    "domain permissive (semanage permissive -a).",
+)
+define(
+    "bcdrfix_selinux_avc_hours",
+    24,
+    as_int_range(1, 24 * 90, "hours"),
+    "How far back SELinux denials in the audit log count.",
+)
+define(
+    "bcdrfix_dhcp_interface",
+    None,
+    optional(as_interface),
+    "Interface that must use DHCP; default: the one with the default route.",
+)
 
 
 def connectivity_targets(settings) -> list[tuple[str, str, int]]:
     """``(label, host, port)`` for each endpoint the settings ask to check."""
-    targets = [("wireserver", settings.wireserver_address, port) for port in settings.wireserver_ports]
+    targets = [
+        ("wireserver", settings.wireserver_address, port) for port in settings.wireserver_ports
+    ]
     targets.append(("IMDS", settings.imds_address, settings.imds_port))
-    targets += [("storage", host, port) for host in settings.storage_endpoints
-                for port in settings.storage_ports]
+    targets += [
+        ("storage", host, port)
+        for host in settings.storage_endpoints
+        for port in settings.storage_ports
+    ]
     return targets
 
 
@@ -131,12 +185,13 @@ PROBE_VARIABLES["BCDR_CONNECT_TIMEOUT"] = lambda settings: settings.connect_time
 PROBE_VARIABLES["BCDR_DHCP_IFACE"] = lambda settings: settings.dhcp_interface or ""
 
 TEMPLATE_GLOB = "/var/lib/waagent/Microsoft.Azure.RecoveryServices.VMSnapshotLinux-*/main/tempPlugin/vmbackup.conf"
-FREEZABLE_FSTYPES = ("ext3", "ext4", "xfs", "btrfs")  # fsfreezer.should_skip / mounts.should_skip_fstype
+FREEZABLE_FSTYPES = (
+    "ext3",
+    "ext4",
+    "xfs",
+    "btrfs",
+)  # fsfreezer.should_skip / mounts.should_skip_fstype
 UNCONFINED_DOMAINS = ("unconfined_service_t", "unconfined_t", "initrc_t", "kernel_t", "spc_t")
-
-
-
-
 
 
 # --- probes ---------------------------------------------------------------------------------------
@@ -194,7 +249,11 @@ def _parse_freeze_mounts(lines: list[str]) -> dict[str, Any]:
     for line in parts.get("mounts", []):
         cols = line.split()
         if len(cols) >= 4:
-            mounts[_unescape_octal(cols[1])] = {"source": cols[0], "fstype": cols[2], "options": cols[3]}
+            mounts[_unescape_octal(cols[1])] = {
+                "source": cols[0],
+                "fstype": cols[2],
+                "options": cols[3],
+            }
     state = {}
     for name, body in parts.items():
         if name.startswith("dev "):
@@ -297,7 +356,10 @@ def _parse_connectivity(lines: list[str]) -> dict[str, Any]:
     for line in parts.get("results", []):
         cols = line.split(" ", 2)
         if len(cols) >= 2 and cols[1].lstrip("-").isdigit():
-            results[cols[0]] = {"rc": int(cols[1]), "message": cols[2].strip() if len(cols) > 2 else ""}
+            results[cols[0]] = {
+                "rc": int(cols[1]),
+                "message": cols[2].strip() if len(cols) > 2 else "",
+            }
     return {
         "environ": [l for l in parts.get("environ", []) if "=" in l],
         "unit": [l for l in parts.get("unit", []) if "=" in l],
@@ -347,7 +409,9 @@ def _parse_network_config(lines: list[str]) -> dict[str, Any]:
         "route": parts.get("route", []),
         "addr": parts.get("addr", []),
         "link": parts.get("link", []),
-        "netplan": {}, "ifcfg": {}, "ifupdown": {},
+        "netplan": {},
+        "ifcfg": {},
+        "ifupdown": {},
         "networkd": dict(l.split("=", 1) for l in parts.get("networkd-state", []) if "=" in l),
     }
     facts["networkd"]["files"] = {}
@@ -367,9 +431,16 @@ def _parse_network_config(lines: list[str]) -> dict[str, Any]:
     for line in parts.get("nm-connections", []):
         fields = netconf.split_nmcli(line)
         if len(fields) >= 4:
-            connections.append({"name": fields[0], "uuid": fields[1], "type": fields[2],
-                                "device": fields[3], "filename": fields[4] if len(fields) > 4 else "",
-                                "method": methods.get(fields[1], "").strip()})
+            connections.append(
+                {
+                    "name": fields[0],
+                    "uuid": fields[1],
+                    "type": fields[2],
+                    "device": fields[3],
+                    "filename": fields[4] if len(fields) > 4 else "",
+                    "method": methods.get(fields[1], "").strip(),
+                }
+            )
     facts["nm"] = {"state": nm_state.get("active"), "connections": connections}
     return facts
 
@@ -384,39 +455,75 @@ def check_vmbackup_conf(observation, settings) -> Finding:
     text = current["text"] if current else None
     states, problem = vmbackup_conf.inspect(text, desired)
     extras = vmbackup_conf.ineffective_entries(text)
-    ignored = [f"{s.key}: {vmbackup_conf.KEYS[s.key.lower()].no_effect}" for s in states
-               if s.desired is not None and vmbackup_conf.KEYS[s.key.lower()].no_effect]
+    ignored = [
+        f"{s.key}: {vmbackup_conf.KEYS[s.key.lower()].no_effect}"
+        for s in states
+        if s.desired is not None and vmbackup_conf.KEYS[s.key.lower()].no_effect
+    ]
     observed = {s.key: s.current for s in states}
     if problem:
         new_text, changes = vmbackup_conf.edit(text, desired)
-        return failed(f"{path}: the extension cannot read it and ignores every setting in it "
-                      f"({problem})", observed, desired, new_text=new_text, changes=changes,
-                      ignored=ignored)
+        return failed(
+            f"{path}: the extension cannot read it and ignores every setting in it ({problem})",
+            observed,
+            desired,
+            new_text=new_text,
+            changes=changes,
+            ignored=ignored,
+        )
     bad = [s for s in states if not s.compliant]
     if bad:
         new_text, changes = vmbackup_conf.edit(text, desired)
-        return failed(f"{path}: " + "; ".join(s.describe() for s in bad), observed, desired,
-                      new_text=new_text, changes=changes, ignored=ignored)
+        return failed(
+            f"{path}: " + "; ".join(s.describe() for s in bad),
+            observed,
+            desired,
+            new_text=new_text,
+            changes=changes,
+            ignored=ignored,
+        )
     if extras and any("case-sensitive" in e or "spaces" in e for e in extras):
-        return failed(f"{path}: " + "; ".join(extras), observed, desired, new_text=None,
-                      changes=[], ignored=ignored)
+        return failed(
+            f"{path}: " + "; ".join(extras),
+            observed,
+            desired,
+            new_text=None,
+            changes=[],
+            ignored=ignored,
+        )
     if current is None and not desired:
-        return passed(f"{path} does not exist: the extension uses its defaults "
-                      "(set bcdrfix_vmbackup_conf to manage it)")
-    summary = "; ".join(s.describe() for s in states) or "no keys managed (bcdrfix_vmbackup_conf is empty)"
+        return passed(
+            f"{path} does not exist: the extension uses its defaults "
+            "(set bcdrfix_vmbackup_conf to manage it)"
+        )
+    summary = (
+        "; ".join(s.describe() for s in states)
+        or "no keys managed (bcdrfix_vmbackup_conf is empty)"
+    )
     notes = extras + ignored
-    return passed(f"{path}: {summary}" + (f" [note: {'; '.join(notes)}]" if notes else ""),
-                  observed, desired)
+    return passed(
+        f"{path}: {summary}" + (f" [note: {'; '.join(notes)}]" if notes else ""), observed, desired
+    )
 
 
 def fix_vmbackup_conf(observation, settings, finding: Finding) -> list[Step]:
     steps = []
     if finding.plan.get("new_text") is None:
-        return [note(f"{finding.summary}: set the affected keys in bcdrfix_vmbackup_conf so that "
-                     "bcdrfix writes them where the extension reads them",
-                     name="settings only in the template path: set them in bcdrfix_vmbackup_conf")]
-    steps.append(write_file(f"Write {settings.vmbackup_conf_path}", settings.vmbackup_conf_path,
-                            finding.plan["new_text"], observation.get("vmbackup_conf")))
+        return [
+            note(
+                f"{finding.summary}: set the affected keys in bcdrfix_vmbackup_conf so that "
+                "bcdrfix writes them where the extension reads them",
+                name="settings only in the template path: set them in bcdrfix_vmbackup_conf",
+            )
+        ]
+    steps.append(
+        write_file(
+            f"Write {settings.vmbackup_conf_path}",
+            settings.vmbackup_conf_path,
+            finding.plan["new_text"],
+            observation.get("vmbackup_conf"),
+        )
+    )
     for message in finding.plan.get("ignored", []):
         # Host-independent text: also the operation's name, so the default output shows it.
         steps.append(note(f"set on request, but {message}", name=f"set on request, but {message}"))
@@ -466,9 +573,15 @@ def check_vmbackup_conf_location(observation, settings) -> Finding:
         return failed(
             f"{keys} set only in the extension's template ({next(iter(stranded.values()))}), which "
             f"the extension does not read: put them in bcdrfix_vmbackup_conf so that bcdrfix writes "
-            f"them to {where}", observed, {"read_from": where})
-    return passed(f"the template(s) hold no setting missing from {settings.vmbackup_conf_path} "
-                  "(the extension reads only that file)", observed)
+            f"them to {where}",
+            observed,
+            {"read_from": where},
+        )
+    return passed(
+        f"the template(s) hold no setting missing from {settings.vmbackup_conf_path} "
+        "(the extension reads only that file)",
+        observed,
+    )
 
 
 REGISTRY.register(
@@ -518,12 +631,22 @@ def freeze_candidates(observation, settings) -> list[dict[str, Any]]:
             continue
         seen.add(mount)
         fstype = device.get("fstype") or facts.get("mounts", {}).get(mount, {}).get("fstype", "")
-        entry = {"mount": mount, "device": device.get("kname") or device.get("name"), "fstype": fstype,
-                 "type": device.get("type"), "skipped": None, "problems": []}
+        entry = {
+            "mount": mount,
+            "device": device.get("kname") or device.get("name"),
+            "fstype": fstype,
+            "type": device.get("type"),
+            "skipped": None,
+            "problems": [],
+        }
         if fstype not in FREEZABLE_FSTYPES or device.get("type") == "loop":
-            entry["skipped"] = f"{fstype or 'no file system'} {device.get('type')}: not frozen by the extension"
+            entry["skipped"] = (
+                f"{fstype or 'no file system'} {device.get('type')}: not frozen by the extension"
+            )
         elif mount == resource:
-            entry["skipped"] = "the resource disk (ResourceDisk.MountPoint): not frozen by the extension"
+            entry["skipped"] = (
+                "the resource disk (ResourceDisk.MountPoint): not frozen by the extension"
+            )
         elif mount in skip and mount != "/":
             entry["skipped"] = "in MountsToSkip"
         else:
@@ -538,7 +661,10 @@ def mount_problems(facts: Mapping[str, Any], entry: Mapping[str, Any]) -> list[s
     if state.get("responds") == "no":
         problems.append("does not respond (stat timed out): a freeze would hang")
     fs_state = state.get("Filesystem state", "")
-    journaled = "has_journal" in state.get("Filesystem features", "") or entry["fstype"] in ("ext3", "ext4")
+    journaled = "has_journal" in state.get("Filesystem features", "") or entry["fstype"] in (
+        "ext3",
+        "ext4",
+    )
     if "error" in fs_state:
         problems.append(f"file system state '{fs_state}'")
     elif fs_state == "not clean" and journaled:
@@ -560,26 +686,38 @@ def check_freeze_readiness(observation, settings) -> Finding:
     entries = freeze_candidates(observation, settings)
     frozen = [e for e in entries if not e["skipped"]]
     bad = [e for e in frozen if e["problems"]]
-    observed = {"would_freeze": [e["mount"] for e in frozen],
-                "skipped": {e["mount"]: e["skipped"] for e in entries if e["skipped"]},
-                "unfit": {e["mount"]: e["problems"] for e in bad}}
+    observed = {
+        "would_freeze": [e["mount"] for e in frozen],
+        "skipped": {e["mount"]: e["skipped"] for e in entries if e["skipped"]},
+        "unfit": {e["mount"]: e["problems"] for e in bad},
+    }
     skip_now = effective_mounts_to_skip(observation, settings)
     mounted = {e["mount"] for e in entries}
     stale = [m for m in skip_now if m not in mounted]
     if not frozen:
-        return passed("the extension would freeze no mount (no ext3/ext4/xfs/btrfs block device "
-                      "mounted outside MountsToSkip)", observed)
+        return passed(
+            "the extension would freeze no mount (no ext3/ext4/xfs/btrfs block device "
+            "mounted outside MountsToSkip)",
+            observed,
+        )
     if not bad:
         extra = f"; MountsToSkip names unmounted {', '.join(stale)}" if stale else ""
-        return passed(f"the extension would freeze {', '.join(observed['would_freeze'])}: all fit{extra}",
-                      observed)
+        return passed(
+            f"the extension would freeze {', '.join(observed['would_freeze'])}: all fit{extra}",
+            observed,
+        )
     suggestion = sorted(set(skip_now) | {e["mount"] for e in bad if e["mount"] != "/"})
-    details = "; ".join(f"{e['mount']} ({e['device']}, {e['fstype']}): {', '.join(e['problems'])}" for e in bad)
+    details = "; ".join(
+        f"{e['mount']} ({e['device']}, {e['fstype']}): {', '.join(e['problems'])}" for e in bad
+    )
     return failed(
         f"UserErrorFsFreezeFailed risk: {details}. Either repair them (umount, fsck -p, mount, one at "
         f"a time, stops at the first error) or skip them: "
         f"bcdrfix_vmbackup_conf = {{'MountsToSkip': {suggestion!r}}}",
-        observed, {"MountsToSkip": suggestion}, unfit=bad, suggestion=suggestion,
+        observed,
+        {"MountsToSkip": suggestion},
+        unfit=bad,
+        suggestion=suggestion,
     )
 
 
@@ -587,18 +725,20 @@ def repair_mount_script(entry: Mapping[str, Any], options: str) -> str:
     q = shlex.quote
     mount, device, fstype = entry["mount"], f"/dev/{entry['device']}", entry["fstype"]
     opts = ",".join(o for o in options.split(",") if o and o not in ("seclabel",)) or "defaults"
-    return "\n".join([
-        "set -e",
-        f"m={q(mount)}; d={q(device)}",
-        'umount "$m"',  # fails (and stops) while the mount is busy: nothing changed then
-        'rc=0; fsck -p "$d" || rc=$?',
-        'if [ "$rc" -gt 1 ]; then',
-        '  echo "bcdrfix: fsck -p $d exited $rc: $m stays unmounted; run fsck on it by hand" >&2',
-        "  exit 1",
-        "fi",
-        f'mount "$m" 2>/dev/null || mount -t {q(fstype)} -o {q(opts)} "$d" "$m"',
-        'findmnt "$m" >/dev/null',
-    ])
+    return "\n".join(
+        [
+            "set -e",
+            f"m={q(mount)}; d={q(device)}",
+            'umount "$m"',  # fails (and stops) while the mount is busy: nothing changed then
+            'rc=0; fsck -p "$d" || rc=$?',
+            'if [ "$rc" -gt 1 ]; then',
+            '  echo "bcdrfix: fsck -p $d exited $rc: $m stays unmounted; run fsck on it by hand" >&2',
+            "  exit 1",
+            "fi",
+            f'mount "$m" 2>/dev/null || mount -t {q(fstype)} -o {q(opts)} "$d" "$m"',
+            'findmnt "$m" >/dev/null',
+        ]
+    )
 
 
 def fix_freeze_readiness(observation, settings, finding: Finding) -> list[Step]:
@@ -606,16 +746,29 @@ def fix_freeze_readiness(observation, settings, finding: Finding) -> list[Step]:
     steps = []
     for entry in finding.plan.get("unfit", []):
         mount = entry["mount"]
-        repairable = entry["fstype"].startswith("ext") and mount != "/" and not any(
-            "does not respond" in p for p in entry["problems"])
+        repairable = (
+            entry["fstype"].startswith("ext")
+            and mount != "/"
+            and not any("does not respond" in p for p in entry["problems"])
+        )
         if not repairable:
-            why = ("the root file system cannot be unmounted: schedule fsck at the next boot"
-                   if mount == "/" else f"bcdrfix repairs ext file systems only; add {mount} to MountsToSkip")
-            steps.append(note(f"{mount}: {why}", name="a mount needs a repair bcdrfix does not do",
-                              by_hand=True))
+            why = (
+                "the root file system cannot be unmounted: schedule fsck at the next boot"
+                if mount == "/"
+                else f"bcdrfix repairs ext file systems only; add {mount} to MountsToSkip"
+            )
+            steps.append(
+                note(
+                    f"{mount}: {why}",
+                    name="a mount needs a repair bcdrfix does not do",
+                    by_hand=True,
+                )
+            )
             continue
         options = facts.get("mounts", {}).get(mount, {}).get("options", "")
-        steps.append(shell(f"Unmount, fsck -p and mount {mount} again", repair_mount_script(entry, options)))
+        steps.append(
+            shell(f"Unmount, fsck -p and mount {mount} again", repair_mount_script(entry, options))
+        )
     return steps
 
 
@@ -651,7 +804,9 @@ def relabel_paths(lines: list[str]) -> list[str]:
     """Files ``restorecon -n -v`` would relabel (RHEL 8+ 'Would relabel', RHEL 7 'restorecon reset')."""
     paths = []
     for line in lines:
-        match = re.match(r"^Would relabel (\S+) from", line) or re.match(r"^restorecon reset (\S+) context", line)
+        match = re.match(r"^Would relabel (\S+) from", line) or re.match(
+            r"^restorecon reset (\S+) context", line
+        )
         if match:
             paths.append(match.group(1))
     return paths
@@ -680,42 +835,77 @@ def check_selinux_waagent(observation, settings) -> Finding:
     relabel = relabel_paths(facts.get("relabel", []))
     permissive = {l.strip() for l in facts.get("permissive", []) if re.match(r"^\s*\w+_t\s*$", l)}
     denials = recent_denials(facts, settings.selinux_avc_hours)
-    agent_denials = [d for d in denials if d["domain"] and d["domain"] == agent_domain
-                     and agent_domain not in UNCONFINED_DOMAINS and agent_domain not in permissive]
+    agent_denials = [
+        d
+        for d in denials
+        if d["domain"]
+        and d["domain"] == agent_domain
+        and agent_domain not in UNCONFINED_DOMAINS
+        and agent_domain not in permissive
+    ]
     others = sorted({d["domain"] for d in denials if d["domain"] and d["domain"] != agent_domain})
-    observed = {"agent_domain": agent_domain, "label": facts.get("label"), "mislabeled": relabel[:20],
-                "denials": len(denials), "local_fcontext": facts.get("fcontext_local")}
+    observed = {
+        "agent_domain": agent_domain,
+        "label": facts.get("label"),
+        "mislabeled": relabel[:20],
+        "denials": len(denials),
+        "local_fcontext": facts.get("fcontext_local"),
+    }
     problems = []
     if relabel:
-        problems.append(f"{len(relabel)} path(s) under /var/lib/waagent carry a label the policy does "
-                        f"not give them (e.g. {relabel[0]})")
+        problems.append(
+            f"{len(relabel)} path(s) under /var/lib/waagent carry a label the policy does "
+            f"not give them (e.g. {relabel[0]})"
+        )
     if agent_denials:
-        problems.append(f"{len(agent_denials)} recent denial(s) of the agent's confined domain {agent_domain}")
+        problems.append(
+            f"{len(agent_denials)} recent denial(s) of the agent's confined domain {agent_domain}"
+        )
     if problems:
-        return failed("; ".join(problems), observed, {"mislabeled": [], "agent_denials": 0},
-                      relabel=bool(relabel), permissive_domain=agent_domain if agent_denials else None)
+        return failed(
+            "; ".join(problems),
+            observed,
+            {"mislabeled": [], "agent_denials": 0},
+            relabel=bool(relabel),
+            permissive_domain=agent_domain if agent_denials else None,
+        )
     extra = f"; denials of other domains mention waagent: {', '.join(others)}" if others else ""
-    return passed(f"SELinux enforcing: /var/lib/waagent labeled as the policy says, the agent runs as "
-                  f"{agent_domain or 'unknown'} with no recent denial{extra}", observed)
+    return passed(
+        f"SELinux enforcing: /var/lib/waagent labeled as the policy says, the agent runs as "
+        f"{agent_domain or 'unknown'} with no recent denial{extra}",
+        observed,
+    )
 
 
 def fix_selinux_waagent(observation, settings, finding: Finding) -> list[Step]:
     steps = []
     if finding.plan.get("relabel"):
         # Least invasive: give the files back the labels the loaded policy defines; policy unchanged.
-        steps.append(shell("Restore the policy's labels under /var/lib/waagent",
-                           "restorecon -R -v /var/lib/waagent"))
+        steps.append(
+            shell(
+                "Restore the policy's labels under /var/lib/waagent",
+                "restorecon -R -v /var/lib/waagent",
+            )
+        )
     domain = finding.plan.get("permissive_domain")
     if domain:
         if settings.selinux_permissive_agent_domain:
-            steps.append(shell(f"Make only the agent's domain {domain} permissive",
-                               f"semanage permissive -l | grep -qx {shlex.quote(domain)} || "
-                               f"semanage permissive -a {shlex.quote(domain)}"))
+            steps.append(
+                shell(
+                    f"Make only the agent's domain {domain} permissive",
+                    f"semanage permissive -l | grep -qx {shlex.quote(domain)} || "
+                    f"semanage permissive -a {shlex.quote(domain)}",
+                )
+            )
         else:
-            steps.append(note(f"the policy denies the agent's domain {domain}: set "
-                              "bcdrfix_selinux_permissive_agent_domain=true to make only that domain "
-                              f"permissive (semanage permissive -a {domain}); SELinux stays enforcing "
-                              "for everything else"))
+            steps.append(
+                note(
+                    f"the policy denies the agent's domain {domain}: set "
+                    "bcdrfix_selinux_permissive_agent_domain=true to make only that domain "
+                    f"permissive (semanage permissive -a {domain}); SELinux stays enforcing "
+                    "for everything else"
+                )
+            )
     return steps
 
 
@@ -745,10 +935,14 @@ def classify_connect(result: Mapping[str, Any] | None, timeout: int) -> tuple[bo
         return True, "open"
     if rc == 124:
         return False, f"no answer in {timeout}s (a firewall or NSG drops it, or no route)"
-    for needle, text in (("refused", "refused (nothing listens, or a firewall rejects it)"),
-                         ("no route", "no route to host"), ("unreachable", "network unreachable"),
-                         ("not known", "name does not resolve"), ("name resolution", "name does not resolve"),
-                         ("no such file", "bash has no /dev/tcp support")):
+    for needle, text in (
+        ("refused", "refused (nothing listens, or a firewall rejects it)"),
+        ("no route", "no route to host"),
+        ("unreachable", "network unreachable"),
+        ("not known", "name does not resolve"),
+        ("name resolution", "name does not resolve"),
+        ("no such file", "bash has no /dev/tcp support"),
+    ):
         if needle in message:
             return False, text
     return False, f"failed ({message or f'exit {rc}'})"
@@ -767,7 +961,7 @@ def proxy_environment(facts: Mapping[str, Any]) -> dict[str, str]:
         sources = []
         for line in facts.get("unit", []):
             if line.startswith("Environment="):
-                sources += shlex.split(line[len("Environment="):])
+                sources += shlex.split(line[len("Environment=") :])
         sources += [re.sub(r"^\s*export\s+", "", l).strip() for l in facts.get("envfiles", [])]
     for item in sources:
         key, _, value = item.partition("=")
@@ -782,7 +976,7 @@ def effective_proxy(observation) -> tuple[str | None, str]:
     values = waagent_conf.parse(conf["text"]) if conf else {}
     host, port = values.get("HttpProxy.Host"), values.get("HttpProxy.Port")
     if host:  # configuration wins over the environment
-        return (f"{host}:{port}" if port else None), f"HttpProxy.Host/Port in waagent.conf"
+        return (f"{host}:{port}" if port else None), "HttpProxy.Host/Port in waagent.conf"
     env = proxy_environment(observation.get("connectivity") or {})
     url = env.get("https_proxy") or env.get("HTTPS_PROXY")
     if not url:
@@ -790,7 +984,10 @@ def effective_proxy(observation) -> tuple[str | None, str]:
     match = re.match(r"^(?:[a-zA-Z]+://)?(?:[^@/]*@)?([^:/]+)(?::(\d+))?", url)
     if not match:
         return None, f"unparsable https_proxy {_redact(url)!r}"
-    return f"{match.group(1)}:{match.group(2) or 80}", f"https_proxy={_redact(url)} in the agent's environment"
+    return (
+        f"{match.group(1)}:{match.group(2) or 80}",
+        f"https_proxy={_redact(url)} in the agent's environment",
+    )
 
 
 def bypasses_proxy(observation, host: str) -> bool:
@@ -828,9 +1025,12 @@ def check_connectivity(observation, settings) -> Finding:
     if proxy_source and proxy is None:
         bad.append(f"the agent's proxy setting is incomplete or unreadable ({proxy_source})")
     if bad:
-        return failed("; ".join(bad) + ". Open these in the guest firewall, NSG, route table or "
-                      "proxy; nothing inside the guest can be changed safely for this",
-                      observed, {"all": "open"})
+        return failed(
+            "; ".join(bad) + ". Open these in the guest firewall, NSG, route table or "
+            "proxy; nothing inside the guest can be changed safely for this",
+            observed,
+            {"all": "open"},
+        )
     proxy_text = f"; storage via proxy {proxy} ({proxy_source})" if proxy else ""
     return passed(f"{len(rows)} endpoint(s) answer{proxy_text}", observed)
 
@@ -860,16 +1060,25 @@ def check_dhcp(observation, settings) -> Finding:
     if facts is None:
         return error("the network configuration probe returned nothing")
     state = netconf.dhcp_state(facts, settings.dhcp_interface)
-    observed = {"interface": state.interface, "manager": state.manager, "source": state.source,
-                "detail": state.detail}
+    observed = {
+        "interface": state.interface,
+        "manager": state.manager,
+        "source": state.source,
+        "detail": state.detail,
+    }
     if state.manager is None:
         return not_applicable(state.describe(), observed)
     if state.dhcp is None:
         return error(state.describe(), observed)
     if state.dhcp:
         return passed(state.describe(), observed, {"dhcp": True})
-    return failed(f"{state.describe()}: Azure Backup needs DHCP inside the guest (put static IPs on "
-                  "the Azure NIC)", observed, {"dhcp": True}, state=state)
+    return failed(
+        f"{state.describe()}: Azure Backup needs DHCP inside the guest (put static IPs on "
+        "the Azure NIC)",
+        observed,
+        {"dhcp": True},
+        state=state,
+    )
 
 
 APPLY_COMMANDS = {
@@ -888,40 +1097,82 @@ def fix_dhcp(observation, settings, finding: Finding) -> list[Step]:
     steps: list[Step] = []
     if state.manager == "netplan":
         current = facts["netplan"].get(netconf.NETPLAN_OVERRIDE)
-        steps.append(write_file(f"Write {netconf.NETPLAN_OVERRIDE} (dhcp4: true for {state.plan['id']})",
-                                netconf.NETPLAN_OVERRIDE,
-                                netconf.netplan_override(current, state.plan["kind"], state.plan["id"]),
-                                current, mode="600"))
+        steps.append(
+            write_file(
+                f"Write {netconf.NETPLAN_OVERRIDE} (dhcp4: true for {state.plan['id']})",
+                netconf.NETPLAN_OVERRIDE,
+                netconf.netplan_override(current, state.plan["kind"], state.plan["id"]),
+                current,
+                mode="600",
+            )
+        )
         # Render now so that a mistake shows here and not at the next boot; undo it if netplan refuses.
-        steps.append(shell("Check the netplan configuration (netplan generate)",
-                           f"netplan generate || {{ rm -f {shlex.quote(netconf.NETPLAN_OVERRIDE)}; "
-                           "echo 'bcdrfix: netplan rejected the change, removed it' >&2; exit 1; }",
-                           when_changed=0))
+        steps.append(
+            shell(
+                "Check the netplan configuration (netplan generate)",
+                f"netplan generate || {{ rm -f {shlex.quote(netconf.NETPLAN_OVERRIDE)}; "
+                "echo 'bcdrfix: netplan rejected the change, removed it' >&2; exit 1; }",
+                when_changed=0,
+            )
+        )
     elif state.manager == "NetworkManager":
-        steps.append(shell(f"Set ipv4.method auto on {state.source}",
-                           f"nmcli connection modify {shlex.quote(state.plan['uuid'])} ipv4.method auto"))
+        steps.append(
+            shell(
+                f"Set ipv4.method auto on {state.source}",
+                f"nmcli connection modify {shlex.quote(state.plan['uuid'])} ipv4.method auto",
+            )
+        )
     elif state.manager == "systemd-networkd":
         source = state.plan["path"]
-        target = source if source.startswith("/etc/") else f"/etc/systemd/network/{source.rsplit('/', 1)[1]}"
+        target = (
+            source
+            if source.startswith("/etc/")
+            else f"/etc/systemd/network/{source.rsplit('/', 1)[1]}"
+        )
         current = facts["networkd"]["files"].get(source)
         existing = facts["networkd"]["files"].get(target)
-        steps.append(write_file(f"Set DHCP=yes in {target}", target,
-                                netconf.networkd_enable_dhcp(current["text"]), existing))
+        steps.append(
+            write_file(
+                f"Set DHCP=yes in {target}",
+                target,
+                netconf.networkd_enable_dhcp(current["text"]),
+                existing,
+            )
+        )
     elif state.manager == "ifcfg":
         path = state.plan["path"]
         current = facts["ifcfg"][path]
-        steps.append(write_file(f"Set BOOTPROTO=dhcp in {path}", path,
-                                netconf.ifcfg_enable_dhcp(current["text"]), current))
+        steps.append(
+            write_file(
+                f"Set BOOTPROTO=dhcp in {path}",
+                path,
+                netconf.ifcfg_enable_dhcp(current["text"]),
+                current,
+            )
+        )
     elif state.manager == "ifupdown":
         path = state.plan["path"]
         current = facts["ifupdown"][path]
-        steps.append(write_file(f"Set iface {interface} inet dhcp in {path}", path,
-                                netconf.ifupdown_enable_dhcp(current["text"], interface), current))
-    apply = APPLY_COMMANDS[state.manager].replace("<interface>", interface or "").replace(
-        "<connection>", str(state.plan.get("uuid", "")))
-    steps.append(note(f"DHCP is configured for {interface}; it takes effect at the next boot or with "
-                      f"`{apply}` (bcdrfix does not run it: it would drop the connection it works over)",
-                      name="DHCP takes effect at the next boot"))
+        steps.append(
+            write_file(
+                f"Set iface {interface} inet dhcp in {path}",
+                path,
+                netconf.ifupdown_enable_dhcp(current["text"], interface),
+                current,
+            )
+        )
+    apply = (
+        APPLY_COMMANDS[state.manager]
+        .replace("<interface>", interface or "")
+        .replace("<connection>", str(state.plan.get("uuid", "")))
+    )
+    steps.append(
+        note(
+            f"DHCP is configured for {interface}; it takes effect at the next boot or with "
+            f"`{apply}` (bcdrfix does not run it: it would drop the connection it works over)",
+            name="DHCP takes effect at the next boot",
+        )
+    )
     return steps
 
 

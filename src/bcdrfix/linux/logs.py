@@ -21,7 +21,7 @@ def pack_command(archive: str = REMOTE_ARCHIVE) -> str:
     globs = " ".join(LOG_GLOBS)
     # Globs that match nothing are dropped, so that tar never fails on a missing log.
     return (
-        f"cd / && set -- && for p in {globs}; do [ -e \"$p\" ] && set -- \"$@\" \"$p\"; done; "
+        f'cd / && set -- && for p in {globs}; do [ -e "$p" ] && set -- "$@" "$p"; done; '
         f'if [ "$#" -gt 0 ]; then tar czf {archive} "$@"; else tar czf {archive} -T /dev/null; fi'
     )
 
@@ -47,6 +47,7 @@ def collect_linux_logs() -> None:
     archive = folder / "agent-logs.tar.gz"
     server.shell(name="Pack the agent's logs", commands=[pack_command()])
     files.get(name="Download the agent's logs", src=REMOTE_ARCHIVE, dest=str(archive), force=True)
-    python.call(name="Unpack the agent's logs locally", function=unpack, archive=archive,
-                destination=folder)
+    python.call(
+        name="Unpack the agent's logs locally", function=unpack, archive=archive, destination=folder
+    )
     server.shell(name="Remove the archive from the host", commands=[f"rm -f {REMOTE_ARCHIVE}"])

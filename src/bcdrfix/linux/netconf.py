@@ -17,14 +17,21 @@ import fnmatch
 import os
 import re
 import shlex
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any
 
 import yaml
 
-NETPLAN_OVERRIDE = "/etc/netplan/99-zz-bcdrfix-dhcp.yaml"  # netplan merges files by name: sorts last
-NETWORKD_DIRS = ("/etc/systemd/network", "/run/systemd/network", "/usr/lib/systemd/network",
-                 "/lib/systemd/network")
+NETPLAN_OVERRIDE = (
+    "/etc/netplan/99-zz-bcdrfix-dhcp.yaml"  # netplan merges files by name: sorts last
+)
+NETWORKD_DIRS = (
+    "/etc/systemd/network",
+    "/run/systemd/network",
+    "/usr/lib/systemd/network",
+    "/lib/systemd/network",
+)
 NETPLAN_DEVICE_TYPES = ("ethernets", "bonds", "bridges", "vlans", "wifis", "tunnels", "vrfs")
 _TRUE = {"yes", "true", "on", "1", "y"}
 
@@ -84,7 +91,9 @@ def dhcp_state(facts: Mapping[str, Any], forced_interface: str | None = None) ->
         if state is not None:
             return state
     return DhcpState(
-        interface, None, None,
+        interface,
+        None,
+        None,
         detail=f"no netplan, NetworkManager, systemd-networkd, ifcfg or ifupdown configuration "
         f"covers {interface}: its address is set outside these tools",
     )
@@ -112,7 +121,9 @@ def _netplan_merged(files: Mapping[str, Mapping[str, Any]]) -> tuple[dict, dict[
     return merged, origin
 
 
-def _netplan_id_matches(dev_id: str, conf: Mapping[str, Any], interface: str, mac: str | None) -> bool:
+def _netplan_id_matches(
+    dev_id: str, conf: Mapping[str, Any], interface: str, mac: str | None
+) -> bool:
     match = conf.get("match")
     if isinstance(match, Mapping):
         if "name" in match and not fnmatch.fnmatch(interface, str(match["name"])):
@@ -130,15 +141,25 @@ def _netplan(facts, interface, mac) -> DhcpState | None:
     try:
         merged, origin = _netplan_merged(files)
     except yaml.YAMLError as exc:
-        return DhcpState(interface, "netplan", None, ", ".join(files),
-                         detail=f"a netplan file is not valid YAML: {' '.join(str(exc).split())}")
+        return DhcpState(
+            interface,
+            "netplan",
+            None,
+            ", ".join(files),
+            detail=f"a netplan file is not valid YAML: {' '.join(str(exc).split())}",
+        )
     for kind, devices in merged.items():
         for dev_id, conf in devices.items():
             if _netplan_id_matches(dev_id, conf, interface, mac):
                 dhcp = str(conf.get("dhcp4", "false")).lower() in _TRUE
-                return DhcpState(interface, "netplan", dhcp, origin[f"{kind}/{dev_id}"],
-                                 detail=f"{kind}.{dev_id}.dhcp4={conf.get('dhcp4', 'unset')}",
-                                 plan={"kind": kind, "id": dev_id})
+                return DhcpState(
+                    interface,
+                    "netplan",
+                    dhcp,
+                    origin[f"{kind}/{dev_id}"],
+                    detail=f"{kind}.{dev_id}.dhcp4={conf.get('dhcp4', 'unset')}",
+                    plan={"kind": kind, "id": dev_id},
+                )
     return None
 
 
@@ -149,8 +170,10 @@ def netplan_override(current: Mapping[str, Any] | None, kind: str, dev_id: str) 
     network = data.setdefault("network", {})
     network.setdefault("version", 2)
     network.setdefault(kind, {}).setdefault(dev_id, {})["dhcp4"] = True
-    header = ("# Written by bcdrfix: Azure Backup needs DHCP inside the guest (static IPs belong on\n"
-              "# the Azure NIC). netplan merges this file last, over the other files.\n")
+    header = (
+        "# Written by bcdrfix: Azure Backup needs DHCP inside the guest (static IPs belong on\n"
+        "# the Azure NIC). netplan merges this file last, over the other files.\n"
+    )
     return header + yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
 
 
@@ -182,9 +205,14 @@ def _network_manager(facts, interface, mac) -> DhcpState | None:
     for conn in nm.get("connections", []):
         if conn.get("device") == interface:
             method = conn.get("method") or "unknown"
-            return DhcpState(interface, "NetworkManager", method == "auto",
-                             f"connection {conn['name']!r} ({conn.get('filename') or conn['uuid']})",
-                             detail=f"ipv4.method={method}", plan={"uuid": conn["uuid"]})
+            return DhcpState(
+                interface,
+                "NetworkManager",
+                method == "auto",
+                f"connection {conn['name']!r} ({conn.get('filename') or conn['uuid']})",
+                detail=f"ipv4.method={method}",
+                plan={"uuid": conn["uuid"]},
+            )
     return None
 
 
@@ -237,19 +265,27 @@ def _effective_networkd_files(files: Mapping[str, Any]) -> dict[str, str]:
 
 def _networkd(facts, interface, mac) -> DhcpState | None:
     networkd = facts.get("networkd") or {}
-    if networkd.get("active") != "active" and networkd.get("enabled") not in ("enabled", "enabled-runtime"):
+    if networkd.get("active") != "active" and networkd.get("enabled") not in (
+        "enabled",
+        "enabled-runtime",
+    ):
         return None
     files = networkd.get("files") or {}
-    for name, path in sorted(_effective_networkd_files(files).items()):
+    for _name, path in sorted(_effective_networkd_files(files).items()):
         entries = parse_unit_ini(files[path]["text"])
         if not _networkd_matches(entries, interface, mac):
             continue
         dhcp_values = [v for s, k, v in entries if s == "Network" and k == "DHCP"]
         value = dhcp_values[-1].lower() if dhcp_values else "no"
         dhcp = value in ("yes", "ipv4", "true", "on", "1", "both")
-        return DhcpState(interface, "systemd-networkd", dhcp, path,
-                         detail=f"DHCP={dhcp_values[-1] if dhcp_values else 'unset (no)'}",
-                         plan={"path": path})
+        return DhcpState(
+            interface,
+            "systemd-networkd",
+            dhcp,
+            path,
+            detail=f"DHCP={dhcp_values[-1] if dhcp_values else 'unset (no)'}",
+            plan={"path": path},
+        )
     return None
 
 
@@ -265,7 +301,11 @@ def networkd_enable_dhcp(text: str) -> str:
         if section == "Network":
             if line and not line.startswith(("#", ";")):
                 network_end = index
-            if "=" in line and line.split("=", 1)[0].strip() == "DHCP" and not line.startswith(("#", ";")):
+            if (
+                "=" in line
+                and line.split("=", 1)[0].strip() == "DHCP"
+                and not line.startswith(("#", ";"))
+            ):
                 dhcp_line = index
     if dhcp_line is not None:
         lines[dhcp_line] = "DHCP=yes"
@@ -300,15 +340,20 @@ def parse_shell_vars(text: str) -> dict[str, str]:
 def _ifcfg(facts, interface, mac) -> DhcpState | None:
     for path, file in sorted((facts.get("ifcfg") or {}).items()):
         values = parse_shell_vars(file["text"])
-        name = os.path.basename(path)[len("ifcfg-"):]
+        name = os.path.basename(path)[len("ifcfg-") :]
         device = values.get("DEVICE") or values.get("NAME") or name
         hwaddr = (values.get("HWADDR") or "").lower()
         if device != interface and name != interface and not (mac and hwaddr == mac):
             continue
         proto = (values.get("BOOTPROTO") or "none").lower()
-        return DhcpState(interface, "ifcfg", proto in ("dhcp", "dhcp4", "bootp"), path,
-                         detail=f"BOOTPROTO={values.get('BOOTPROTO', 'unset (none)')}",
-                         plan={"path": path})
+        return DhcpState(
+            interface,
+            "ifcfg",
+            proto in ("dhcp", "dhcp4", "bootp"),
+            path,
+            detail=f"BOOTPROTO={values.get('BOOTPROTO', 'unset (none)')}",
+            plan={"path": path},
+        )
     return None
 
 
@@ -339,8 +384,14 @@ def _ifupdown(facts, interface, mac) -> DhcpState | None:
             match = _IFACE.match(line)
             if match and match.group(1) == interface:
                 method = match.group(2)
-                return DhcpState(interface, "ifupdown", method == "dhcp", path,
-                                 detail=f"iface {interface} inet {method}", plan={"path": path})
+                return DhcpState(
+                    interface,
+                    "ifupdown",
+                    method == "dhcp",
+                    path,
+                    detail=f"iface {interface} inet {method}",
+                    plan={"path": path},
+                )
     return None
 
 
@@ -352,7 +403,7 @@ def ifupdown_enable_dhcp(text: str, interface: str) -> str:
         if match:
             inside = match.group(1) == interface
             if inside and match.group(2) != "dhcp":
-                line = line[: match.start(2)] + "dhcp" + line[match.end(2):]
+                line = line[: match.start(2)] + "dhcp" + line[match.end(2) :]
         elif _STANZA.match(line):
             inside = False
         elif inside and line.strip().split(" ")[0] in _STATIC_OPTIONS:

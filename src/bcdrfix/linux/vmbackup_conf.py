@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import configparser
 import re
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 SECTION = "SnapshotThread"
 DEFAULT_SECTION = "DEFAULT"
@@ -46,28 +47,54 @@ class Key:
 KEYS: dict[str, Key] = {
     k.name.lower(): k
     for k in (
-        Key("MountsToSkip", PATHS, "mount points the extension does not freeze (comma-separated, "
-            "no spaces); '/' cannot be skipped"),
-        Key("SafeFreezeWaitInSeconds", INT, "seconds the extension waits for the freeze (default 66)"),
+        Key(
+            "MountsToSkip",
+            PATHS,
+            "mount points the extension does not freeze (comma-separated, "
+            "no spaces); '/' cannot be skipped",
+        ),
+        Key(
+            "SafeFreezeWaitInSeconds",
+            INT,
+            "seconds the extension waits for the freeze (default 66)",
+        ),
         Key("timeout", INT, "snapshot thread timeout in seconds (default 60)"),
-        Key("seqsnapshot", INT, "0 parallel snapshots, 1 sequential (set by the extension), "
-            "2 sequential (set by the user)"),
+        Key(
+            "seqsnapshot",
+            INT,
+            "0 parallel snapshots, 1 sequential (set by the extension), "
+            "2 sequential (set by the user)",
+        ),
         Key("onlyLocalFilesystems", BOOL, "size calculation counts local file systems only"),
-        Key("OnAppFailureDoFsFreeze", BOOL, "freeze file systems when app-consistent pre-scripts fail",
+        Key(
+            "OnAppFailureDoFsFreeze",
+            BOOL,
+            "freeze file systems when app-consistent pre-scripts fail",
             no_effect="the extension reads it as text and compares it with a boolean, so a value "
-            "from the file never changes what it does (checked against the extension's handle.py)"),
-        Key("OnAppSuccessDoFsFreeze", BOOL, "freeze file systems when pre-scripts succeed",
+            "from the file never changes what it does (checked against the extension's handle.py)",
+        ),
+        Key(
+            "OnAppSuccessDoFsFreeze",
+            BOOL,
+            "freeze file systems when pre-scripts succeed",
             no_effect="the extension reads it as text and compares it with a boolean, so a value "
-            "from the file never changes what it does (checked against the extension's handle.py)"),
-        Key("isanysnapshotfailed", BOOL, "the articles' switch for VMs that also use Site Recovery",
-            no_effect="ignored by the backup extension since 2019"),
+            "from the file never changes what it does (checked against the extension's handle.py)",
+        ),
+        Key(
+            "isanysnapshotfailed",
+            BOOL,
+            "the articles' switch for VMs that also use Site Recovery",
+            no_effect="ignored by the backup extension since 2019",
+        ),
     )
 }
 
 # Keys in the articles' template that the extension never reads.
 TEMPLATE_ONLY = {"fsfreeze": "the articles' template key 'fsfreeze' is not read by the extension"}
 
-_SECTION_RE = re.compile(r"\[(?P<header>.+)\]")  # configparser.SECTCRE, matched on the stripped line
+_SECTION_RE = re.compile(
+    r"\[(?P<header>.+)\]"
+)  # configparser.SECTCRE, matched on the stripped line
 _OPTION_RE = re.compile(r"(?P<option>.*?)\s*(?P<vi>[=:])\s*(?P<value>.*)$")  # configparser.OPTCRE
 _NONSPACE = re.compile(r"\S")
 _PATH_RE = re.compile(r"^/([^,%\n\r\0]*[^\s,%])?$")  # ConfigParser keeps inner spaces
@@ -104,7 +131,9 @@ def _value_text(key: Key, value: Any) -> str:
         paths = [p.strip() for item in items for p in str(item).split(",") if p.strip()]
         for path in paths:
             if not _PATH_RE.match(path):
-                raise ValueError(f"{key.name}: {path!r} is not an absolute mount point (no ',' or '%', no spaces around it)")
+                raise ValueError(
+                    f"{key.name}: {path!r} is not an absolute mount point (no ',' or '%', no spaces around it)"
+                )
         if "/" in paths:
             raise ValueError(f"{key.name}: the extension always freezes '/', it cannot be skipped")
         return ",".join(dict.fromkeys(paths))
@@ -138,7 +167,9 @@ def read(text: str) -> tuple[configparser.ConfigParser | None, str | None]:
     return parser, None
 
 
-def effective_value(parser: configparser.ConfigParser | None, key: str) -> tuple[str | None, str | None]:
+def effective_value(
+    parser: configparser.ConfigParser | None, key: str
+) -> tuple[str | None, str | None]:
     """``(value, problem)`` of one key as the extension's ``get`` returns it."""
     if parser is None or not parser.has_option(SECTION, key):
         return None, None
@@ -178,7 +209,9 @@ def same_value(key: str, current: str | None, desired: str | None) -> bool:
     return current.strip().lower() == desired.lower()
 
 
-def inspect(text: str | None, desired: Mapping[str, str | None]) -> tuple[list[KeyState], str | None]:
+def inspect(
+    text: str | None, desired: Mapping[str, str | None]
+) -> tuple[list[KeyState], str | None]:
     """The state of each desired key and, if the extension ignores the whole file, why."""
     parser, problem = read(text) if text is not None else (None, None)
     states = []
@@ -284,7 +317,11 @@ def repair(text: str) -> tuple[str, list[str]]:
 
     # The extension looks for [SnapshotThread] exactly.
     for line in lines:
-        if line.kind == "header" and line.section != SECTION and line.section.lower() == SECTION.lower():
+        if (
+            line.kind == "header"
+            and line.section != SECTION
+            and line.section.lower() == SECTION.lower()
+        ):
             done.append(f"renamed [{line.section}] to [{SECTION}]")
             line.text = line.text.replace(f"[{line.section}]", f"[{SECTION}]", 1)
     lines = classify(_render(lines))
@@ -296,13 +333,17 @@ def repair(text: str) -> tuple[str, list[str]]:
     out: list[Line] = []
     for line in lines:
         if line.kind == "invalid":
-            out.append(_comment(line, "not a key = value line, the extension could not read the file"))
+            out.append(
+                _comment(line, "not a key = value line, the extension could not read the file")
+            )
             done.append(f"commented out the unreadable line {line.text.strip()!r}")
         elif line.kind == "continuation" and line.section == SECTION and line.key in KEYS:
             stripped = line.text.strip()
             match = _OPTION_RE.match(stripped)
             if match and match.group("option"):
-                out.append(Line(stripped, "option", line.section, match.group("option").rstrip().lower()))
+                out.append(
+                    Line(stripped, "option", line.section, match.group("option").rstrip().lower())
+                )
                 done.append(f"removed the indentation that glued {stripped!r} to {line.key}")
             else:
                 out.append(_comment(line, f"indented, it was glued to the value of {line.key}"))
@@ -369,8 +410,11 @@ def edit(text: str | None, desired: Mapping[str, str | None]) -> tuple[str, list
     lines = classify(text)
     for key, value in desired.items():
         lower = key.lower()
-        indexes = [i for i, l in enumerate(lines) if l.kind == "option" and l.key == lower
-                   and l.section in (SECTION, DEFAULT_SECTION)]
+        indexes = [
+            i
+            for i, l in enumerate(lines)
+            if l.kind == "option" and l.key == lower and l.section in (SECTION, DEFAULT_SECTION)
+        ]
         in_section = [i for i in indexes if lines[i].section == SECTION]
         if value is None:
             for i in reversed(indexes):
@@ -385,7 +429,11 @@ def edit(text: str | None, desired: Mapping[str, str | None]) -> tuple[str, list
             end = _value_end(lines, i)
             if match and same_value(key, match.group(4).strip(), value) and end == i + 1:
                 continue
-            new_text = f"{match.group(1)}{match.group(2)}{match.group(3)}{value}" if match else f"{key} = {value}"
+            new_text = (
+                f"{match.group(1)}{match.group(2)}{match.group(3)}{value}"
+                if match
+                else f"{key} = {value}"
+            )
             lines[i:end] = [Line(new_text, "option", SECTION, lower)]
             done.append(f"set {key} = {value}")
             continue

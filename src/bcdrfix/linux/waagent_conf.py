@@ -16,8 +16,9 @@ articles' misspelling ``Extensions.Enable``), and appends keys that are missing.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any
 
 SWITCH = "switch"
 
@@ -130,8 +131,10 @@ class KeyState:
 
     @property
     def compliant(self) -> bool:
-        return len(self.lines) == 1 and not self.alias_lines and _same(
-            self.key, self.current, self.desired
+        return (
+            len(self.lines) == 1
+            and not self.alias_lines
+            and _same(self.key, self.current, self.desired)
         )
 
     def describe(self) -> str:

@@ -8,12 +8,12 @@ from several runs can be merged (``bcdrfix report merge``) and rendered again in
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
+from bcdrfix.reports.html import write_html
 from bcdrfix.reports.json_report import ReportError, load_report, merge_reports, write_json
 from bcdrfix.reports.junit import write_junit
-from bcdrfix.reports.html import write_html
 
 WRITERS = {".json": write_json, ".xml": write_junit, ".html": write_html, ".htm": write_html}
 
@@ -23,7 +23,9 @@ def check_report_paths(paths: Iterable[str]) -> None:
     for path in paths:
         suffix = Path(path).suffix.lower()
         if suffix not in WRITERS:
-            raise ReportError(f"--report {path}: unknown format {suffix or '(none)'}: use .json, .xml (JUnit) or .html")
+            raise ReportError(
+                f"--report {path}: unknown format {suffix or '(none)'}: use .json, .xml (JUnit) or .html"
+            )
         folder = Path(path).resolve().parent
         if not folder.is_dir():
             raise ReportError(f"--report {path}: folder {folder} does not exist")

@@ -45,19 +45,29 @@ def view(document: dict) -> dict:
             verdict = "skipped" if host["state"] == NOT_RUNNING else "not-audited"
         else:
             verdict = "findings" if findings else "compliant"
-        hosts.append({
-            **host,
-            "verdict": verdict,
-            "findings": sorted(findings, key=lambda r: (r["status"] != "error", r["control"])),
-            "passed": [r for r in host_results.values() if r["status"] == "pass"],
-            "not_applicable": [r for r in host_results.values() if r["status"] == "not-applicable"],
-            "cells": [host_results.get(cid) for cid in control_ids],
-        })
+        hosts.append(
+            {
+                **host,
+                "verdict": verdict,
+                "findings": sorted(findings, key=lambda r: (r["status"] != "error", r["control"])),
+                "passed": [r for r in host_results.values() if r["status"] == "pass"],
+                "not_applicable": [
+                    r for r in host_results.values() if r["status"] == "not-applicable"
+                ],
+                "cells": [host_results.get(cid) for cid in control_ids],
+            }
+        )
     order = {"not-audited": 0, "findings": 1, "compliant": 2, "skipped": 3}
-    attention = sorted((h for h in hosts if h["verdict"] in ("not-audited", "findings")),
-                       key=lambda h: (order[h["verdict"]], -len(h["findings"]), h["name"]))
+    attention = sorted(
+        (h for h in hosts if h["verdict"] in ("not-audited", "findings")),
+        key=lambda h: (order[h["verdict"]], -len(h["findings"]), h["name"]),
+    )
     summary = document["summary"]
-    verdict = {0: "All audited hosts pass", 1: "Findings to fix", 2: "Some hosts could not be audited"}
+    verdict = {
+        0: "All audited hosts pass",
+        1: "Findings to fix",
+        2: "Some hosts could not be audited",
+    }
     return {
         "document": document,
         "summary": summary,
@@ -66,8 +76,11 @@ def view(document: dict) -> dict:
         "controls": [controls[cid] for cid in control_ids],
         "control_by_id": controls,
         "worst": [
-            {**w, "title": controls.get(w["control"], {}).get("title", ""),
-             "codes": controls.get(w["control"], {}).get("codes", [])}
+            {
+                **w,
+                "title": controls.get(w["control"], {}).get("title", ""),
+                "codes": controls.get(w["control"], {}).get("codes", []),
+            }
             for w in summary["worst_controls"]
         ],
         "hosts": hosts,
@@ -76,7 +89,9 @@ def view(document: dict) -> dict:
         "skipped": [h for h in hosts if h["verdict"] == "skipped"],
         "symbols": SYMBOLS,
         "pretty": pretty,
-        "percent": round(100 * summary["compliant"] / summary["audited"]) if summary["audited"] else 0,
+        "percent": round(100 * summary["compliant"] / summary["audited"])
+        if summary["audited"]
+        else 0,
     }
 
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable
 
 SCHEMA_PATH = Path(__file__).with_name("audit-report.schema.json")
 SCHEMA_NAME = "bcdrfix-audit-report"
@@ -29,7 +29,7 @@ def schema() -> dict:
 def validate(document: dict, source: str = "report") -> None:
     """Check a document against the schema (fully when jsonschema is installed)."""
     if not isinstance(document, dict) or document.get("schema") != SCHEMA_NAME:
-        raise ReportError(f"{source}: not a bcdrfix audit report (no \"schema\": \"{SCHEMA_NAME}\")")
+        raise ReportError(f'{source}: not a bcdrfix audit report (no "schema": "{SCHEMA_NAME}")')
     if document.get("schema_version") != SCHEMA_VERSION:
         raise ReportError(
             f"{source}: schema_version {document.get('schema_version')!r}, this bcdrfix reads {SCHEMA_VERSION}"
@@ -97,7 +97,9 @@ def merge_reports(documents: Iterable[dict]) -> dict:
             by_host.setdefault(result["host"], []).append(result)
         for host in document["hosts"]:
             current = hosts.get(host["name"])
-            if current is not None and runs[current["run"]]["finished"] > finished.get(host["run"], ""):
+            if current is not None and runs[current["run"]]["finished"] > finished.get(
+                host["run"], ""
+            ):
                 continue
             hosts[host["name"]] = host
             results[host["name"]] = by_host.get(host["name"], [])

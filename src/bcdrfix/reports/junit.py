@@ -66,7 +66,11 @@ def build_junit(document: dict) -> ET.ElementTree:
                 counts["errors"] += 1
         for result in host_results:
             case = ET.SubElement(
-                suite, "testcase", classname=host["name"], name=result["control"], time=f"{share:.3f}"
+                suite,
+                "testcase",
+                classname=host["name"],
+                name=result["control"],
+                time=f"{share:.3f}",
             )
             counts["tests"] += 1
             status = result["status"]
@@ -84,7 +88,9 @@ def build_junit(document: dict) -> ET.ElementTree:
                 counts["skipped"] += 1
             else:
                 out = ET.SubElement(case, "system-out")
-                out.text = _clean(f"{titles.get(result['control'], result['control'])}: {result['summary']}")
+                out.text = _clean(
+                    f"{titles.get(result['control'], result['control'])}: {result['summary']}"
+                )
         duration = host.get("duration_s") or 0.0
         suite.set("timestamp", run_started.get(host["run"], ""))
         suite.set("time", f"{duration:.3f}")

@@ -49,8 +49,13 @@ class LiveProgress:
     def start(self, total: int) -> None:
         if self.console.is_terminal:
             self.bar = Progress(
-                TextColumn("auditing"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[last]}"),
-                TimeElapsedColumn(), console=self.console, transient=True,
+                TextColumn("auditing"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[last]}"),
+                TimeElapsedColumn(),
+                console=self.console,
+                transient=True,
             )
             self.bar.start()
             self.task = self.bar.add_task("audit", total=total, last="")
@@ -93,8 +98,14 @@ def summary_table(document: dict, width: int = 100) -> Table:
     # Rich squeezes columns that do not fit down to nothing, blanking the status cells (16 Windows
     # controls overflow 80 columns); dropping the cell padding keeps every status visible.
     padded = min(longest, 32) + len("result") + 12 + sum(len(short[c]) + 3 for c in controls)
-    table = Table(title="bcdrfix audit: hosts x controls", title_justify="left", pad_edge=False,
-                  show_lines=False, header_style="bold", padding=(0, 1) if padded <= width else (0, 0))
+    table = Table(
+        title="bcdrfix audit: hosts x controls",
+        title_justify="left",
+        pad_edge=False,
+        show_lines=False,
+        header_style="bold",
+        padding=(0, 1) if padded <= width else (0, 0),
+    )
     table.add_column("host", no_wrap=True, min_width=min(longest, 32), overflow="ellipsis")
     for control in controls:
         table.add_column(short[control], justify="center", no_wrap=True)
@@ -105,7 +116,11 @@ def summary_table(document: dict, width: int = 100) -> Table:
     for host in hosts:
         host_results = results.get(host["name"], {})
         findings = sum(1 for r in host_results.values() if r["status"] in FINDING_STATUSES)
-        if len(hosts) > FULL_TABLE_HOSTS and host["state"] in (AUDITED, NOT_RUNNING) and not findings:
+        if (
+            len(hosts) > FULL_TABLE_HOSTS
+            and host["state"] in (AUDITED, NOT_RUNNING)
+            and not findings
+        ):
             hidden += 1
             continue
         cells = []
@@ -113,27 +128,41 @@ def summary_table(document: dict, width: int = 100) -> Table:
             result = host_results.get(control)
             cells.append(Text(*CELL[result["status"]]) if result else Text(""))
         if host["state"] == AUDITED:
-            verdict = Text(f"{findings} finding{'s' if findings != 1 else ''}", "red") if findings else Text("pass", "green")
+            verdict = (
+                Text(f"{findings} finding{'s' if findings != 1 else ''}", "red")
+                if findings
+                else Text("pass", "green")
+            )
         elif host["state"] == NOT_RUNNING:
             verdict = Text(f"not running ({host['message']})", "dim")
         else:
             verdict = Text(f"{host['state']}: {host['message']}", "magenta")
         table.add_row(host["name"], *cells, verdict)
     if hidden:
-        table.add_row(Text(f"... {hidden} more host(s) without findings", "dim"), *[""] * len(controls), "")
+        table.add_row(
+            Text(f"... {hidden} more host(s) without findings", "dim"), *[""] * len(controls), ""
+        )
     return table
 
 
 def summary_line(document: dict) -> Text:
     s = document["summary"]
     findings = s["results"]["fail"] + s["results"]["needs-approval"] + s["results"]["error"]
-    verdict = {0: ("all pass", "bold green"), 1: ("findings", "bold red"),
-               2: ("hosts not audited", "bold magenta")}[s["exit_status"]]
+    verdict = {
+        0: ("all pass", "bold green"),
+        1: ("findings", "bold red"),
+        2: ("hosts not audited", "bold magenta"),
+    }[s["exit_status"]]
     return Text.assemble(
-        f"{s['hosts']} hosts: ", (f"{s['compliant']} pass", "green"), ", ",
-        (f"{s['with_findings']} with {findings} findings", "red" if s["with_findings"] else ""), ", ",
+        f"{s['hosts']} hosts: ",
+        (f"{s['compliant']} pass", "green"),
+        ", ",
+        (f"{s['with_findings']} with {findings} findings", "red" if s["with_findings"] else ""),
+        ", ",
         (f"{s['not_audited']} not audited", "magenta" if s["not_audited"] else ""),
-        f", {s['not_running']} not running -> ", verdict, f" (exit {s['exit_status']})",
+        f", {s['not_running']} not running -> ",
+        verdict,
+        f" (exit {s['exit_status']})",
     )
 
 

@@ -17,12 +17,13 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pyinfra.api import FactBase
 
-from bcdrfix.windows import powershell
 from bcdrfix.core.observe import OBSERVERS
+from bcdrfix.windows import powershell
 
 MARKER = "# bcdrfix windows observation"
 HKLM = "HKEY_LOCAL_MACHINE"
@@ -249,7 +250,9 @@ def build_script(sections: Iterable[str], request: Mapping[str, Any]) -> str:
 
 # --- parsing ----------------------------------------------------------------------------------
 
-_GUID = re.compile(r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?")
+_GUID = re.compile(
+    r"\{?([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12})\}?"
+)
 _STATE = re.compile(r"\[(\d+)\]\s*(.*)$")
 _COLON = re.compile(r"[:\uff1a]")
 ENGLISH_NO_ERROR = "no error"
@@ -276,8 +279,14 @@ def parse_vss_writers(lines: Iterable[str]) -> list[dict[str, Any]]:
             continue
         value = _value_after_label(line)
         if value and len(value) >= 2 and value[0] == "'" and value[-1] == "'":
-            current = {"name": value[1:-1], "writer_id": None, "instance_id": None,
-                       "state": None, "state_text": None, "last_error": None}
+            current = {
+                "name": value[1:-1],
+                "writer_id": None,
+                "instance_id": None,
+                "state": None,
+                "state_text": None,
+                "last_error": None,
+            }
             writers.append(current)
             expect_last_error = False
             continue
@@ -348,12 +357,18 @@ def parse_observation(output: Iterable[str]) -> dict[str, Any]:
         result["services"] = {s["name"].lower(): s for s in services.get("items") or []}
     registry = data.get("registry")
     if isinstance(registry, dict) and "items" in registry:
-        result["registry"] = {registry_key(r["path"], r["name"]): r for r in registry.get("items") or []}
+        result["registry"] = {
+            registry_key(r["path"], r["name"]): r for r in registry.get("items") or []
+        }
     vss = data.get("vss_writers")
     if isinstance(vss, dict) and "lines" in vss:
         lines = vss.get("lines") or []
         writers = parse_vss_writers(lines)
-        result["vss_writers"] = {"exit_code": vss.get("exit_code"), "writers": writers, "lines": lines}
+        result["vss_writers"] = {
+            "exit_code": vss.get("exit_code"),
+            "writers": writers,
+            "lines": lines,
+        }
     return result
 
 
@@ -383,8 +398,9 @@ def observe_windows(host: Any, probes: Iterable[str], settings: Any) -> dict[str
     from bcdrfix.windows.controls import observation_request
 
     sections = tuple(sorted(set(probes)))
-    observation = host.get_fact(WindowsObservation, sections=sections,
-                                request=observation_request(settings))
+    observation = host.get_fact(
+        WindowsObservation, sections=sections, request=observation_request(settings)
+    )
     if observation is None:
         return {"platform": "windows", "observation_error": "the Windows observation failed"}
     return observation

@@ -13,7 +13,8 @@ script with a PowerShell grammar and check that hostile values stay literal.
 from __future__ import annotations
 
 import re
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
@@ -23,11 +24,16 @@ from bcdrfix.windows import powershell
 
 HKLM_PREFIXES = ("HKEY_LOCAL_MACHINE\\", "HKLM\\", "HKLM:\\")
 REGISTRY_KINDS = {
-    "string": "String", "reg_sz": "String",
-    "expandstring": "ExpandString", "reg_expand_sz": "ExpandString",
-    "dword": "DWord", "reg_dword": "DWord",
-    "qword": "QWord", "reg_qword": "QWord",
-    "multistring": "MultiString", "reg_multi_sz": "MultiString",
+    "string": "String",
+    "reg_sz": "String",
+    "expandstring": "ExpandString",
+    "reg_expand_sz": "ExpandString",
+    "dword": "DWord",
+    "reg_dword": "DWord",
+    "qword": "QWord",
+    "reg_qword": "QWord",
+    "multistring": "MultiString",
+    "reg_multi_sz": "MultiString",
 }
 START_MODES = {"automatic": "Auto", "auto": "Auto", "manual": "Manual", "disabled": "Disabled"}
 START_TYPE_NAMES = {"Auto": "Automatic", "Manual": "Manual", "Disabled": "Disabled"}
@@ -45,7 +51,7 @@ def registry_subkey(path: str) -> str:
     """``SOFTWARE\\...`` below HKLM; other hives are refused (bcdrfix only needs HKLM)."""
     for prefix in HKLM_PREFIXES:
         if path.upper().startswith(prefix.upper()):
-            subkey = path[len(prefix):].strip("\\")
+            subkey = path[len(prefix) :].strip("\\")
             if subkey:
                 return subkey
     raise OperationValueError(f"registry path {path!r}: expected HKEY_LOCAL_MACHINE\\<key>")
@@ -78,7 +84,8 @@ def registry_matches(current: Mapping[str, Any] | None, kind: str, value: Any) -
     if not current or not current.get("exists"):
         return False
     return str(current.get("kind") or "").lower() == kind.lower() and registry_data_equal(
-        kind, value, current.get("data"))
+        kind, value, current.get("data")
+    )
 
 
 REGISTRY_SET = r"""
@@ -100,7 +107,9 @@ def registry_value_script(path: str, name: str, value: Any, kind: str) -> str:
         try:
             value = int(value)
         except (TypeError, ValueError):
-            raise OperationValueError(f"{path}\\{name}: {kind} needs a number, got {value!r}") from None
+            raise OperationValueError(
+                f"{path}\\{name}: {kind} needs a number, got {value!r}"
+            ) from None
     elif kind == "MultiString":
         value = [str(v) for v in ([value] if isinstance(value, str) else value)]
     else:
@@ -108,12 +117,15 @@ def registry_value_script(path: str, name: str, value: Any, kind: str) -> str:
     body = REGISTRY_SET
     if kind == "MultiString":
         body = "$Value = [string[]]$Value\n" + REGISTRY_SET.lstrip("\n")
-    return powershell.script(body, {"SubKey": registry_subkey(path), "Name": name, "Value": value, "Kind": kind})
+    return powershell.script(
+        body, {"SubKey": registry_subkey(path), "Name": name, "Value": value, "Kind": kind}
+    )
 
 
 @operation()
-def registry_value(path: str, value_name: str, value: Any, kind: str = "String",
-                   current: Mapping | None = None):
+def registry_value(
+    path: str, value_name: str, value: Any, kind: str = "String", current: Mapping | None = None
+):
     """
     Make a registry value under HKLM have this type and data.
 
@@ -150,14 +162,18 @@ def registry_value(path: str, value_name: str, value: Any, kind: str = "String",
 def normalise_account(account: str | None) -> str:
     """Compare service accounts the way Windows treats them (case, spaces, LocalSystem)."""
     text = (account or "").strip().lower().replace(" ", "")
-    return {"localsystem": "ntauthority\\system", ".\\localsystem": "ntauthority\\system"}.get(text, text)
+    return {"localsystem": "ntauthority\\system", ".\\localsystem": "ntauthority\\system"}.get(
+        text, text
+    )
 
 
 def start_mode_value(value: str) -> str:
     try:
         return START_MODES[str(value).lower()]
     except KeyError:
-        raise OperationValueError(f"start mode {value!r}: expected Automatic, Manual or Disabled") from None
+        raise OperationValueError(
+            f"start mode {value!r}: expected Automatic, Manual or Disabled"
+        ) from None
 
 
 SERVICE_EXISTS = r"""
@@ -165,32 +181,46 @@ $service = Get-Service -Name $ServiceName -ErrorAction SilentlyContinue
 if ($null -eq $service) { throw "service $ServiceName is not installed" }
 """
 
-SERVICE_START_TYPE = SERVICE_EXISTS + r"""
+SERVICE_START_TYPE = (
+    SERVICE_EXISTS
+    + r"""
 Set-Service -Name $ServiceName -StartupType $StartupType
 """
+)
 
-SERVICE_START = SERVICE_EXISTS + r"""
+SERVICE_START = (
+    SERVICE_EXISTS
+    + r"""
 if ($service.Status -ne 'Running') {
     Start-Service -Name $ServiceName
     $service.WaitForStatus('Running', [TimeSpan]::FromSeconds($WaitSeconds))
 }
 """
+)
 
-SERVICE_STOP = SERVICE_EXISTS + r"""
+SERVICE_STOP = (
+    SERVICE_EXISTS
+    + r"""
 if ($service.Status -ne 'Stopped') {
     Stop-Service -Name $ServiceName -Force
     $service.WaitForStatus('Stopped', [TimeSpan]::FromSeconds($WaitSeconds))
 }
 """
+)
 
-SERVICE_ACCOUNT = SERVICE_EXISTS + r"""
+SERVICE_ACCOUNT = (
+    SERVICE_EXISTS
+    + r"""
 $cim = Get-CimInstance -ClassName Win32_Service -Filter ("Name='{0}'" -f $service.ServiceName)
 $change = Invoke-CimMethod -InputObject $cim -MethodName Change -Arguments @{ StartName = $Account; StartPassword = '' }
 if ($change.ReturnValue -ne 0) { throw "changing the account of $ServiceName failed: Win32_Service.Change returned $($change.ReturnValue)" }
 """
+)
 
 # net stop / net start, plus: dependents that were running are started again afterwards.
-SERVICE_RESTART = SERVICE_EXISTS + r"""
+SERVICE_RESTART = (
+    SERVICE_EXISTS
+    + r"""
 $dependents = @($service.DependentServices | Where-Object { $_.Status -eq 'Running' } | ForEach-Object { $_.Name })
 if ($service.Status -ne 'Stopped') {
     Stop-Service -Name $ServiceName -Force
@@ -200,23 +230,41 @@ Start-Service -Name $ServiceName
 $service.WaitForStatus('Running', [TimeSpan]::FromSeconds($WaitSeconds))
 foreach ($dependent in $dependents) { Start-Service -Name $dependent }
 """
+)
 
 
-def service_scripts(name: str, running: bool | None = None, mode: str | None = None,
-                    account: str | None = None, current: Mapping | None = None,
-                    wait_seconds: int = 60) -> list[tuple[str, str]]:
+def service_scripts(
+    name: str,
+    running: bool | None = None,
+    mode: str | None = None,
+    account: str | None = None,
+    current: Mapping | None = None,
+    wait_seconds: int = 60,
+) -> list[tuple[str, str]]:
     """(what, script) for each service property that differs from ``current``."""
     values = {"ServiceName": name, "WaitSeconds": int(wait_seconds)}
     changes = []
     observed = current or {}
-    if account is not None and normalise_account(observed.get("account")) != normalise_account(account):
-        changes.append((f"set the account of {name} to {account}",
-                        powershell.script(SERVICE_ACCOUNT, {**values, "Account": account})))
+    if account is not None and normalise_account(observed.get("account")) != normalise_account(
+        account
+    ):
+        changes.append(
+            (
+                f"set the account of {name} to {account}",
+                powershell.script(SERVICE_ACCOUNT, {**values, "Account": account}),
+            )
+        )
     if mode is not None:
         wanted = start_mode_value(mode)
         if observed.get("start_mode") != wanted:
-            changes.append((f"set {name} to start {START_TYPE_NAMES[wanted]}",
-                            powershell.script(SERVICE_START_TYPE, {**values, "StartupType": START_TYPE_NAMES[wanted]})))
+            changes.append(
+                (
+                    f"set {name} to start {START_TYPE_NAMES[wanted]}",
+                    powershell.script(
+                        SERVICE_START_TYPE, {**values, "StartupType": START_TYPE_NAMES[wanted]}
+                    ),
+                )
+            )
     if running is True and observed.get("state") != "Running":
         changes.append((f"start {name}", powershell.script(SERVICE_START, values)))
     if running is False and observed.get("state") != "Stopped":
@@ -225,8 +273,14 @@ def service_scripts(name: str, running: bool | None = None, mode: str | None = N
 
 
 @operation()
-def service(service_name: str, running: bool | None = None, start_mode: str | None = None,
-            account: str | None = None, current: Mapping | None = None, wait_seconds: int = 60):
+def service(
+    service_name: str,
+    running: bool | None = None,
+    start_mode: str | None = None,
+    account: str | None = None,
+    current: Mapping | None = None,
+    wait_seconds: int = 60,
+):
     """
     Make a Windows service have this state, start type and account; each is compared on its own.
 
@@ -258,7 +312,9 @@ def service(service_name: str, running: bool | None = None, start_mode: str | No
 
 
 def service_restart_script(name: str, wait_seconds: int = 60) -> str:
-    return powershell.script(SERVICE_RESTART, {"ServiceName": name, "WaitSeconds": int(wait_seconds)})
+    return powershell.script(
+        SERVICE_RESTART, {"ServiceName": name, "WaitSeconds": int(wait_seconds)}
+    )
 
 
 @operation(is_idempotent=False)
@@ -385,10 +441,15 @@ Write-Output "previous ACL saved to $backup"
 
 
 def machinekeys_acl_reset_script() -> str:
-    return powershell.script(MACHINEKEYS_RESET, {
-        "EveryoneSid": EVERYONE_SID, "AdministratorsSid": ADMINISTRATORS_SID,
-        "ReadWriteRights": RIGHTS_READ_WRITE, "FullRights": RIGHTS_FULL,
-    })
+    return powershell.script(
+        MACHINEKEYS_RESET,
+        {
+            "EveryoneSid": EVERYONE_SID,
+            "AdministratorsSid": ADMINISTRATORS_SID,
+            "ReadWriteRights": RIGHTS_READ_WRITE,
+            "FullRights": RIGHTS_FULL,
+        },
+    )
 
 
 @operation(is_idempotent=False)
@@ -423,7 +484,9 @@ if ($null -ne $item) {
 def remove_certificate_script(thumbprint: str, subject: str) -> str:
     if not _THUMBPRINT.match(thumbprint or ""):
         raise OperationValueError(f"{thumbprint!r} is not a certificate thumbprint (40 hex digits)")
-    return powershell.script(REMOVE_CERTIFICATE, {"Thumbprint": thumbprint.upper(), "Subject": subject})
+    return powershell.script(
+        REMOVE_CERTIFICATE, {"Thumbprint": thumbprint.upper(), "Subject": subject}
+    )
 
 
 @operation(is_idempotent=False)

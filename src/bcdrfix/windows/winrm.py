@@ -29,13 +29,11 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import re
 import socket
 import time
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping
-
-from typing_extensions import Unpack, override
+from typing import TYPE_CHECKING, Any
 
 from pyinfra import logger
 from pyinfra.api.exceptions import ConnectError
@@ -43,6 +41,7 @@ from pyinfra.api.output import echo
 from pyinfra.api.util import get_file_io
 from pyinfra.connectors.base import BaseConnector, ConnectorData, DataMeta
 from pyinfra.connectors.util import CommandOutput, OutputLine
+from typing_extensions import Unpack, override
 
 from bcdrfix.windows.powershell import PowerShellQuoteError, env_name, quote
 
@@ -75,8 +74,13 @@ REFUSED_ARGUMENTS = {
 # pyinfra's default shell is "sh" (config.SHELL); it is meaningless here and ignored.
 ACCEPTED_SHELLS = (None, "", "sh", "powershell", "powershell.exe", "ps")
 CONFIG_REFUSALS = {
-    "SUDO": "_sudo", "SUDO_USER": "_sudo_user", "SU_USER": "_su_user",
-    "DOAS": "_doas", "DOAS_USER": "_doas_user", "DZDO": "_dzdo", "DZDO_USER": "_dzdo_user",
+    "SUDO": "_sudo",
+    "SUDO_USER": "_sudo_user",
+    "SU_USER": "_su_user",
+    "DOAS": "_doas",
+    "DOAS_USER": "_doas_user",
+    "DZDO": "_dzdo",
+    "DZDO_USER": "_dzdo_user",
 }
 NATIVE_STDERR_IDS = ("NativeCommandError", "NativeCommandErrorMessage")
 
@@ -111,26 +115,40 @@ class WinRMConnectorData(ConnectorData, total=False):
 
 
 DATA_META = {
-    "winrm_hostname": DataMeta("Host name or address of the Windows machine (default: the host name)."),
+    "winrm_hostname": DataMeta(
+        "Host name or address of the Windows machine (default: the host name)."
+    ),
     "winrm_port": DataMeta("WinRM port (default 5986 for https, 5985 for http)."),
     "winrm_transport": DataMeta("https (default) or http; http needs message encryption.", "https"),
     "winrm_username": DataMeta("Account to connect as (DOMAIN\\user, user@REALM or a local user)."),
-    "winrm_password": DataMeta("Password (not needed for Kerberos with a ticket or certificate auth)."),
-    "winrm_auth": DataMeta("negotiate (default), ntlm, kerberos, credssp or certificate.", "negotiate"),
+    "winrm_password": DataMeta(
+        "Password (not needed for Kerberos with a ticket or certificate auth)."
+    ),
+    "winrm_auth": DataMeta(
+        "negotiate (default), ntlm, kerberos, credssp or certificate.", "negotiate"
+    ),
     "winrm_cert_validation": DataMeta(
         "Validate the server's TLS certificate (default true). Opting out is explicit, per host: "
         "set it to false. A CA bundle goes in winrm_ca_cert.",
         True,
     ),
-    "winrm_ca_cert": DataMeta("Path of a PEM CA bundle that signs the WinRM listener's certificate."),
+    "winrm_ca_cert": DataMeta(
+        "Path of a PEM CA bundle that signs the WinRM listener's certificate."
+    ),
     "winrm_certificate_pem": DataMeta("Client certificate (PEM) for certificate auth."),
     "winrm_certificate_key_pem": DataMeta("Client certificate key (PEM) for certificate auth."),
     "winrm_message_encryption": DataMeta("auto (default), always or never.", "auto"),
     "winrm_connect_timeout": DataMeta("Seconds to wait for the TCP/TLS connection.", 30),
-    "winrm_read_timeout": DataMeta("Seconds to wait for any HTTP answer (> operation timeout).", 30),
+    "winrm_read_timeout": DataMeta(
+        "Seconds to wait for any HTTP answer (> operation timeout).", 30
+    ),
     "winrm_operation_timeout": DataMeta("WSMan operation timeout in seconds (< read timeout).", 20),
-    "winrm_command_timeout": DataMeta("Default limit in seconds for one command (_timeout wins).", None),
-    "winrm_configuration_name": DataMeta("PowerShell session configuration.", "Microsoft.PowerShell"),
+    "winrm_command_timeout": DataMeta(
+        "Default limit in seconds for one command (_timeout wins).", None
+    ),
+    "winrm_configuration_name": DataMeta(
+        "PowerShell session configuration.", "Microsoft.PowerShell"
+    ),
     "winrm_path": DataMeta("URL path of the WinRM listener.", "wsman"),
     "winrm_credssp_auth_mechanism": DataMeta("auto, ntlm or kerberos (CredSSP only).", "auto"),
     "winrm_negotiate_service": DataMeta("Kerberos service class of the SPN.", "WSMAN"),
@@ -157,7 +175,9 @@ def _as_seconds(name: str, value: Any, low: int = 1, high: int = 86400) -> int:
     except ValueError:
         seconds = -1
     if not low <= seconds <= high:
-        raise WinRMSettingsError(f"{name}={value!r}: expected whole seconds between {low} and {high}")
+        raise WinRMSettingsError(
+            f"{name}={value!r}: expected whole seconds between {low} and {high}"
+        )
     return seconds
 
 
@@ -181,20 +201,25 @@ class WinRMSettings:
     extra: Mapping[str, Any]
 
     @classmethod
-    def from_data(cls, host_name: str, data: Mapping[str, Any]) -> "WinRMSettings":
+    def from_data(cls, host_name: str, data: Mapping[str, Any]) -> WinRMSettings:
         get = lambda key: data.get(key, DATA_META[key].default)  # noqa: E731
         hostname = str(get("winrm_hostname") or host_name)
         if hostname.startswith("@winrm/"):
-            hostname = hostname[len("@winrm/"):]
+            hostname = hostname[len("@winrm/") :]
         if not hostname or any(ch.isspace() for ch in hostname):
-            raise WinRMSettingsError(f"winrm_hostname={hostname!r}: expected a host name or address")
+            raise WinRMSettingsError(
+                f"winrm_hostname={hostname!r}: expected a host name or address"
+            )
         transport = str(get("winrm_transport")).lower()
         if transport not in TRANSPORTS:
             raise WinRMSettingsError(f"winrm_transport={transport!r}: expected https or http")
         ssl = transport == "https"
         port_value = get("winrm_port")
-        port = _as_seconds("winrm_port", port_value, 1, 65535) if port_value not in (None, "") else (
-            5986 if ssl else 5985)
+        port = (
+            _as_seconds("winrm_port", port_value, 1, 65535)
+            if port_value not in (None, "")
+            else (5986 if ssl else 5985)
+        )
         auth = str(get("winrm_auth")).lower()
         if auth not in AUTH_METHODS:
             raise WinRMSettingsError(
@@ -220,7 +245,8 @@ class WinRMSettings:
             mechanism = str(get("winrm_credssp_auth_mechanism")).lower()
             if mechanism not in ("auto", "ntlm", "kerberos"):
                 raise WinRMSettingsError(
-                    f"winrm_credssp_auth_mechanism={mechanism!r}: expected auto, ntlm or kerberos")
+                    f"winrm_credssp_auth_mechanism={mechanism!r}: expected auto, ntlm or kerberos"
+                )
             extra["credssp_auth_mechanism"] = mechanism
         if auth in ("negotiate", "kerberos", "ntlm"):
             extra["negotiate_service"] = str(get("winrm_negotiate_service"))
@@ -230,12 +256,16 @@ class WinRMSettings:
         validate = _as_bool("winrm_cert_validation", get("winrm_cert_validation"))
         ca_cert = get("winrm_ca_cert")
         if ca_cert and not validate:
-            raise WinRMSettingsError("winrm_ca_cert is set but winrm_cert_validation is false: pick one")
+            raise WinRMSettingsError(
+                "winrm_ca_cert is set but winrm_cert_validation is false: pick one"
+            )
         cert_validation: bool | str = str(ca_cert) if ca_cert else validate
 
         encryption = str(get("winrm_message_encryption")).lower()
         if encryption not in ENCRYPTION:
-            raise WinRMSettingsError(f"winrm_message_encryption={encryption!r}: expected auto, always or never")
+            raise WinRMSettingsError(
+                f"winrm_message_encryption={encryption!r}: expected auto, always or never"
+            )
         if not ssl and encryption == "never":
             raise WinRMSettingsError(
                 "winrm_transport=http with winrm_message_encryption=never would send commands and "
@@ -244,9 +274,13 @@ class WinRMSettings:
         if not ssl and auth == "certificate":
             raise WinRMSettingsError("winrm_auth=certificate needs winrm_transport=https")
 
-        connect_timeout = _as_seconds("winrm_connect_timeout", get("winrm_connect_timeout"), 1, 3600)
+        connect_timeout = _as_seconds(
+            "winrm_connect_timeout", get("winrm_connect_timeout"), 1, 3600
+        )
         read_timeout = _as_seconds("winrm_read_timeout", get("winrm_read_timeout"), 1, 3600)
-        operation_timeout = _as_seconds("winrm_operation_timeout", get("winrm_operation_timeout"), 1, 3600)
+        operation_timeout = _as_seconds(
+            "winrm_operation_timeout", get("winrm_operation_timeout"), 1, 3600
+        )
         if read_timeout <= operation_timeout:
             raise WinRMSettingsError(
                 f"winrm_read_timeout={read_timeout} must be greater than "
@@ -311,8 +345,10 @@ def refused_argument(arguments: Mapping[str, Any]) -> str | None:
             return f"bcdrfix winrm: {name} is not supported on Windows hosts ({reason})"
     shell = arguments.get("_shell_executable")
     if shell not in ACCEPTED_SHELLS:
-        return (f"bcdrfix winrm: _shell_executable={shell!r} is not supported: commands always run "
-                "as PowerShell")
+        return (
+            f"bcdrfix winrm: _shell_executable={shell!r} is not supported: commands always run "
+            "as PowerShell"
+        )
     return None
 
 
@@ -328,10 +364,14 @@ def wrap_command(text: str, env: Mapping[str, Any] | None = None, chdir: str | N
         lines.append("$global:BcdrfixSavedEnv = @{}")
         for name, value in env.items():
             q_name = quote(env_name(str(name)))
-            lines.append(f"$global:BcdrfixSavedEnv[{q_name}] = "
-                         f"[System.Environment]::GetEnvironmentVariable({q_name}, 'Process')")
-            lines.append(f"[System.Environment]::SetEnvironmentVariable({q_name}, "
-                         f"{quote(_unmask(value))}, 'Process')")
+            lines.append(
+                f"$global:BcdrfixSavedEnv[{q_name}] = "
+                f"[System.Environment]::GetEnvironmentVariable({q_name}, 'Process')"
+            )
+            lines.append(
+                f"[System.Environment]::SetEnvironmentVariable({q_name}, "
+                f"{quote(_unmask(value))}, 'Process')"
+            )
     if chdir:
         lines.append("$global:BcdrfixSavedLocation = (Get-Location).Path")
         lines.append(f"Set-Location -LiteralPath {quote(str(chdir))}")
@@ -388,7 +428,9 @@ def output_object_text(obj: Any) -> str:
 def error_record_text(record: Any) -> str:
     text = str(record)
     if text in ("", "None"):
-        text = str(getattr(record, "details_message", None) or getattr(record, "message", None) or "error")
+        text = str(
+            getattr(record, "details_message", None) or getattr(record, "message", None) or "error"
+        )
     fq_error = getattr(record, "fq_error", None)
     if fq_error in NATIVE_STDERR_IDS:
         return text
@@ -457,13 +499,17 @@ def describe_error(exc: BaseException, settings: WinRMSettings) -> str:
         user = settings.username or "(no user)"
         return f"winrm: authentication failed for {user} at {where} with {settings.auth} (bad credentials?)"
     if isinstance(exc, requests.exceptions.SSLError) or "CERTIFICATE_VERIFY_FAILED" in text:
-        return (f"winrm: TLS certificate of {where} could not be verified; give its CA in "
-                "winrm_ca_cert (or opt out for this host with winrm_cert_validation=false)")
+        return (
+            f"winrm: TLS certificate of {where} could not be verified; give its CA in "
+            "winrm_ca_cert (or opt out for this host with winrm_cert_validation=false)"
+        )
     if isinstance(exc, requests.exceptions.ConnectTimeout):
         return f"winrm: no connection to {where} within {settings.connect_timeout}s (timeout)"
     if isinstance(exc, (requests.exceptions.ReadTimeout, TimeoutError, socket.timeout)):
-        return (f"winrm: {where} accepted the connection but did not answer in time "
-                f"(timeout; connect {settings.connect_timeout}s, read {settings.read_timeout}s)")
+        return (
+            f"winrm: {where} accepted the connection but did not answer in time "
+            f"(timeout; connect {settings.connect_timeout}s, read {settings.read_timeout}s)"
+        )
     if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
         return f"winrm: connection refused by {where} (is a WinRM {'HTTPS' if settings.ssl else 'HTTP'} listener on port {settings.port}?)"
     if isinstance(exc, requests.exceptions.ConnectionError):
@@ -540,7 +586,9 @@ class WinRMConnector(BaseConnector):
         try:
             wsman = WSMan(**settings.wsman_kwargs())
             self._ps_host = PSHost(None, None, False, "bcdrfix", None, PSHostUserInterface(), "1.0")
-            pool = RunspacePool(wsman, host=self._ps_host, configuration_name=settings.configuration_name)
+            pool = RunspacePool(
+                wsman, host=self._ps_host, configuration_name=settings.configuration_name
+            )
             pool.open()
         except ConnectError:
             raise
@@ -581,7 +629,9 @@ class WinRMConnector(BaseConnector):
                             ps.stop()
                         except Exception:  # noqa: BLE001 - reporting the timeout matters more
                             pass
-                        raise TimeoutError(f"winrm: command still running after {timeout}s; stopped it")
+                        raise TimeoutError(
+                            f"winrm: command still running after {timeout}s; stopped it"
+                        )
                     wait = max(1, min(wait, int(remaining) or 1))
                 ps.poll_invoke(timeout=wait)
         except TimeoutError:
@@ -608,7 +658,7 @@ class WinRMConnector(BaseConnector):
         command,
         print_output: bool = False,
         print_input: bool = False,
-        **arguments: Unpack["ConnectorArguments"],
+        **arguments: Unpack[ConnectorArguments],
     ) -> tuple[bool, CommandOutput]:
         refusal = refused_argument(arguments)
         if refusal:
@@ -635,7 +685,9 @@ class WinRMConnector(BaseConnector):
                 try:
                     self._invoke(RESTORE_SCRIPT, self.settings.operation_timeout)
                 except Exception as exc:  # noqa: BLE001 - keep the command's own outcome
-                    logger.warning(f"{self.host.print_prefix}winrm: could not restore env/dir: {exc}")
+                    logger.warning(
+                        f"{self.host.print_prefix}winrm: could not restore env/dir: {exc}"
+                    )
         if print_output:
             for line in result.lines:
                 echo(f"{self.host.print_prefix}{line.line}", err=True)
@@ -670,7 +722,7 @@ class WinRMConnector(BaseConnector):
         remote_temp_filename: str | None = None,
         print_output: bool = False,
         print_input: bool = False,
-        **arguments: Unpack["ConnectorArguments"],
+        **arguments: Unpack[ConnectorArguments],
     ) -> bool:
         """Upload through pypsrp's checked copy script; the path travels as an argument."""
         refusal = refused_argument(arguments)
@@ -682,8 +734,12 @@ class WinRMConnector(BaseConnector):
             data = data.encode("utf-8")
         ps = self._run_transfer_script("copy.ps1", remote_filename, input=self._file_chunks(data))
         if ps.had_errors:
-            raise OSError("winrm: upload to " + remote_filename + " failed: "
-                          + "; ".join(str(e) for e in ps.streams.error))
+            raise OSError(
+                "winrm: upload to "
+                + remote_filename
+                + " failed: "
+                + "; ".join(str(e) for e in ps.streams.error)
+            )
         if print_output:
             echo(f"{self.host.print_prefix}file uploaded: {remote_filename}", err=True)
         return True
@@ -696,7 +752,7 @@ class WinRMConnector(BaseConnector):
         remote_temp_filename: str | None = None,
         print_output: bool = False,
         print_input: bool = False,
-        **arguments: Unpack["ConnectorArguments"],
+        **arguments: Unpack[ConnectorArguments],
     ) -> bool:
         """Download through pypsrp's fetch script and check its SHA1 before writing locally."""
         refusal = refused_argument(arguments)
@@ -704,8 +760,12 @@ class WinRMConnector(BaseConnector):
             raise OSError(refusal)
         ps = self._run_transfer_script("fetch.ps1", remote_filename)
         if ps.had_errors or len(ps.output) < 2:
-            raise OSError("winrm: download of " + remote_filename + " failed: "
-                          + "; ".join(str(e) for e in ps.streams.error))
+            raise OSError(
+                "winrm: download of "
+                + remote_filename
+                + " failed: "
+                + "; ".join(str(e) for e in ps.streams.error)
+            )
         data = decode_fetched(ps.output[0], ps.output[-1], remote_filename)
         with get_file_io(filename_or_io, "wb") as file_io:
             file_io.write(data)
@@ -720,7 +780,7 @@ def file_chunks(data: bytes, size: int, digest_b64: str) -> Iterator[list[str]]:
         yield ["", digest_b64]
         return
     for offset in range(0, len(data), size):
-        piece = [base64.b64encode(data[offset:offset + size]).decode()]
+        piece = [base64.b64encode(data[offset : offset + size]).decode()]
         if offset + size >= len(data):
             piece.append(digest_b64)
         yield piece
@@ -730,5 +790,7 @@ def decode_fetched(b64_data: Any, expected_sha1: Any, remote_filename: str) -> b
     data = base64.b64decode(str(b64_data))
     actual = hashlib.sha1(data).hexdigest()
     if actual != str(expected_sha1).strip().lower():
-        raise OSError(f"winrm: download of {remote_filename} is corrupt (sha1 {actual} != {expected_sha1})")
+        raise OSError(
+            f"winrm: download of {remote_filename} is corrupt (sha1 {actual} != {expected_sha1})"
+        )
     return data

@@ -40,7 +40,7 @@ def replace_file_script(
         f"p={q(path)}",
         'mkdir -p "$(dirname "$p")"',
         't=$(mktemp "$p.bcdrfix.XXXXXX")',
-        f"printf %s {q(payload)} | base64 -d > \"$t\"",
+        f'printf %s {q(payload)} | base64 -d > "$t"',
         'if [ -e "$p" ]; then',
     ]
     if expected_sha256:
@@ -97,6 +97,4 @@ def file_content(
         host.noop(f"{path} already has the desired content")
         return
     expected = sha256_text(current["text"]) if current is not None else None
-    yield StringCommand(
-        replace_file_script(path, content, expected, mode, owner, group, backup)
-    )
+    yield StringCommand(replace_file_script(path, content, expected, mode, owner, group, backup))
