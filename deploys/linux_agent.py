@@ -5,7 +5,7 @@ pyinfra inventories/lab.py deploys/linux_agent.py --dry    # preview
 pyinfra inventories/lab.py deploys/linux_agent.py --data bcdrfix_agent_restart=true
 """
 
-from bcdrfix.core.apply import apply_controls
+from bcdrfix.controls import apply_controls
 
 # Order matters: the config is written before the service is (re)started.
 apply_controls(

@@ -8,7 +8,7 @@ connectivity, DHCP.
     pyinfra inventories/lab.py deploys/linux_backup.py --data bcdrfix_allow_disruptive=true  # umount/fsck
 """
 
-from bcdrfix.core.apply import apply_controls
+from bcdrfix.controls import apply_controls
 
 # Order matters: vmbackup.conf (MountsToSkip) is written before freeze readiness is judged.
 apply_controls(

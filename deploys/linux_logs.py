@@ -3,6 +3,9 @@
 pyinfra inventories/lab.py deploys/linux_logs.py
 """
 
+from pyinfra import host
+
+from bcdrfix.controls import load_settings
 from bcdrfix.linux.logs import collect_linux_logs
 
-collect_linux_logs()
+collect_linux_logs(load_settings(host.data, host.name))

@@ -4,7 +4,7 @@ pyinfra inventories/windows.py deploys/windows_agent.py
 pyinfra inventories/windows.py deploys/windows_agent.py --data bcdrfix_agent_restart=true
 """
 
-from bcdrfix.core.apply import apply_controls
+from bcdrfix.controls import apply_controls
 
 apply_controls(
     [

@@ -3,6 +3,6 @@
 pyinfra inventories/windows.py deploys/windows_antivirus.py
 """
 
-from bcdrfix.core.apply import apply_controls
+from bcdrfix.controls import apply_controls
 
 apply_controls(["windows.defender_exclusions"])

@@ -5,7 +5,7 @@
         --data bcdrfix_msdtc_reinstall=true --data bcdrfix_allow_disruptive=true
 """
 
-from bcdrfix.core.apply import apply_controls
+from bcdrfix.controls import apply_controls
 
 # The account is fixed before a reinstall could be requested; COM+ is started last.
 apply_controls(["windows.msdtc_account", "windows.msdtc_reinstall", "windows.comsysapp"])

@@ -5,7 +5,7 @@ Both changes are disruptive and need approval:
     pyinfra inventories/windows.py deploys/windows_machinekeys.py --data bcdrfix_allow_disruptive=true
 """
 
-from bcdrfix.core.apply import apply_controls
+from bcdrfix.controls import apply_controls
 
 # The ACL first: the agent can only write new certificates' keys into a readable MachineKeys.
 apply_controls(["windows.machinekeys_acl", "windows.crp_certificates"])

@@ -5,6 +5,6 @@
         --data bcdrfix_msi_reregister=true --data bcdrfix_allow_disruptive=true
 """
 
-from bcdrfix.core.apply import apply_controls
+from bcdrfix.controls import apply_controls
 
 apply_controls(["windows.msiserver", "windows.msi_reregister"])

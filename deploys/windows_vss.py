@@ -5,7 +5,7 @@ BitLocker (report).
     pyinfra inventories/windows.py deploys/windows_vss.py --data bcdrfix_allow_disruptive=true
 """
 
-from bcdrfix.core.apply import apply_controls
+from bcdrfix.controls import apply_controls
 
 apply_controls(
     [

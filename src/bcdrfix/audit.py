@@ -29,9 +29,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bcdrfix.controls import REGISTRY, Control, Status
+from bcdrfix.catalog import load_catalog
+from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, load_settings
 from bcdrfix.core.apply import evaluate, observe, platform_of, select_controls
-from bcdrfix.core.settings import Settings, SettingsError, load_settings
+from bcdrfix.core.settings import Settings, SettingsError
 from bcdrfix.core.templating import TEMPLATES_DIR
 from bcdrfix.inventory_tools import LoadedInventory, host_address, load_inventory
 
@@ -51,7 +52,7 @@ def audit_controls(platform: str, settings: Settings) -> list[Control]:
     """The controls the audit checks on a host: all of its platform except on-demand actions
     (restart now, upgrade now) and the ones the host skips (``bcdrfix_skip_controls``)."""
     ids = [c.id for c in REGISTRY.all(platform) if not c.on_demand]
-    return select_controls(ids, platform, settings)
+    return select_controls(REGISTRY, ids, platform, settings)
 
 
 # --- fix commands -----------------------------------------------------------------------------
@@ -139,7 +140,7 @@ def _control_document(control: Control) -> dict:
         "id": control.id,
         "title": control.title,
         "platform": control.platform,
-        "codes": list(control.codes),
+        "codes": list(load_catalog(REGISTRY).codes_for_control(control.id)),
         "disruptive": control.disruptive,
         "description": control.description,
     }
@@ -201,7 +202,7 @@ def audit_host(
         if not job.controls:
             return
         try:
-            observation = observe(host, job.controls, job.settings, job.platform)
+            observation = observe(ENGINE.observers, host, job.controls, job.settings, job.platform)
         except KeyError:
             doc.update(state=HOST_ERROR, message=f"no observer for platform {job.platform!r}")
             return
@@ -235,7 +236,7 @@ def audit_host(
                     "summary": finding.summary,
                     "observed": _jsonable(finding.observed),
                     "desired": _jsonable(finding.desired),
-                    "codes": list(control.codes),
+                    "codes": list(load_catalog(REGISTRY).codes_for_control(control.id)),
                     "fix": fix,
                 }
             )

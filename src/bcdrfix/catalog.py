@@ -12,7 +12,7 @@ portal paths) that only Azure can do. Loading validates everything before anythi
 
 Lookup accepts what an administrator has at hand::
 
-    catalog = load_catalog()
+    catalog = load_catalog(REGISTRY)                  # bcdrfix.controls.REGISTRY
     catalog.lookup("151099")                          # numeric code
     catalog.lookup("usererrorguestagentstatusunavailable")
     catalog.lookup("320001/ResourceNotFound")         # the articles' code pairs
@@ -34,6 +34,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from bcdrfix.core.model import ControlRegistry
 
 PLATFORMS = ("linux", "windows")
 
@@ -267,10 +269,8 @@ def _resolve(
     return found
 
 
-def parse_catalog(text: str, name: str = "catalog.yaml", registry: Any = None) -> Catalog:
-    """Validate catalog text and build the model; ``registry`` defaults to the control REGISTRY."""
-    if registry is None:
-        from bcdrfix.controls import REGISTRY as registry  # noqa: N811 - late: controls are heavy
+def parse_catalog(text: str, registry: ControlRegistry, name: str = "catalog.yaml") -> Catalog:
+    """Validate catalog text against the control ``registry`` and build the model."""
     try:
         raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
     except CatalogError as exc:
@@ -372,15 +372,15 @@ def catalog_text() -> str:
     return resources.files("bcdrfix").joinpath("catalog.yaml").read_text("utf-8")
 
 
-@functools.lru_cache(maxsize=1)
-def load_catalog() -> Catalog:
-    """The packaged catalog, validated against the registered controls (cached)."""
-    return parse_catalog(catalog_text())
+@functools.lru_cache(maxsize=2)
+def load_catalog(registry: ControlRegistry) -> Catalog:
+    """The packaged catalog, validated against the control ``registry`` (cached)."""
+    return parse_catalog(catalog_text(), registry)
 
 
-def load_catalog_file(path: str | Path, registry: Any = None) -> Catalog:
+def load_catalog_file(path: str | Path, registry: ControlRegistry) -> Catalog:
     path = Path(path)
-    return parse_catalog(path.read_text("utf-8"), path.name, registry)
+    return parse_catalog(path.read_text("utf-8"), registry, path.name)
 
 
 # --- lookup -----------------------------------------------------------------------------------
@@ -502,13 +502,11 @@ def step_as_dict(step: ControlPlaneStep, values: Mapping[str, str] | None = None
 
 def entry_as_dict(
     entry: Entry,
-    registry: Any = None,
+    registry: ControlRegistry,
     values: Mapping[str, str] | None = None,
     platform: str | None = None,
 ) -> dict:
     """Everything ``explain`` shows, as JSON-ready data."""
-    if registry is None:
-        from bcdrfix.controls import REGISTRY as registry  # noqa: N811
     platforms = [platform] if platform else list(entry.platforms)
 
     def control(cid: str) -> dict:
@@ -557,9 +555,7 @@ def entry_as_dict(
     }
 
 
-def is_disruptive(entry: Entry, registry: Any = None, platform: str | None = None) -> bool:
+def is_disruptive(entry: Entry, registry: ControlRegistry, platform: str | None = None) -> bool:
     """Whether any fix for this code - a control or a control-plane step - can hurt production."""
-    if registry is None:
-        from bcdrfix.controls import REGISTRY as registry  # noqa: N811
     controls = any(registry.get(cid).disruptive for cid in entry.control_ids(platform))
     return controls or any(step.disruptive for step in entry.steps(platform))

@@ -23,6 +23,7 @@ from bcdrfix.catalog import (
     load_catalog,
 )
 from bcdrfix.cli import BcdrfixError, main
+from bcdrfix.controls import REGISTRY
 from bcdrfix.core.settings import SettingsError
 
 SERVICE = {"backup": "Azure Backup", "site-recovery": "Azure Site Recovery"}
@@ -35,7 +36,7 @@ SCOPE = {
 
 def _catalog():
     try:
-        return load_catalog()
+        return load_catalog(REGISTRY)
     except CatalogError as exc:
         raise BcdrfixError(str(exc)) from None
 
@@ -46,8 +47,6 @@ def _console() -> Console:
 
 
 def _registry():
-    from bcdrfix.controls import REGISTRY
-
     return REGISTRY
 
 

@@ -28,6 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from bcdrfix.catalog import CatalogError, CodeNotFound, Entry, load_catalog, step_as_dict
+from bcdrfix.controls import ENGINE, REGISTRY, Status, apply_controls, load_settings
+from bcdrfix.core.apply import platform_of, select_controls
 
 ERROR_CODE_KEY = "error_code"  # host data key: --data error_code=CODE
 
@@ -44,7 +46,7 @@ def resolve_for_fix(text: str) -> list[Entry]:
 
     A message fragment shared by several codes is refused: their fixes differ.
     """
-    match = load_catalog().lookup(str(text))
+    match = load_catalog(REGISTRY).lookup(str(text))
     if match.how == "message" and len(match.entries) > 1:
         raise FixInputError(
             f"{text!r} is the message of {len(match.entries)} codes ({', '.join(match.codes)}): "
@@ -76,8 +78,6 @@ def fix_error_code(code: str | None = None):
     """
     from pyinfra import host
     from pyinfra.api.exceptions import PyinfraError
-
-    from bcdrfix.core.apply import apply_controls
 
     text = code if code is not None else host.data.get(ERROR_CODE_KEY)
     if text is None or str(text).strip() == "":
@@ -263,10 +263,6 @@ def run_fix(
     from pyinfra.api.state import StateStage
     from pyinfra.context import ctx_config, ctx_host, ctx_inventory, ctx_state
 
-    from bcdrfix.core.apply import platform_of, select_controls
-    from bcdrfix.core.observe import OBSERVERS
-    from bcdrfix.core.settings import load_settings
-
     entries = resolve_for_fix(code)
     control_ids = control_ids_for(entries)
     overrides = {**(data or {}), ERROR_CODE_KEY: code}
@@ -290,8 +286,8 @@ def run_fix(
         settings = load_settings(host.data, host.name)
         platform = platform_of(host)
         platforms[host.name] = platform
-        if select_controls(control_ids, platform, settings):
-            if platform not in OBSERVERS:
+        if select_controls(REGISTRY, control_ids, platform, settings):
+            if platform not in ENGINE.observers:
                 raise FixInputError(
                     f"host {host.name}: no {platform} support is installed in bcdrfix"
                 )
@@ -394,8 +390,6 @@ def _host_operations(state, host) -> list[tuple[str, Any]]:
 
 
 def _outcome(control, finding, ops, dry: bool) -> ControlOutcome:
-    from bcdrfix.controls import Status
-
     prefix = f"{control.id}: "
     mine = [(name[len(prefix) :], meta) for name, meta in ops if name.startswith(prefix)]
     # remediate names its "nothing to run" notes after the status; they are not steps

@@ -14,8 +14,7 @@ import sys
 from pathlib import Path
 
 from bcdrfix.audit import audit_controls, deploy_for_controls, fix_command
-from bcdrfix.controls import REGISTRY
-from bcdrfix.core.settings import load_settings
+from bcdrfix.controls import REGISTRY, load_settings
 
 REPO = Path(__file__).resolve().parents[2]
 BCDRFIX = str(Path(sys.executable).parent / "bcdrfix")

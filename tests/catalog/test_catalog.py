@@ -102,7 +102,7 @@ SYMPTOMS = {
 
 @pytest.fixture(scope="module")
 def catalog():
-    return load_catalog()
+    return load_catalog(REGISTRY)
 
 
 def spellings(code: str) -> list[str]:
@@ -161,8 +161,9 @@ def test_a_pasted_portal_line_finds_the_code(catalog):
 def test_audit_codes_and_fix_by_code_use_the_same_mapping(catalog):
     """A control reports exactly the codes whose `fix --code` runs it, and every control has one."""
     for control in REGISTRY.all():
-        assert control.codes, f"{control.id} is named by no catalog entry"
-        for display in control.codes:
+        codes = catalog.codes_for_control(control.id)
+        assert codes, f"{control.id} is named by no catalog entry"
+        for display in codes:
             (entry,) = catalog.lookup(display).entries
             assert control.id in entry.control_ids(control.platform), (control.id, display)
 
@@ -177,7 +178,7 @@ def test_every_entry_has_causes_sources_and_a_consistent_scope(catalog):
 
 
 def test_settings_named_in_the_advice_exist(catalog):
-    from bcdrfix.core.settings import SETTINGS
+    from bcdrfix.controls import SETTINGS
 
     for cause in catalog.causes.values():
         for advice in cause.advice:
@@ -195,8 +196,10 @@ def test_controls_run_in_the_order_a_deploy_needs(catalog):
 def test_disruptive_controls_come_from_the_controls_themselves(catalog):
     from bcdrfix.catalog import is_disruptive
 
-    assert is_disruptive(catalog.get("ExtensionFailedVssWriterInBadState"), platform="windows")
-    assert not is_disruptive(catalog.get("151095"))
+    assert is_disruptive(
+        catalog.get("ExtensionFailedVssWriterInBadState"), REGISTRY, platform="windows"
+    )
+    assert not is_disruptive(catalog.get("151095"), REGISTRY)
 
 
 @needs_seeds
@@ -300,7 +303,7 @@ def broken(old: str, new: str, count: int = 1) -> str:
 )
 def test_broken_references_are_refused_with_one_line(old, new, problem):
     with pytest.raises(CatalogError) as info:
-        parse_catalog(broken(old, new))
+        parse_catalog(broken(old, new), REGISTRY)
     assert problem in str(info.value)
     assert "\n" not in str(info.value)
 
@@ -312,14 +315,16 @@ def test_schema_violations_are_refused():
                 "    message: Task execution has timed out while tracking for extension "
                 "operation to be started.\n",
                 "",
-            )
+            ),
+            REGISTRY,
         )
     with pytest.raises(CatalogError, match=r"codes/0/platforms/0: 'solaris' is not one of"):
         parse_catalog(
             broken(
                 "    platforms: [linux, windows]\n    scope: guest",
                 "    platforms: [solaris]\n    scope: guest",
-            )
+            ),
+            REGISTRY,
         )
 
 
@@ -328,7 +333,7 @@ def test_duplicate_yaml_keys_are_refused():
         "  agent-status:\n", "  restart-vm:\n    title: x\n    portal: y\n  agent-status:\n"
     )
     with pytest.raises(CatalogError, match="duplicate key 'restart-vm'"):
-        parse_catalog(text)
+        parse_catalog(text, REGISTRY)
 
 
 # --- placeholders -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 from bcdrfix.catalog import load_catalog
 from bcdrfix.cli import main
+from bcdrfix.controls import REGISTRY
 
 
 @pytest.fixture
@@ -130,13 +131,13 @@ def test_explain_json_is_complete(run):
 def test_codes_table_lists_every_entry(run):
     result = run("codes")
     assert result.exit_code == 0
-    for entry in load_catalog().entries:
+    for entry in load_catalog(REGISTRY).entries:
         assert entry.code in result.output
 
 
 def test_codes_json_and_platform_filter(run):
     everything = json.loads(run("codes", "--json").output)
-    assert len(everything) == len(load_catalog().entries)
+    assert len(everything) == len(load_catalog(REGISTRY).entries)
     windows = json.loads(run("codes", "--platform", "windows", "--json").output)
     codes = {e["code"] for e in windows}
     assert "ExtensionFailedVssWriterInBadState" in codes and "UserErrorFsFreezeFailed" not in codes

@@ -13,12 +13,13 @@ from pathlib import Path
 import pytest
 
 from bcdrfix.catalog import load_catalog
-from bcdrfix.controls import Status
+from bcdrfix.controls import REGISTRY, Status, load_settings
 from bcdrfix.core.apply import evaluate, plan_steps, select_controls
-from bcdrfix.core.settings import load_settings
 
 FIXTURES = Path(__file__).resolve().parents[1] / "windows" / "fixtures"
-WINDOWS_CODES = [e.code for e in load_catalog().for_platform("windows") if e.control_ids("windows")]
+WINDOWS_CODES = [
+    e.code for e in load_catalog(REGISTRY).for_platform("windows") if e.control_ids("windows")
+]
 
 
 def observation(name: str) -> dict:
@@ -30,14 +31,16 @@ def observation(name: str) -> dict:
 
 def findings(code: str, name: str, **data):
     settings = load_settings(data)
-    controls = select_controls(load_catalog().get(code).control_ids("windows"), "windows", settings)
+    controls = select_controls(
+        REGISTRY, load_catalog(REGISTRY).get(code).control_ids("windows"), "windows", settings
+    )
     return settings, evaluate(controls, observation(name), settings)
 
 
 @pytest.mark.parametrize("code", WINDOWS_CODES)
 def test_broken_windows_machine_gets_a_plan_from_every_control_of_the_code(code):
     settings, results = findings(code, "broken")
-    assert [c.id for c, _ in results] == load_catalog().get(code).control_ids("windows")
+    assert [c.id for c, _ in results] == load_catalog(REGISTRY).get(code).control_ids("windows")
     for control, finding in results:
         assert finding.status is not Status.ERROR, (control.id, finding.summary)
         if finding.status is Status.FAIL:

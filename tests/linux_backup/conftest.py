@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 import bcdrfix.controls  # noqa: F401  (registers controls)
+from bcdrfix.controls import load_settings
 from bcdrfix.core.observe import PROBES, SECTION, parse_output
-from bcdrfix.core.settings import load_settings
 
 FIXTURES = Path(__file__).parent / "fixtures"
 

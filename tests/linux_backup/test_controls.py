@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from conftest import file_section, fixture_text, observe
 
-from bcdrfix.controls import REGISTRY, Status
+from bcdrfix.controls import REGISTRY, Status, load_settings
 from bcdrfix.core.apply import evaluate
-from bcdrfix.core.settings import SettingsError, load_settings
+from bcdrfix.core.settings import SettingsError
 from bcdrfix.linux.backup import TEMPLATE_GLOB
 
 TEMPLATE = TEMPLATE_GLOB.replace("*", "1.0.9170.0")

@@ -7,9 +7,8 @@ import subprocess
 
 import pytest
 
-from bcdrfix.controls import REGISTRY
+from bcdrfix.controls import REGISTRY, load_settings
 from bcdrfix.core.observe import build_script, linux_probe_variables, parse_output
-from bcdrfix.core.settings import load_settings
 from bcdrfix.linux.backup import connectivity_targets
 
 OUR_PROBES = (

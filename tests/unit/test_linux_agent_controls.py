@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import subprocess
 
-from bcdrfix.controls import REGISTRY, Status
+from bcdrfix.controls import REGISTRY, Status, load_settings
 from bcdrfix.core.apply import evaluate
 from bcdrfix.core.observe import build_script, parse_output
-from bcdrfix.core.settings import load_settings
 
 CONF = "Extensions.Enabled=n\nProvisioning.Agent=auto\nLogs.Verbose=n\n"
 

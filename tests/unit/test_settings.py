@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from bcdrfix.core.settings import SettingsError, load_settings
+from bcdrfix.controls import load_settings
+from bcdrfix.core.settings import SettingsError
+from bcdrfix.linux.agent_settings import waagent_desired
 
 
 def test_defaults_are_valid_and_documented_in_group_data(repo):
     settings = load_settings({})
-    assert settings.waagent_desired == {
+    assert waagent_desired(settings) == {
         "Extensions.Enabled": "y",
         "Provisioning.Agent": "auto",
         "Logs.Verbose": "n",
@@ -68,5 +70,5 @@ def test_strings_from_the_command_line_are_accepted():
             "bcdrfix_agent_restart_sec": "10",
         }
     )
-    assert settings.waagent_desired["Logs.Verbose"] == "y"
+    assert waagent_desired(settings)["Logs.Verbose"] == "y"
     assert settings.allow_disruptive is True and settings.agent_restart_sec == 10

@@ -2,9 +2,9 @@
 
 import pytest
 
-from bcdrfix.controls import REGISTRY, Status
+from bcdrfix.controls import REGISTRY, Status, load_settings
 from bcdrfix.core.apply import evaluate, plan_steps
-from bcdrfix.core.settings import SettingsError, load_settings
+from bcdrfix.core.settings import SettingsError
 
 from .helpers import run_operation
 

@@ -5,9 +5,8 @@ import copy
 
 import pytest
 
-from bcdrfix.controls import REGISTRY, Status
+from bcdrfix.controls import REGISTRY, Status, load_settings
 from bcdrfix.core.apply import evaluate, plan_steps
-from bcdrfix.core.settings import load_settings
 from bcdrfix.windows import operations as ops
 from bcdrfix.windows.controls import observation_request
 from bcdrfix.windows.facts import SECTIONS, build_script

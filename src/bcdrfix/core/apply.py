@@ -1,9 +1,8 @@
 """Run controls inside a pyinfra deploy: observe once, check each control, fix what fails.
 
-Deploy files stay thin::
-
-    from bcdrfix.core.apply import apply_controls
-    apply_controls(["linux.waagent_conf", "linux.agent_service"])
+The engine runs with an ``Engine``: the control registry, the settings table and the
+observer of each platform, assembled by ``bcdrfix.controls`` (deploy files call its
+``apply_controls``, which passes the assembled engine here).
 
 Per control and host the run reports one of: already right (no change), changed, needs
 approval (a disruptive fix without opt-in), not applicable, or error.
@@ -11,13 +10,28 @@ approval (a disruptive fix without opt-in), not applicable, or error.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import replace
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
 from typing import Any
 
-from bcdrfix.controls import REGISTRY, Control, Finding, Status, Step
-from bcdrfix.core.observe import OBSERVERS
-from bcdrfix.core.settings import Settings, load_settings
+from bcdrfix.core.model import Control, ControlRegistry, Finding, Status, Step
+from bcdrfix.core.operations.report import note
+from bcdrfix.core.settings import Setting, Settings, load_settings
+
+# function(host, probe names, settings) -> observation dict
+Observer = Callable[[Any, Iterable[str], Any], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Engine:
+    """What the engine runs with: controls, settings and the observer of each platform."""
+
+    controls: ControlRegistry
+    settings: Mapping[str, Setting]
+    observers: Mapping[str, Observer]
+
+    def load_settings(self, data: Any, host_name: str = "") -> Settings:
+        return load_settings(data, host_name, table=self.settings, controls=self.controls)
 
 
 def platform_of(host: Any) -> str:
@@ -33,14 +47,22 @@ def platform_of(host: Any) -> str:
     return "linux"
 
 
-def select_controls(control_ids: Iterable[str], platform: str, settings: Settings) -> list[Control]:
-    controls = [REGISTRY.get(cid) for cid in control_ids]
+def select_controls(
+    registry: ControlRegistry, control_ids: Iterable[str], platform: str, settings: Settings
+) -> list[Control]:
+    controls = [registry.get(cid) for cid in control_ids]
     return [c for c in controls if c.platform == platform and c.id not in settings.skip_controls]
 
 
-def observe(host: Any, controls: list[Control], settings: Settings, platform: str) -> dict:
+def observe(
+    observers: Mapping[str, Observer],
+    host: Any,
+    controls: list[Control],
+    settings: Settings,
+    platform: str,
+) -> dict:
     probes = sorted({name for c in controls for name in c.probes})
-    return OBSERVERS[platform](host, probes, settings)
+    return observers[platform](host, probes, settings)
 
 
 def evaluate(
@@ -62,20 +84,18 @@ def evaluate(
     return results
 
 
-def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
+def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
     """Check and fix the given controls on the current pyinfra host."""
     from pyinfra import host
 
-    from bcdrfix.core.operations.report import note as note_op
-
-    settings = load_settings(host.data, host.name)
+    settings = engine.load_settings(host.data, host.name)
     # Say per host why nothing changed (already right, needs approval...), not only with -v.
     host.state.print_noop_info = True
     platform = platform_of(host)
-    controls = select_controls(control_ids, platform, settings)
+    controls = select_controls(engine.controls, control_ids, platform, settings)
     if not controls:
         return []
-    observation = observe(host, controls, settings, platform)
+    observation = observe(engine.observers, host, controls, settings, platform)
     results = evaluate(controls, observation, settings)
     reported = []
     for control, finding in host.loop(results):
@@ -90,7 +110,7 @@ def apply_controls(control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
                     steps=tuple(
                         step.name.removeprefix(f"{control.id}: ")
                         for step in steps
-                        if step.op is not note_op
+                        if step.op is not note
                     ),
                     by_hand=tuple(step.kwargs["message"] for step in steps if step.by_hand),
                 ),
@@ -103,8 +123,6 @@ def plan_steps(
     control: Control, finding: Finding, observation: dict, settings: Settings
 ) -> list[Step]:
     """The operations for one control on one host: its fix, or a note saying why none."""
-    from bcdrfix.core.operations.report import note
-
     if finding.status is Status.FAIL and control.fix is not None:
         steps = control.fix(observation, settings, finding)
     else:

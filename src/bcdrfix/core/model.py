@@ -13,10 +13,13 @@ A control is defined once and used twice:
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
+
+from bcdrfix.core.operations.files import file_content
+from bcdrfix.core.operations.report import note as note_op
 
 
 class Status(str, Enum):
@@ -96,8 +99,6 @@ def note(message: str, name: str = "report only", by_hand: bool = False) -> Step
     ``by_hand``: the message is work the fix leaves to a person, so a run that changed the rest
     does not look complete.
     """
-    from bcdrfix.core.operations.report import note as note_op
-
     return Step(note_op, {"name": name, "message": message}, by_hand=by_hand)
 
 
@@ -112,8 +113,6 @@ def report_only(advice: str) -> FixFunc:
 
 def write_file(name: str, path: str, content: str, current: Any, mode: str = "644") -> Step:
     """Replace a file's content keeping owner/mode, with a backup (``operations.files``)."""
-    from bcdrfix.core.operations.files import file_content
-
     return Step(
         file_content,
         {"name": name, "path": path, "content": content, "current": current, "mode": mode},
@@ -149,13 +148,6 @@ class Control:
     on_demand: bool = False
     description: str = ""
 
-    @property
-    def codes(self) -> tuple[str, ...]:
-        """The error codes this control prevents, from the catalog (the one code->control map)."""
-        from bcdrfix.catalog import load_catalog
-
-        return load_catalog().codes_for_control(self.id)
-
     def evaluate(self, observation: Mapping[str, Any], settings: Any) -> Finding:
         """Run the check; turn a crash on unexpected data into an ``error`` finding."""
         try:
@@ -165,8 +157,17 @@ class Control:
 
 
 class ControlRegistry:
-    def __init__(self) -> None:
+    """Controls by id. Each content module keeps its own (``CONTROLS``); ``bcdrfix.controls``
+    combines them into the one registry the applications pass to the engine."""
+
+    def __init__(self, controls: Iterable[Control] = ()) -> None:
         self._controls: dict[str, Control] = {}
+        for control in controls:
+            self.register(control)
+
+    @classmethod
+    def combine(cls, *registries: ControlRegistry) -> ControlRegistry:
+        return cls(control for registry in registries for control in registry.all())
 
     def register(self, control: Control) -> Control:
         if control.id in self._controls:
@@ -189,6 +190,3 @@ class ControlRegistry:
 
     def ids(self) -> list[str]:
         return list(self._controls)
-
-
-REGISTRY = ControlRegistry()

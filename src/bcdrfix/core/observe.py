@@ -150,12 +150,6 @@ PROBE_VARIABLES: dict[str, Callable[[Any], Any]] = {
     "BCDR_WAAGENT_CONF": lambda settings: settings.waagent_conf_path,
 }
 
-# platform -> function(host, probe names, settings) -> observation dict
-OBSERVERS: dict[str, Callable[[Any, Iterable[str], Any], dict[str, Any]]] = {
-    "linux": observe_linux,
-}
-
-
 # --- shared parsers -----------------------------------------------------------------------
 
 

@@ -1,22 +1,20 @@
 """Desired state from inventory and group data, validated before any host is touched.
 
-Every setting bcdrfix reads from host data is declared here once with its default, its
-validator and a one-line description. ``group_data/*.py`` documents the same names for users.
-A wrong value raises ``SettingsError`` with one line that names the host, the setting and
-what was expected.
+The settings framework: ``Setting``, ``SettingsTable`` (each content module declares its own
+settings once with default, validator and a one-line description; ``bcdrfix.controls`` combines
+the tables), the shared validators, the settings every platform shares (``SHARED``) and
+``load_settings``. ``group_data/*.py`` documents the same names for users. A wrong value raises
+``SettingsError`` with one line that names the host, the setting and what was expected.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Container, Iterator, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any
 
 from pyinfra.api.exceptions import PyinfraError
-
-from bcdrfix.linux import waagent_conf
 
 
 class SettingsError(PyinfraError, ValueError):
@@ -38,13 +36,21 @@ class Setting:
     doc: str
 
 
-SETTINGS: dict[str, Setting] = {}
+class SettingsTable(dict[str, Setting]):
+    """Settings by name, in definition order (the order in which they are validated)."""
 
+    def define(self, name: str, default: Any, validate: Validator, doc: str) -> None:
+        if name in self:
+            raise ValueError(f"setting {name} defined twice")
+        self[name] = Setting(name, default, validate, doc)
 
-def define(name: str, default: Any, validate: Validator, doc: str) -> None:
-    if name in SETTINGS:
-        raise ValueError(f"setting {name} defined twice")
-    SETTINGS[name] = Setting(name, default, validate, doc)
+    @classmethod
+    def combine(cls, *tables: Mapping[str, Setting]) -> SettingsTable:
+        combined = cls()
+        for table in tables:
+            for setting in table.values():
+                combined.define(setting.name, setting.default, setting.validate, setting.doc)
+        return combined
 
 
 # --- validators ---------------------------------------------------------------------------
@@ -129,102 +135,28 @@ def as_choice(*choices: str) -> Validator:
     return check
 
 
-def as_waagent_conf(name: str, value: Any) -> dict[str, str]:
-    if not isinstance(value, Mapping):
-        raise SettingsError(f"{name}: expected a mapping of waagent.conf keys to values")
-    try:
-        return waagent_conf.normalise_desired(value)
-    except ValueError as exc:
-        raise SettingsError(f"{name}: {exc}") from None
+def as_id_list(name: str, value: Any) -> tuple[str, ...]:
+    """Names given as a list or as one comma-separated string."""
+    items = [value] if isinstance(value, str) else list(value or ())
+    return tuple(i.strip() for item in items for i in str(item).split(",") if i.strip())
 
 
 # --- the settings every platform shares -----------------------------------------------------
 
-define(
+SHARED = SettingsTable()
+SHARED.define(
     "bcdrfix_allow_disruptive",
     False,
     as_bool,
     "Allow fixes that can hurt production (service restarts other than the agent, reinstalls, "
     "unmount/fsck). Off: such fixes are reported as 'needs approval'.",
 )
-define(
+SHARED.define(
     "bcdrfix_skip_controls",
     (),
-    lambda name, value: _as_control_list(name, value),
+    as_id_list,  # checked against the control registry by load_settings
     "Control ids this host must not check or fix (for example a VM you manage by hand).",
 )
-
-# --- Linux guest agent ----------------------------------------------------------------------
-
-define(
-    "bcdrfix_waagent_conf",
-    MappingProxyType(
-        {"Extensions.Enabled": "y", "Provisioning.Agent": "auto", "Logs.Verbose": "n"}
-    ),
-    as_waagent_conf,
-    "Desired /etc/waagent.conf keys. Extensions.Enable (the articles' spelling) is accepted "
-    "and written as Extensions.Enabled.",
-)
-define(
-    "bcdrfix_agent_verbose_logs",
-    None,
-    optional(as_bool),
-    "Switch Logs.Verbose for diagnostics (overrides bcdrfix_waagent_conf when set).",
-)
-define(
-    "bcdrfix_waagent_conf_path",
-    "/etc/waagent.conf",
-    as_path,
-    "Path of the agent configuration file.",
-)
-define(
-    "bcdrfix_agent_unit",
-    None,
-    optional(as_choice("walinuxagent", "waagent")),
-    "Force the agent's systemd unit name; by default it is detected on each host.",
-)
-define(
-    "bcdrfix_agent_restart_sec",
-    5,
-    as_int_range(0, 3600, "seconds"),
-    "RestartSec= written with Restart=always in the auto-restart drop-in.",
-)
-define(
-    "bcdrfix_agent_restart",
-    False,
-    as_bool,
-    "Restart the agent on this run even when nothing changed (the articles' 'restart the agent').",
-)
-define(
-    "bcdrfix_agent_min_version",
-    "2.2.53",
-    as_version,
-    "Lowest acceptable guest agent version (goal-state agent) on Linux.",
-)
-define(
-    "bcdrfix_agent_upgrade",
-    False,
-    as_bool,
-    "Install or upgrade the agent through the host's package manager when it is missing or too old.",
-)
-define(
-    "bcdrfix_logs_dir",
-    "collected-logs",
-    as_text,
-    "Local folder where deploys/linux_logs.py puts one sub-folder of agent logs per host.",
-)
-
-
-def _as_control_list(name: str, value: Any) -> tuple[str, ...]:
-    from bcdrfix.controls import REGISTRY  # late: controls import settings
-
-    items = [value] if isinstance(value, str) else list(value or ())
-    items = [i.strip() for item in items for i in str(item).split(",") if i.strip()]
-    for item in items:
-        if item not in REGISTRY:
-            raise SettingsError(f"{name}: unknown control {item!r}")
-    return tuple(items)
-
 
 # --- loading ----------------------------------------------------------------------------------
 
@@ -244,44 +176,45 @@ class Settings(Mapping[str, Any]):
     def __getitem__(self, key: str) -> Any:
         return self._values[key]
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[str]:
         return iter(self._values)
 
     def __len__(self) -> int:
         return len(self._values)
 
-    @property
-    def waagent_desired(self) -> dict[str, str]:
-        """The waagent.conf keys to enforce, with the verbose-logs switch applied."""
-        desired = dict(self.waagent_conf)
-        if self.agent_verbose_logs is not None:
-            desired["Logs.Verbose"] = "y" if self.agent_verbose_logs else "n"
-        return desired
 
+def load_settings(
+    data: Mapping[str, Any] | Any,
+    host_name: str = "",
+    *,
+    table: Mapping[str, Setting],
+    controls: Container[str],
+) -> Settings:
+    """Validate the bcdrfix_* values of one host's data against ``table``.
 
-def load_settings(data: Mapping[str, Any] | Any, host_name: str = "") -> Settings:
-    """Validate the bcdrfix_* values of one host's data.
-
-    ``data`` is a mapping or pyinfra's ``HostData``. Unknown ``bcdrfix_*`` names are refused so
-    that a typo does not silently fall back to a default.
+    ``data`` is a mapping or pyinfra's ``HostData``; ``controls`` holds the known control ids
+    (for ``bcdrfix_skip_controls``). Unknown ``bcdrfix_*`` names are refused so that a typo
+    does not silently fall back to a default.
     """
-    import bcdrfix.controls  # noqa: F401  (control modules define their own settings)
-
     if hasattr(data, "dict"):
         raw = dict(data.dict())
     else:
         raw = dict(data)
     prefix = f"host {host_name}: " if host_name else ""
     for key in raw:
-        if key.startswith("bcdrfix_") and key not in SETTINGS:
-            near = [name for name in SETTINGS if name[:12] == key[:12]]
+        if key.startswith("bcdrfix_") and key not in table:
+            near = [name for name in table if name[:12] == key[:12]]
             hint = f" (did you mean {near[0]}?)" if near else ""
             raise SettingsError(f"{prefix}unknown setting {key}{hint}")
     values = {}
-    for setting in SETTINGS.values():
+    for setting in table.values():
         value = raw.get(setting.name, setting.default)
         try:
             values[setting.name] = setting.validate(setting.name, value)
         except SettingsError as exc:
             raise SettingsError(f"{prefix}{exc}") from None
+        if setting.name == "bcdrfix_skip_controls":
+            for item in values[setting.name]:
+                if item not in controls:
+                    raise SettingsError(f"{prefix}{setting.name}: unknown control {item!r}")
     return Settings(values)

@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from bcdrfix.core.model import (
-    REGISTRY,
     Control,
+    ControlRegistry,
     Finding,
     Step,
     error,
@@ -22,6 +22,9 @@ from bcdrfix.core.model import (
 from bcdrfix.core.observe import parse_file, parse_key_values, probe, split_subsections
 from bcdrfix.core.templating import render
 from bcdrfix.linux import waagent_conf
+from bcdrfix.linux.agent_settings import waagent_desired
+
+CONTROLS = ControlRegistry()
 
 DROPIN_NAME = "zz-bcdrfix-restart.conf"  # sorts after admins' override.conf, so it wins
 
@@ -147,7 +150,7 @@ def fix_agent_service(observation, settings, finding: Finding) -> list[Step]:
     return [shell("Start the agent", f"systemctl start {q}")]
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.agent_service",
         title="Guest agent service is running and enabled",
@@ -177,7 +180,7 @@ def fix_agent_restart(observation, settings, finding: Finding) -> list[Step]:
     return [shell("Restart the agent (requested)", f"systemctl restart {shlex.quote(unit)}")]
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.agent_restart",
         title="Restart the guest agent on request",
@@ -242,7 +245,7 @@ def fix_agent_auto_restart(observation, settings, finding: Finding) -> list[Step
     return [write, verify]
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.agent_auto_restart",
         title="systemd restarts the guest agent when it stops",
@@ -262,7 +265,7 @@ REGISTRY.register(
 def check_waagent_conf(observation, settings) -> Finding:
     current = observation.get("waagent_conf")
     path = settings.waagent_conf_path
-    desired = settings.waagent_desired
+    desired = waagent_desired(settings)
     if current is None:
         return error(f"{path} does not exist: is the agent installed?", desired=desired)
     states = waagent_conf.inspect(current["text"], desired)
@@ -306,7 +309,7 @@ def fix_waagent_conf(observation, settings, finding: Finding) -> list[Step]:
     return steps
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.waagent_conf",
         title="/etc/waagent.conf enables extensions and has the desired agent options",
@@ -392,7 +395,7 @@ def fix_agent_package(observation, settings, finding: Finding) -> list[Step]:
     ]
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.agent_package",
         title="Guest agent is installed and not older than the minimum version",

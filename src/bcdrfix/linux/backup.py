@@ -19,8 +19,8 @@ from types import MappingProxyType
 from typing import Any
 
 from bcdrfix.core.model import (
-    REGISTRY,
     Control,
+    ControlRegistry,
     Finding,
     Step,
     error,
@@ -34,14 +34,18 @@ from bcdrfix.core.model import (
 from bcdrfix.core.observe import PROBE_VARIABLES, parse_file, probe, split_subsections
 from bcdrfix.core.settings import (
     SettingsError,
+    SettingsTable,
     as_bool,
     as_int_range,
     as_path,
     as_port,
-    define,
     optional,
 )
 from bcdrfix.linux import netconf, vmbackup_conf, waagent_conf
+
+CONTROLS = ControlRegistry()
+SETTINGS = SettingsTable()
+define = SETTINGS.define
 
 # --- settings -------------------------------------------------------------------------------------
 
@@ -530,7 +534,7 @@ def fix_vmbackup_conf(observation, settings, finding: Finding) -> list[Step]:
     return steps
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.vmbackup_conf",
         title="/etc/azure/vmbackup.conf is readable by the backup extension and has the desired keys",
@@ -584,7 +588,7 @@ def check_vmbackup_conf_location(observation, settings) -> Finding:
     )
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.vmbackup_conf_location",
         title="Backup settings are in /etc/azure/vmbackup.conf, not only in the articles' template path",
@@ -772,7 +776,7 @@ def fix_freeze_readiness(observation, settings, finding: Finding) -> list[Step]:
     return steps
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.freeze_readiness",
         title="Every mount the backup extension freezes can be frozen",
@@ -909,7 +913,7 @@ def fix_selinux_waagent(observation, settings, finding: Finding) -> list[Step]:
     return steps
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.selinux_waagent",
         title="SELinux does not block the agent's paths under /var/lib/waagent",
@@ -1035,7 +1039,7 @@ def check_connectivity(observation, settings) -> Finding:
     return passed(f"{len(rows)} endpoint(s) answer{proxy_text}", observed)
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.connectivity",
         title="Wireserver, IMDS and storage endpoints answer from the guest (through the agent's proxy)",
@@ -1176,7 +1180,7 @@ def fix_dhcp(observation, settings, finding: Finding) -> list[Step]:
     return steps
 
 
-REGISTRY.register(
+CONTROLS.register(
     Control(
         id="linux.dhcp",
         title="The guest's primary interface uses DHCP",

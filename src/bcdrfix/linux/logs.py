@@ -10,8 +10,7 @@ from __future__ import annotations
 import re
 import tarfile
 from pathlib import Path
-
-from bcdrfix.core.settings import load_settings
+from typing import Any
 
 LOG_GLOBS = ("var/lib/waagent/*.xml", "var/log/waagent.log", "var/log/azure")
 REMOTE_ARCHIVE = "/tmp/bcdrfix-agent-logs.tar.gz"
@@ -36,12 +35,11 @@ def unpack(archive: Path, destination: Path) -> list[str]:
         return tar.getnames()
 
 
-def collect_linux_logs() -> None:
+def collect_linux_logs(settings: Any) -> None:
     """Operations for the current pyinfra host (used by deploys/linux_logs.py)."""
     from pyinfra import host
     from pyinfra.operations import files, python, server
 
-    settings = load_settings(host.data, host.name)
     folder = local_folder(settings.logs_dir, host.name)
     folder.mkdir(parents=True, exist_ok=True)
     archive = folder / "agent-logs.tar.gz"

@@ -11,13 +11,13 @@ would happen. Report-only controls (agent version, .NET, BitLocker, DHCP) never 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
 from bcdrfix.core.model import (
-    REGISTRY,
     Control,
+    ControlRegistry,
     Finding,
     Step,
     error,
@@ -27,9 +27,19 @@ from bcdrfix.core.model import (
     passed,
     report_only,
 )
-from bcdrfix.core.settings import SettingsError, as_bool, as_int_range, as_text, as_version, define
-from bcdrfix.windows import facts as windows_facts  # noqa: F401  (registers OBSERVERS["windows"])
-from bcdrfix.windows.facts import HKLM, registry_key
+from bcdrfix.core.settings import (
+    SettingsError,
+    SettingsTable,
+    as_bool,
+    as_int_range,
+    as_text,
+    as_version,
+)
+from bcdrfix.windows.facts import HKLM, WindowsObservation, registry_key
+
+CONTROLS = ControlRegistry()
+SETTINGS = SettingsTable()
+define = SETTINGS.define
 
 # --- what Windows and the backup extension use (REFERENCE section 4) -------------------------
 
@@ -254,6 +264,17 @@ def observation_request(settings: Any) -> dict[str, Any]:
     }
 
 
+def observe_windows(host: Any, probes: Iterable[str], settings: Any) -> dict[str, Any]:
+    """The Windows observer (``bcdrfix.controls.OBSERVERS``): run the sections the probes name."""
+    sections = tuple(sorted(set(probes)))
+    observation = host.get_fact(
+        WindowsObservation, sections=sections, request=observation_request(settings)
+    )
+    if observation is None:
+        return {"platform": "windows", "observation_error": "the Windows observation failed"}
+    return observation
+
+
 # --- helpers ----------------------------------------------------------------------------------
 
 
@@ -364,7 +385,7 @@ def service_problems(
 
 
 def _register(**kwargs) -> Control:
-    return REGISTRY.register(Control(platform="windows", **kwargs))
+    return CONTROLS.register(Control(platform="windows", **kwargs))
 
 
 # --- guest agent ------------------------------------------------------------------------------

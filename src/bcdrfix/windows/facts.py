@@ -22,7 +22,6 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
-from bcdrfix.core.observe import OBSERVERS
 from bcdrfix.windows import powershell
 
 MARKER = "# bcdrfix windows observation"
@@ -391,19 +390,3 @@ class WindowsObservation(FactBase):
 
     def process(self, output):
         return parse_observation(list(output))
-
-
-def observe_windows(host: Any, probes: Iterable[str], settings: Any) -> dict[str, Any]:
-    """Observer for ``OBSERVERS["windows"]``: run the sections the controls' probes name."""
-    from bcdrfix.windows.controls import observation_request
-
-    sections = tuple(sorted(set(probes)))
-    observation = host.get_fact(
-        WindowsObservation, sections=sections, request=observation_request(settings)
-    )
-    if observation is None:
-        return {"platform": "windows", "observation_error": "the Windows observation failed"}
-    return observation
-
-
-OBSERVERS["windows"] = observe_windows
