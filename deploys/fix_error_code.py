@@ -11,6 +11,6 @@ The controls come from the error-code catalog (`bcdrfix explain CODE` shows them
 before any host is contacted, and summarises per host what changed.
 """
 
-from bcdrfix.fix_by_code import fix_error_code
+from bcdrfix.fix.by_code import fix_error_code
 
 fix_error_code()

@@ -1,4 +1,4 @@
-"""Inventory of Azure VMs from `az vm list -d -o json` (see bcdrfix.azure_inventory for the rules).
+"""Inventory of Azure VMs from `az vm list -d -o json` (see bcdrfix.inventory.azure for the rules).
 
     az vm list -d -o json > vms.json
     BCDRFIX_AZURE_VMS_JSON=vms.json bcdrfix audit inventories/azure.py --report audit.html
@@ -18,8 +18,8 @@ never contacted.
 
 import os as _os
 
-from bcdrfix import azure_inventory as _azure
-from bcdrfix.inventory_tools import report_not_contacted as _report_not_contacted
+from bcdrfix.inventory import azure as _azure
+from bcdrfix.inventory.load import report_not_contacted as _report_not_contacted
 
 try:
     _vms, _source = _azure.load_vms(

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from bcdrfix.azure_inventory import AzureInventoryError, build_inventory, group_name, parse_vms
-from bcdrfix.inventory_tools import load_inventory
+from bcdrfix.inventory.azure import AzureInventoryError, build_inventory, group_name, parse_vms
+from bcdrfix.inventory.load import load_inventory
 
 REPO = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).parent / "fixtures" / "az-vm-list-d.json"
@@ -122,7 +122,7 @@ def test_unusable_az_output_is_one_clear_line(text, message):
 def test_inventory_file_loads_through_pyinfra_loader(azure_env):
     loaded = load_inventory("inventories/azure.py")
     names = {h.name for h in loaded.selected}
-    from bcdrfix.azure_inventory import winrm_connector_available
+    from bcdrfix.inventory.azure import winrm_connector_available
 
     expected = {"web-01.rg-prod-web", "web-01.rg-dev", "web-02"}
     if winrm_connector_available():

@@ -13,7 +13,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from bcdrfix.audit import audit_controls, deploy_for_controls, fix_command
+from bcdrfix.audit.engine import audit_controls, deploy_for_controls, fix_command
 from bcdrfix.controls import REGISTRY, load_settings
 
 REPO = Path(__file__).resolve().parents[2]

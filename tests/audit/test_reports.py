@@ -18,7 +18,7 @@ import jsonschema
 import pytest
 from junitparser import Error, Failure, JUnitXml, Skipped
 
-from bcdrfix.audit import summarize
+from bcdrfix.audit.engine import summarize
 from bcdrfix.reports import ReportError, load_report, merge_reports, write_reports
 from bcdrfix.reports.json_report import SCHEMA_PATH, schema, validate
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from bcdrfix.inventory_tools import InventoryError, parse_shard, shard_names
+from bcdrfix.inventory.load import InventoryError, parse_shard, shard_names
 
 BCDRFIX = str(Path(sys.executable).parent / "bcdrfix")
 NAMES = [f"vm-{i:03d}" for i in range(23)]

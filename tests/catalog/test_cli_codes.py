@@ -8,8 +8,8 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from bcdrfix.catalog import load_catalog
-from bcdrfix.cli import main
+from bcdrfix.catalog.load import load_catalog
+from bcdrfix.cli.main import main
 from bcdrfix.controls import REGISTRY
 
 

@@ -98,7 +98,7 @@ def audited(lab):
     """One in-process audit, counting the commands pyinfra sends to each host over SSH."""
     from pyinfra.connectors.ssh import SSHConnector
 
-    from bcdrfix.audit import run_audit
+    from bcdrfix.audit.engine import run_audit
 
     commands: dict[str, list[str]] = {}
     connects: dict[str, int] = {}

@@ -158,7 +158,7 @@ pyinfra_logger = logging.getLogger("pyinfra")
 pyinfra_logger.setLevel(logging.DEBUG)
 pyinfra_logger.addHandler(ConnectorInput(logging.DEBUG))
 sys.argv = ["bcdrfix", *sys.argv[2:]]
-from bcdrfix.cli import run
+from bcdrfix.cli.main import run
 run()
 """
 

@@ -15,8 +15,8 @@ import json
 import jsonschema
 import pytest
 
-from bcdrfix.audit import audit_controls
-from bcdrfix.catalog import load_catalog
+from bcdrfix.audit.engine import audit_controls
+from bcdrfix.catalog.load import load_catalog
 from bcdrfix.controls import REGISTRY, load_settings
 from bcdrfix.reports.json_report import SCHEMA_PATH
 from bcdrfix.windows import operations as ops

@@ -1,4 +1,7 @@
-"""``bcdrfix lab up|down|status``."""
+"""``bcdrfix lab up|down|status|faults``: a click group the ``bcdrfix`` command adds.
+
+The lab imports nothing from the engine or the command line; the command line adds this group.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +9,17 @@ import json
 
 import click
 
-from bcdrfix.cli import BcdrfixError, main
 from bcdrfix.lab import lab
 from bcdrfix.lab.faults import DEMO_FAULTS, FAULTS
 
 
-@main.group("lab")
+class LabCommandError(click.ClickException):
+    """A one-line error for the user (exit status 2, like every bcdrfix command)."""
+
+    exit_code = 2
+
+
+@click.group("lab")
 def lab_group() -> None:
     """A local lab of real Linux hosts with broken Azure agents (needs root).
 
@@ -49,7 +57,7 @@ def lab_up(count: int, flavors: tuple[str, ...], fault_specs: tuple[str, ...], c
     for spec in fault_specs:
         host, sep, names = spec.partition("=")
         if not sep:
-            raise BcdrfixError(f"--fault {spec!r}: expected HOST=FAULT[,FAULT]")
+            raise LabCommandError(f"--fault {spec!r}: expected HOST=FAULT[,FAULT]")
         faults.setdefault(host.strip(), []).extend(n.strip() for n in names.split(",") if n.strip())
     plan = lab.plan_hosts(count, flavors or lab.FLAVORS, {})
     if not fault_specs and not clean:
@@ -57,7 +65,7 @@ def lab_up(count: int, flavors: tuple[str, ...], fault_specs: tuple[str, ...], c
     try:
         state = lab.up(count, flavors or lab.FLAVORS, faults, log=click.echo)
     except lab.LabError as exc:
-        raise BcdrfixError(str(exc)) from None
+        raise LabCommandError(str(exc)) from None
     for host in state.hosts:
         click.echo(
             f"  {host.name:16} {host.address:14} {host.unit:22} {', '.join(host.known_faults) or 'clean'}"
@@ -70,7 +78,7 @@ def lab_down() -> None:
     try:
         lab.down(log=click.echo)
     except lab.LabError as exc:
-        raise BcdrfixError(str(exc)) from None
+        raise LabCommandError(str(exc)) from None
 
 
 @lab_group.command("status")

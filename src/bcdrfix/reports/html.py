@@ -11,7 +11,7 @@ import json
 import os
 from typing import Any
 
-from bcdrfix.audit import AUDITED, FINDING_STATUSES, NOT_RUNNING
+from bcdrfix.audit.engine import AUDITED, FINDING_STATUSES, NOT_RUNNING
 from bcdrfix.core.templating import render
 
 SYMBOLS = {

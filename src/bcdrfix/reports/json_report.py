@@ -77,7 +77,7 @@ def merge_reports(documents: Iterable[dict]) -> dict:
     and results of the run that finished last, so ``merge before.json after.json`` shows the
     state after the fix.
     """
-    from bcdrfix.audit import summarize
+    from bcdrfix.audit.engine import summarize
 
     documents = list(documents)
     if not documents:

@@ -12,7 +12,7 @@ import json
 import os
 import xml.etree.ElementTree as ET
 
-from bcdrfix.audit import AUDITED, NOT_RUNNING
+from bcdrfix.audit.engine import AUDITED, NOT_RUNNING
 
 
 def _evidence(result: dict) -> str:

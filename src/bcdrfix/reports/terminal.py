@@ -9,8 +9,8 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from bcdrfix.audit import AUDITED, FINDING_STATUSES, NOT_RUNNING
-from bcdrfix.audit import Progress as AuditProgress
+from bcdrfix.audit.engine import AUDITED, FINDING_STATUSES, NOT_RUNNING
+from bcdrfix.audit.engine import Progress as AuditProgress
 
 CELL = {
     "pass": ("✔", "green"),

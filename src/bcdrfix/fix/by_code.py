@@ -27,7 +27,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from bcdrfix.catalog import CatalogError, CodeNotFound, Entry, load_catalog, step_as_dict
+from bcdrfix.catalog.load import CatalogError, CodeNotFound, Entry, load_catalog, step_as_dict
 from bcdrfix.controls import ENGINE, REGISTRY, Status, apply_controls, load_settings
 from bcdrfix.core.apply import platform_of, select_controls
 
@@ -73,7 +73,7 @@ def fix_error_code(code: str | None = None):
     .. code:: python
 
         # deploys/fix_error_code.py
-        from bcdrfix.fix_by_code import fix_error_code
+        from bcdrfix.fix.by_code import fix_error_code
         fix_error_code()
     """
     from pyinfra import host

@@ -14,7 +14,7 @@ be tested on JSON alone. Per running VM:
 
 VMs that are not running (stopped, deallocated...) and VMs that cannot be reached (no address of
 the requested kind, no WinRM connector installed) are reported, not contacted
-(see ``bcdrfix.inventory_tools.report_not_contacted``).
+(see ``bcdrfix.inventory.load.report_not_contacted``).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bcdrfix.inventory_tools import NotContacted
+from bcdrfix.inventory.load import NotContacted
 
 ADDRESS_KINDS = ("private", "public")
 

@@ -1,17 +1,16 @@
-"""``bcdrfix explain``, ``bcdrfix codes`` and ``bcdrfix fix``: the error-code catalog at work."""
+"""``bcdrfix explain`` and ``bcdrfix codes``: what an error code means and what fixes it."""
 
 from __future__ import annotations
 
 import json
 import shlex
-import sys
 
 import click
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bcdrfix.catalog import (
+from bcdrfix.catalog.load import (
     PLACEHOLDERS,
     PLATFORMS,
     CatalogError,
@@ -22,9 +21,8 @@ from bcdrfix.catalog import (
     is_disruptive,
     load_catalog,
 )
-from bcdrfix.cli import BcdrfixError, main
+from bcdrfix.cli.errors import BcdrfixError
 from bcdrfix.controls import REGISTRY
-from bcdrfix.core.settings import SettingsError
 
 SERVICE = {"backup": "Azure Backup", "site-recovery": "Azure Site Recovery"}
 SCOPE = {
@@ -34,14 +32,14 @@ SCOPE = {
 }
 
 
-def _catalog():
+def catalog_or_exit():
     try:
         return load_catalog(REGISTRY)
     except CatalogError as exc:
         raise BcdrfixError(str(exc)) from None
 
 
-def _console() -> Console:
+def plain_console() -> Console:
     # No markup or highlighting: messages and az queries contain [brackets] that are not markup.
     return Console(highlight=False, markup=False, emoji=False)
 
@@ -65,7 +63,7 @@ def _values(items: tuple[str, ...]) -> dict[str, str]:
 # --- explain ----------------------------------------------------------------------------------
 
 
-@main.command("explain")
+@click.command("explain")
 @click.argument("code_or_text", nargs=-1, required=True)
 @click.option(
     "--platform", type=click.Choice(PLATFORMS), help="Show one platform's causes and controls."
@@ -109,7 +107,7 @@ def explain(
     """
     text = " ".join(code_or_text)
     values = _values(placeholders)
-    catalog = _catalog()
+    catalog = catalog_or_exit()
     try:
         match = catalog.lookup(text)
     except CodeNotFound as exc:
@@ -130,7 +128,7 @@ def explain(
             )
         )
         return
-    console = _console()
+    console = plain_console()
     if len(match.entries) > 1:
         console.print(
             Text(
@@ -282,7 +280,7 @@ def _print_entry(
 # --- codes ------------------------------------------------------------------------------------
 
 
-@main.command("codes")
+@click.command("codes")
 @click.option(
     "--platform", type=click.Choice(PLATFORMS), help="Only codes that occur on this platform."
 )
@@ -296,7 +294,7 @@ def codes(platform: str | None, as_json: bool) -> None:
       bcdrfix codes --platform windows
       bcdrfix codes --json | jq -r '.[] | select(.scope == "guest") | .code'
     """
-    catalog = _catalog()
+    catalog = catalog_or_exit()
     registry = _registry()
     entries = catalog.for_platform(platform)
     if as_json:
@@ -332,7 +330,7 @@ def codes(platform: str | None, as_json: bool) -> None:
             "yes" if is_disruptive(entry, registry, platform) else "",
             Text(entry.message),
         )
-    console = _console()
+    console = plain_console()
     if not console.is_terminal:
         console.width = max(console.width, 160)  # piped: a table that stays readable in a file
     console.print(table)
@@ -341,155 +339,3 @@ def codes(platform: str | None, as_json: bool) -> None:
             f"{len(entries)} entries. bcdrfix explain CODE shows causes, controls and Azure steps."
         )
     )
-
-
-# --- fix --------------------------------------------------------------------------------------
-
-
-@main.command("fix")
-@click.argument("inventory")
-@click.option(
-    "--code", required=True, help="Error code, code pair or message fragment (see bcdrfix codes)."
-)
-@click.option(
-    "--limit",
-    multiple=True,
-    metavar="HOSTS",
-    help="Only these hosts or groups (globs, comma-separated, repeatable).",
-)
-@click.option("--dry", is_flag=True, help="Observe and report what would change; change nothing.")
-@click.option(
-    "--allow-disruptive",
-    is_flag=True,
-    help="Run disruptive fixes too (service restarts, reinstalls, unmount/fsck).",
-)
-@click.option(
-    "--data",
-    "data_items",
-    multiple=True,
-    metavar="KEY=VALUE",
-    help="Extra host data for this run, as pyinfra --data (e.g. bcdrfix_agent_restart=true).",
-)
-@click.option("--group-data", multiple=True, metavar="DIR", help="Extra group_data directory.")
-@click.option("--json", "as_json", is_flag=True, help="Print the per-host report as JSON.")
-def fix(
-    inventory: str,
-    code: str,
-    limit: tuple[str, ...],
-    dry: bool,
-    allow_disruptive: bool,
-    data_items: tuple[str, ...],
-    group_data: tuple[str, ...],
-    as_json: bool,
-) -> None:
-    """Run the controls the catalog maps to an error code on every host of INVENTORY.
-
-    Uses pyinfra with the usual inventory and group_data/ conventions. The code, the inventory
-    and every host's bcdrfix settings are validated before any host is contacted. An unreachable
-    host fails alone. Exit status: 0 all right or fixed; 1 a host was unreachable or a fix
-    failed; 2 bad input; 3 something needs approval or an opt-in (or would change, with --dry).
-
-    \b
-    Examples:
-      bcdrfix fix inventories/lab.py --code 151099 --dry
-      bcdrfix fix inventories/lab.py --code UserErrorGuestAgentStatusUnavailable --limit lab-debian-01
-      bcdrfix fix inventories/prod.py --code ExtensionFailedVssWriterInBadState --allow-disruptive
-      bcdrfix fix inventories/prod.py --code 151095 --data bcdrfix_agent_upgrade=true --json
-    Same with plain pyinfra:
-      pyinfra inventories/lab.py deploys/fix_error_code.py --data error_code=151099
-    """
-    from bcdrfix.fix_by_code import FixInputError, parse_data, run_fix
-
-    _catalog()
-    try:
-        data = parse_data(data_items)
-        report = run_fix(
-            inventory,
-            code,
-            limit=limit,
-            dry=dry,
-            allow_disruptive=allow_disruptive,
-            data=data,
-            group_data=group_data,
-        )
-    except (FixInputError, CodeNotFound, SettingsError) as exc:
-        raise BcdrfixError(str(exc)) from None
-    if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
-    else:
-        _print_report(report)
-    sys.exit(report.exit_code)
-
-
-OUTCOME_STYLE = {
-    "changed": "green",
-    "would change": "yellow",
-    "already right": "dim",
-    "not applicable": "dim",
-    "needs approval": "yellow",
-    "not changed": "yellow",
-    "changed, rest by hand": "yellow",
-    "failed": "red",
-    "error": "red",
-    "not run": "red",
-}
-
-
-def _print_report(report) -> None:
-    console = _console()
-    title = f"bcdrfix fix {', '.join(report.codes)}{' (dry run: nothing was changed)' if report.dry else ''}"
-    table = Table(title=title)
-    table.add_column("Host", no_wrap=True)
-    table.add_column("Control", no_wrap=True)
-    table.add_column("Outcome", no_wrap=True)
-    table.add_column("Detail", ratio=1, overflow="fold")
-    for host in report.hosts:
-        if not host.reachable or (host.error and not host.outcomes):
-            table.add_row(
-                host.name,
-                "-",
-                Text("unreachable" if not host.reachable else "error", style="red"),
-                Text(host.error or ""),
-            )
-            continue
-        for number, outcome in enumerate(host.outcomes):
-            detail = outcome.summary
-            if outcome.outcome in ("changed", "would change", "not changed") and outcome.steps:
-                detail += " -> " + "; ".join(outcome.steps)
-            if outcome.error:
-                detail += f" -> {outcome.error}"
-            last = number == len(host.outcomes) - 1 and not host.error
-            table.add_row(
-                host.name if number == 0 else "",
-                outcome.control,
-                Text(outcome.outcome, style=OUTCOME_STYLE.get(outcome.outcome, "")),
-                Text(detail),
-                end_section=last,
-            )
-        if host.error:
-            table.add_row(host.name, "-", Text("error", style="red"), Text(host.error))
-    if not console.is_terminal:
-        console.width = max(console.width, 140)  # piped into a log: keep rows readable
-    console.print(table)
-    for host in report.hosts:
-        if host.reachable and host.outcomes:
-            counts = {}
-            for outcome in host.outcomes:
-                counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
-            summary = ", ".join(f"{n} {name}" for name, n in counts.items())
-            console.print(Text(f"{host.name} ({host.platform}): {summary}"))
-        elif not host.reachable:
-            console.print(Text(f"{host.name}: unreachable ({host.error})", style="red"))
-    if report.control_plane:
-        console.print()
-        console.print(
-            Text(
-                "Azure control-plane steps bcdrfix does not run "
-                f"(bcdrfix explain {shlex.quote(report.query)} prints the commands):",
-                style="bold",
-            )
-        )
-        for step in report.control_plane:
-            console.print(
-                Text(f"  - {step['title']}{'  [disruptive]' if step['disruptive'] else ''}")
-            )

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import click
 
-from bcdrfix.cli import BcdrfixError, main
+from bcdrfix.cli.errors import BcdrfixError
 from bcdrfix.lab import lab
 from bcdrfix.lab.faults import DEMO_FAULTS
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 PYINFRA = str(Path(sys.executable).parent / "pyinfra")
 BCDRFIX = str(Path(sys.executable).parent / "bcdrfix")
 REPORTS = REPO / "reports"
@@ -41,7 +41,7 @@ def banner(text: str) -> None:
     click.secho(f"\n=== {text} ===", bold=True)
 
 
-@main.command("demo")
+@click.command("demo")
 @click.option("--hosts", default=len(DEMO_FAULTS), show_default=True, help="Number of lab hosts.")
 @click.option("--down/--keep", default=False, help="Remove the lab at the end (default: keep it).")
 def demo(hosts: int, down: bool) -> None:

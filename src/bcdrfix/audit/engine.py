@@ -29,12 +29,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from bcdrfix.catalog import load_catalog
+from bcdrfix.catalog.load import load_catalog
 from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, load_settings
 from bcdrfix.core.apply import evaluate, observe, platform_of, select_controls
 from bcdrfix.core.settings import Settings, SettingsError
 from bcdrfix.core.templating import TEMPLATES_DIR
-from bcdrfix.inventory_tools import LoadedInventory, host_address, load_inventory
+from bcdrfix.inventory.load import LoadedInventory, host_address, load_inventory
 
 SCHEMA_VERSION = 1
 

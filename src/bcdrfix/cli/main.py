@@ -1,4 +1,4 @@
-"""The ``bcdrfix`` command. Each feature adds its sub-commands from its own module."""
+"""The ``bcdrfix`` command group; each command group lives in its own module, added here."""
 
 from __future__ import annotations
 
@@ -6,13 +6,9 @@ import sys
 
 import click
 
+from bcdrfix.cli import audit, demo, explain, fix, inventory, report
 from bcdrfix.core.settings import SettingsError
-
-
-class BcdrfixError(click.ClickException):
-    """A one-line error for the user (exit status 2)."""
-
-    exit_code = 2
+from bcdrfix.lab import cli as lab_cli
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -38,8 +34,14 @@ def run() -> None:
         sys.exit(2)
 
 
-# Sub-command modules register themselves on ``main``.
-from bcdrfix import cli_audit as _audit_cli  # noqa: E402,F401
-from bcdrfix import cli_codes as _codes_cli  # noqa: E402,F401
-from bcdrfix import demo as _demo  # noqa: E402,F401
-from bcdrfix.lab import cli as _lab_cli  # noqa: E402,F401
+for command in (
+    audit.audit_command,
+    report.report_group,
+    inventory.inventory_group,
+    explain.explain,
+    explain.codes,
+    fix.fix,
+    demo.demo,
+    lab_cli.lab_group,
+):
+    main.add_command(command)

@@ -239,7 +239,9 @@ _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
 
 
 def _schema() -> dict:
-    return json.loads(resources.files("bcdrfix").joinpath("catalog.schema.json").read_text("utf-8"))
+    return json.loads(
+        resources.files("bcdrfix.catalog").joinpath("catalog.schema.json").read_text("utf-8")
+    )
 
 
 def _check_schema(raw: Any, name: str) -> None:
@@ -369,7 +371,7 @@ def parse_catalog(text: str, registry: ControlRegistry, name: str = "catalog.yam
 
 
 def catalog_text() -> str:
-    return resources.files("bcdrfix").joinpath("catalog.yaml").read_text("utf-8")
+    return resources.files("bcdrfix.catalog").joinpath("catalog.yaml").read_text("utf-8")
 
 
 @functools.lru_cache(maxsize=2)

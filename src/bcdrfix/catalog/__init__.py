@@ -1,0 +1,1 @@
+"""The error-code catalog: loading and validation against the control registry, lookup, explain."""

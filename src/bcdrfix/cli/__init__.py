@@ -1,0 +1,1 @@
+"""The ``bcdrfix`` command: ``main`` (the group) and one module per command group."""

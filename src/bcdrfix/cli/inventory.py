@@ -1,0 +1,73 @@
+"""``bcdrfix inventory hosts``: what an inventory slice would contact."""
+
+from __future__ import annotations
+
+import json
+
+import click
+
+from bcdrfix.cli.audit import LIMIT_HELP, SHARD_HELP
+from bcdrfix.cli.errors import BcdrfixError
+
+
+@click.group("inventory")
+def inventory_group() -> None:
+    """Inspect inventories the way bcdrfix and pyinfra load them (nothing is contacted)."""
+
+
+@inventory_group.command("hosts")
+@click.argument("inventory", metavar="INVENTORY")
+@click.option("--limit", "limits", multiple=True, metavar="HOSTS", help=LIMIT_HELP)
+@click.option("--shard", metavar="K/N", help=SHARD_HELP)
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["names", "limit", "json"]),
+    default="names",
+    show_default=True,
+    help="names: one per line; limit: pyinfra --limit arguments; json.",
+)
+def inventory_hosts(inventory: str, limits: tuple[str, ...], shard: str | None, fmt: str) -> None:
+    """List the hosts of an inventory slice, e.g. to run a pyinfra deploy on one shard.
+
+    \b
+    Examples:
+      bcdrfix inventory hosts inventories/azure.py --shard 1/3
+      pyinfra inventories/azure.py deploys/linux_agent.py -y \\
+          $(bcdrfix inventory hosts inventories/azure.py --shard 1/3 --format limit)
+    """
+    from bcdrfix.inventory.load import InventoryError, host_address, load_inventory
+
+    try:
+        loaded = load_inventory(inventory, limit=limits, shard=shard)
+    except InventoryError as exc:
+        raise BcdrfixError(str(exc)) from None
+    if fmt == "names":
+        for host in loaded.selected:
+            click.echo(host.name)
+    elif fmt == "limit":
+        if not loaded.selected:
+            raise BcdrfixError("this slice has no host to contact")
+        click.echo(" ".join(f"--limit={host.name}" for host in loaded.selected))
+    else:
+        rows = [
+            {
+                "name": h.name,
+                "groups": sorted(set(h.groups)),
+                "address": host_address(h)[1],
+                "contact": True,
+            }
+            for h in loaded.selected
+        ]
+        rows += [
+            {
+                "name": m.name,
+                "groups": sorted(set(m.groups)),
+                "address": None,
+                "contact": False,
+                "reason": m.reason,
+                "kind": m.kind,
+            }
+            for m in loaded.not_contacted
+        ]
+        click.echo(json.dumps(sorted(rows, key=lambda r: r["name"]), indent=2))

@@ -1,0 +1,55 @@
+"""``bcdrfix report merge``: join audit reports (shards, before/after)."""
+
+from __future__ import annotations
+
+import click
+from rich.console import Console
+
+from bcdrfix.cli.audit import exit_with
+from bcdrfix.cli.errors import BcdrfixError
+
+
+@click.group("report")
+def report_group() -> None:
+    """Work with audit reports (JSON written by `bcdrfix audit --report X.json`)."""
+
+
+@report_group.command("merge")
+@click.argument("inputs", nargs=-1, required=True, metavar="REPORT.json...")
+@click.option(
+    "--report",
+    "reports",
+    multiple=True,
+    metavar="FILE",
+    required=True,
+    help="Write the merged report: .json, .xml (JUnit) or .html. Repeatable.",
+)
+def report_merge(inputs: tuple[str, ...], reports: tuple[str, ...]) -> None:
+    """Join the JSON reports of several runs (the shards of a fleet, or runs before and after a fix).
+
+    A host found in several reports keeps its latest run. Exits like `bcdrfix audit` would have
+    for the merged fleet (0, 1 or 2), so a CI job can gate on the merged result.
+
+    \b
+    Examples:
+      bcdrfix report merge shard1.json shard2.json shard3.json --report fleet.html --report fleet.json
+    """
+    from bcdrfix.reports import (
+        ReportError,
+        check_report_paths,
+        load_report,
+        merge_reports,
+        write_reports,
+    )
+    from bcdrfix.reports.terminal import summary_line
+
+    try:
+        check_report_paths(reports)
+        merged = merge_reports(load_report(path) for path in inputs)
+        write_reports(merged, reports)
+    except ReportError as exc:
+        raise BcdrfixError(str(exc)) from None
+    out = Console(highlight=False)
+    out.print(f"merged {len(inputs)} report(s), {len(merged['runs'])} run(s)")
+    out.print(summary_line(merged))
+    exit_with(out, merged, reports)

@@ -1,0 +1,1 @@
+"""Fixing by error code: the controls of a catalog entry, run in-process through pyinfra."""
