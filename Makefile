@@ -4,10 +4,10 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BCDRFIX := $(VENV)/bin/bcdrfix
 PYINFRA := $(VENV)/bin/pyinfra
-APT_PACKAGES := debootstrap systemd-container iproute2 openssh-client python3-venv chromium
+APT_PACKAGES := debootstrap systemd-container iproute2 openssh-client python3-venv chromium shellcheck
 STAMP := $(VENV)/.bcdrfix-installed
 
-.PHONY: setup demo test lab-up lab-down clean bench
+.PHONY: setup demo lint test lab-up lab-down clean bench
 
 setup: $(STAMP)
 
@@ -22,7 +22,15 @@ $(STAMP): pyproject.toml
 demo: setup
 	$(BCDRFIX) demo
 
-test: setup
+# Fast gates (a few seconds), before any test: style, types, import layers, shell scripts.
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy src
+	$(VENV)/bin/lint-imports
+	find src -name '*.sh' -print0 | xargs -0 --no-run-if-empty shellcheck --shell=sh
+
+test: setup lint
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
 bench: setup

@@ -84,6 +84,14 @@ def test_missing_agent_unit_is_an_error_naming_380008():
     assert finding.status is Status.ERROR and "380008" in finding.summary
 
 
+def test_missing_waagent_conf_is_an_error_saying_so_with_the_desired_keys():
+    """Issue 9 (mypy): the check passed desired= to error(), a TypeError on such hosts."""
+    finding = check("linux.waagent_conf", observation(waagent_conf=None))
+    assert finding.status is Status.ERROR
+    assert finding.summary == "/etc/waagent.conf does not exist: is the agent installed?"
+    assert finding.desired["Extensions.Enabled"] == "y"
+
+
 def test_auto_restart_writes_drop_in_and_reloads_only_if_it_changed():
     obs = observation(
         agent_service={"ActiveState": "active", "UnitFileState": "enabled", "Restart": "no"}

@@ -418,8 +418,8 @@ class Catalog:
         if entry is not None:
             return Match((entry,), "code", text)
         parts = [p for p in (_token(p) for p in _SPLIT.split(query)) if p]
-        found = [self._index.get(p) for p in parts]
-        if len(parts) > 1 and all(found):
+        found = [self._index[p] for p in parts if p in self._index]
+        if len(parts) > 1 and len(found) == len(parts):
             return Match(tuple(_unique(found)), "codes", text)
         by_message = self._by_message(query)
         if by_message:

@@ -146,7 +146,7 @@ def _print_report(report) -> None:
     console.print(table)
     for host in report.hosts:
         if host.reachable and host.outcomes:
-            counts = {}
+            counts: dict[str, int] = {}
             for outcome in host.outcomes:
                 counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
             summary = ", ".join(f"{n} {name}" for name, n in counts.items())

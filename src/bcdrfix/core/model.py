@@ -62,8 +62,8 @@ def not_applicable(summary: str, observed: Any = None) -> Finding:
     return Finding(Status.NOT_APPLICABLE, summary, observed)
 
 
-def error(summary: str, observed: Any = None) -> Finding:
-    return Finding(Status.ERROR, summary, observed)
+def error(summary: str, observed: Any = None, desired: Any = None) -> Finding:
+    return Finding(Status.ERROR, summary, observed, desired)
 
 
 @dataclass(frozen=True)

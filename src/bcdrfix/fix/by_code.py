@@ -304,7 +304,7 @@ def run_fix(
                     "(or the host skips them); host not contacted",
                 )
             )
-    steps = []  # the Azure steps for the platforms of the selected hosts
+    steps: list[dict[str, Any]] = []  # the Azure steps for the platforms of the selected hosts
     for entry in entries:
         for step in entry.steps():
             if step.id not in {s["id"] for s in steps} and set(step.platforms) & set(

@@ -66,10 +66,9 @@ def lab_up(count: int, flavors: tuple[str, ...], fault_specs: tuple[str, ...], c
         state = lab.up(count, flavors or lab.FLAVORS, faults, log=click.echo)
     except lab.LabError as exc:
         raise LabCommandError(str(exc)) from None
-    for host in state.hosts:
-        click.echo(
-            f"  {host.name:16} {host.address:14} {host.unit:22} {', '.join(host.known_faults) or 'clean'}"
-        )
+    for booted in state.hosts:
+        faults_text = ", ".join(booted.known_faults) or "clean"
+        click.echo(f"  {booted.name:16} {booted.address:14} {booted.unit:22} {faults_text}")
 
 
 @lab_group.command("down")

@@ -7,6 +7,7 @@ bcdrfix's own waagent.conf editor, so the tests do not check the editor against 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 FAULTS = {
@@ -63,14 +64,15 @@ DEMO_FAULTS = [
 ]
 
 
-def _edit_conf(conf: Path, replace: dict[str, str | None], append: list[str] = ()) -> None:
+def _edit_conf(conf: Path, replace: dict[str, str | None], append: Sequence[str] = ()) -> None:
     lines = conf.read_text().split("\n")
-    out = []
+    out: list[str] = []
     for line in lines:
         key = line.split("=", 1)[0].strip() if "=" in line and not line.startswith("#") else None
         if key in replace:
-            if replace[key] is not None:
-                out.append(replace[key])
+            value = replace[key]
+            if value is not None:
+                out.append(value)
         else:
             out.append(line)
     if out and out[-1] == "":

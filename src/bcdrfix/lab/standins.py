@@ -24,12 +24,12 @@ def serve(address: str, state_file: Path, ports: list[int], max_seconds: float) 
         server.bind((address, port))
         server.listen(64)
         server.setblocking(False)
-        selector.register(server, selectors.EVENT_READ)
+        selector.register(server, selectors.EVENT_READ, data=server)
     deadline = time.monotonic() + max_seconds
     while time.monotonic() < deadline and state_file.exists():
         for key, _ in selector.select(timeout=1.0):
             try:
-                conn, _ = key.fileobj.accept()
+                conn, _ = key.data.accept()
                 conn.close()
             except OSError:
                 pass

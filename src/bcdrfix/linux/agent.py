@@ -20,6 +20,7 @@ from bcdrfix.core.model import (
     shell,
 )
 from bcdrfix.core.observe import parse_file, parse_key_values, probe, split_subsections
+from bcdrfix.core.operations.files import file_content
 from bcdrfix.core.templating import render
 from bcdrfix.linux import waagent_conf
 from bcdrfix.linux.agent_settings import waagent_desired
@@ -97,6 +98,14 @@ def agent_unit(observation: Mapping[str, Any]) -> str | None:
     return observation.get("agent_unit")
 
 
+def _unit_for_fix(observation: Mapping[str, Any]) -> str:
+    """The agent's unit; fixes run only after a check that found one."""
+    unit = agent_unit(observation)
+    if not unit:
+        raise LookupError("the agent's systemd unit was not found")
+    return unit
+
+
 def _no_systemd(observation: Mapping[str, Any]) -> Finding | None:
     if not observation.get("has_systemd"):
         return not_applicable("systemd is not PID 1 on this host")
@@ -141,7 +150,7 @@ def check_agent_service(observation, settings) -> Finding:
 
 
 def fix_agent_service(observation, settings, finding: Finding) -> list[Step]:
-    unit = agent_unit(observation)
+    unit = _unit_for_fix(observation)
     q = shlex.quote(unit)
     if finding.plan.get("enable") and finding.plan.get("start"):
         return [shell("Enable and start the agent", f"systemctl enable --now {q}")]
@@ -176,7 +185,7 @@ def check_agent_restart(observation, settings) -> Finding:
 
 
 def fix_agent_restart(observation, settings, finding: Finding) -> list[Step]:
-    unit = agent_unit(observation)
+    unit = _unit_for_fix(observation)
     return [shell("Restart the agent (requested)", f"systemctl restart {shlex.quote(unit)}")]
 
 
@@ -221,9 +230,7 @@ def check_agent_auto_restart(observation, settings) -> Finding:
 
 
 def fix_agent_auto_restart(observation, settings, finding: Finding) -> list[Step]:
-    from bcdrfix.core.operations.files import file_content
-
-    unit = agent_unit(observation)
+    unit = _unit_for_fix(observation)
     q = shlex.quote(unit)
     write = Step(
         file_content,
@@ -282,8 +289,6 @@ def check_waagent_conf(observation, settings) -> Finding:
 
 
 def fix_waagent_conf(observation, settings, finding: Finding) -> list[Step]:
-    from bcdrfix.core.operations.files import file_content
-
     steps = [
         Step(
             file_content,

@@ -214,7 +214,7 @@ for f in {TEMPLATE_GLOB}; do
 done
 """,
 )
-def _parse_templates(lines: list[str]) -> dict[str, dict]:
+def _parse_templates(lines: list[str]) -> dict[str, Any]:
     parts = split_subsections(lines)
     return {path: parse_file(body) for path, body in parts.items() if path and parse_file(body)}
 
@@ -1098,6 +1098,8 @@ def fix_dhcp(observation, settings, finding: Finding) -> list[Step]:
     facts = observation["network_config"]
     state: netconf.DhcpState = finding.plan["state"]
     interface = state.interface
+    # The check plans a fix only for a known manager (and, for ifupdown, a known interface).
+    assert state.manager is not None
     steps: list[Step] = []
     if state.manager == "netplan":
         current = facts["netplan"].get(netconf.NETPLAN_OVERRIDE)
@@ -1155,6 +1157,7 @@ def fix_dhcp(observation, settings, finding: Finding) -> list[Step]:
             )
         )
     elif state.manager == "ifupdown":
+        assert interface is not None
         path = state.plan["path"]
         current = facts["ifupdown"][path]
         steps.append(

@@ -269,7 +269,8 @@ def classify(text: str) -> list[Line]:
             # Neither ends a value: configparser lets an indented line after them continue it.
             lines.append(Line(raw, "blank" if not stripped else "comment", section, option))
             continue
-        indent = _NONSPACE.search(raw).start()
+        found = _NONSPACE.search(raw)
+        indent = found.start() if found else len(raw)
         if option is not None and indent > indent_level:
             lines.append(Line(raw, "continuation", section, option))
             continue
@@ -320,7 +321,7 @@ def repair(text: str) -> tuple[str, list[str]]:
         if (
             line.kind == "header"
             and line.section != SECTION
-            and line.section.lower() == SECTION.lower()
+            and (line.section or "").lower() == SECTION.lower()
         ):
             done.append(f"renamed [{line.section}] to [{SECTION}]")
             line.text = line.text.replace(f"[{line.section}]", f"[{SECTION}]", 1)
@@ -353,7 +354,7 @@ def repair(text: str) -> tuple[str, list[str]]:
     lines = classify(_render(out))
 
     # A key given twice in one section: keep the last one, like the admin who appended it meant.
-    last: dict[tuple[str | None, str], int] = {}
+    last: dict[tuple[str | None, str | None], int] = {}
     for index, line in enumerate(lines):
         if line.kind == "option":
             last[(line.section, line.key)] = index
@@ -378,7 +379,7 @@ def _merge_duplicate_sections(lines: list[Line]) -> tuple[list[Line], list[str]]
         else:
             blocks[-1].append(line)
     merged: list[list[Line]] = [blocks[0]]
-    seen: dict[str, list[Line]] = {}
+    seen: dict[str | None, list[Line]] = {}
     done = []
     for block in blocks[1:]:
         name = block[0].section

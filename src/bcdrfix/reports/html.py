@@ -63,7 +63,7 @@ def view(document: dict) -> dict:
         key=lambda h: (order[h["verdict"]], -len(h["findings"]), h["name"]),
     )
     summary = document["summary"]
-    verdict = {
+    headline = {
         0: "All audited hosts pass",
         1: "Findings to fix",
         2: "Some hosts could not be audited",
@@ -71,7 +71,7 @@ def view(document: dict) -> dict:
     return {
         "document": document,
         "summary": summary,
-        "verdict": verdict[summary["exit_status"]],
+        "verdict": headline[summary["exit_status"]],
         "runs": document["runs"],
         "controls": [controls[cid] for cid in control_ids],
         "control_by_id": controls,

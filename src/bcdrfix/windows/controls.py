@@ -609,7 +609,7 @@ def check_comsysapp(observation, settings) -> Finding:
 
 
 def fix_comsysapp(observation, settings, finding: Finding) -> list[Step]:
-    desired = {"running": True}
+    desired: dict[str, Any] = {"running": True}
     if finding.plan.get("enable"):
         desired["start_mode"] = "Manual"  # the Windows default for COMSysApp
     return [
@@ -768,7 +768,8 @@ def writer_plan(observation: Mapping[str, Any], settings: Any) -> dict[str, Any]
         raise LookupError(f"vssadmin list writers listed no writers ({detail})")
     mapping = {k.lower(): v for k, v in writer_services(settings).items()}
     services = _section(observation, "services")
-    bad, restarts, reports = [], {}, []
+    bad, reports = [], []
+    restarts: dict[str, Any] = {}
     for writer in writers:
         state = writer.get("state")
         if state == 1 and writer.get("last_error_ok") is not False:
@@ -875,7 +876,7 @@ def _registry_findings(observation, wanted: list[tuple[str, str, Any, str]]):
             shown = (
                 "missing"
                 if not (current or {}).get("exists")
-                else f"{current.get('kind')} {current.get('data')!r}"
+                else f"{(current or {}).get('kind')} {(current or {}).get('data')!r}"
             )
             bad.append((path, name, value, kind, current, shown))
     return observed, bad

@@ -63,9 +63,9 @@ def literal(value: Any) -> str:
         items = "; ".join(f"{quote(str(k))} = {literal(v)}" for k, v in value.items())
         return f"[ordered]@{{{items}}}"
     if isinstance(value, (list, tuple)):
-        items = [literal(v) for v in value]
+        elements = [literal(v) for v in value]
         # ``@(@(1, 2))`` flattens to two elements; the unary comma keeps a lone element whole.
-        return f"@(,{items[0]})" if len(items) == 1 else "@(" + ", ".join(items) + ")"
+        return f"@(,{elements[0]})" if len(elements) == 1 else "@(" + ", ".join(elements) + ")"
     raise PowerShellQuoteError(f"cannot carry a {type(value).__name__} into PowerShell")
 
 

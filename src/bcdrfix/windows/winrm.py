@@ -417,7 +417,7 @@ def output_object_text(obj: Any) -> str:
     to_string = getattr(obj, "to_string", None)
     if to_string:
         return str(to_string)
-    props = {}
+    props: dict[str, Any] = {}
     for attr in ("adapted_properties", "extended_properties"):
         props.update(getattr(obj, attr, None) or {})
     if props:
@@ -488,7 +488,7 @@ def describe_error(exc: BaseException, settings: WinRMSettings) -> str:
     from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFaultError
 
     where = settings.endpoint
-    chain = []
+    chain: list[BaseException] = []
     current: BaseException | None = exc
     while current is not None and len(chain) < 10:
         chain.append(current)
@@ -546,8 +546,8 @@ class WinRMConnector(BaseConnector):
 
     def __init__(self, state, host) -> None:
         super().__init__(state, host)
-        self._pool = None
-        self._ps_host = None
+        self._pool: Any = None  # pypsrp RunspacePool once connected
+        self._ps_host: Any = None
         self._settings: WinRMSettings | None = None
 
     @override
