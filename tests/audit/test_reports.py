@@ -302,3 +302,24 @@ def test_report_merge_command(tmp_path):
         timeout=60,
     )
     assert proc.returncode == 2 and "not a bcdrfix audit report" in proc.stderr
+
+
+def test_a_report_is_written_whole_or_not_at_all(tmp_path):
+    """One temp-file-and-rename for every report: a failed write keeps the old file, no leftovers."""
+    import pytest
+
+    from bcdrfix.reports.files import write_atomically
+
+    path = tmp_path / "audit.json"
+    path.write_text("old\n")
+
+    def broken(handle):
+        handle.write("half")
+        raise RuntimeError("disk full")
+
+    with pytest.raises(RuntimeError):
+        write_atomically(str(path), broken)
+    assert path.read_text() == "old\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["audit.json"]
+    write_atomically(str(path), lambda handle: handle.write("new\n"))
+    assert path.read_text() == "new\n" and [p.name for p in tmp_path.iterdir()] == ["audit.json"]

@@ -29,23 +29,20 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from bcdrfix.audit.document import (
+    AUDITED,
+    HOST_ERROR,
+    SCHEMA_NAME,
+    SCHEMA_VERSION,
+    UNREACHABLE,
+    summarize,
+)
 from bcdrfix.catalog.load import load_catalog
 from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, load_settings
 from bcdrfix.core.apply import evaluate, observe, platform_of, select_controls
 from bcdrfix.core.settings import Settings, SettingsError
 from bcdrfix.core.templating import TEMPLATES_DIR
 from bcdrfix.inventory.load import LoadedInventory, host_address, load_inventory
-
-SCHEMA_VERSION = 1
-
-# Host states: audited hosts carry results; the others say why not.
-AUDITED = "audited"
-UNREACHABLE = "unreachable"  # could not connect
-HOST_ERROR = "error"  # connected, but the observation failed
-NOT_RUNNING = "not-running"  # reported by the inventory (stopped VM), never contacted
-CANNOT_CONTACT = "cannot-contact"  # reported by the inventory (no address, no connector)
-NOT_AUDITED = (UNREACHABLE, HOST_ERROR, CANNOT_CONTACT)
-FINDING_STATUSES = (Status.FAIL.value, Status.NEEDS_APPROVAL.value, Status.ERROR.value)
 
 
 def audit_controls(platform: str, settings: Settings) -> list[Control]:
@@ -259,7 +256,7 @@ def _not_contacted_document(machine: Any, run_id: str) -> dict:
         "platform": machine.info.get("azure_os_type"),
         "groups": sorted(set(machine.groups)),
         "address": None,
-        "state": NOT_RUNNING if machine.kind == "not-running" else CANNOT_CONTACT,
+        "state": machine.kind,  # the inventory's kinds are host states
         "message": machine.reason,
         "duration_s": None,
         "fix_commands": [],
@@ -311,7 +308,7 @@ def run_audit(
     hosts.sort(key=lambda h: h["name"])
     used = {c.id for job in jobs for c in job.controls}
     document = {
-        "schema": "bcdrfix-audit-report",
+        "schema": SCHEMA_NAME,
         "schema_version": SCHEMA_VERSION,
         "generator": {"name": "bcdrfix", "version": _version()},
         "runs": [
@@ -335,42 +332,6 @@ def run_audit(
     }
     document["summary"] = summarize(document)
     return document
-
-
-def summarize(document: dict) -> dict:
-    """Counts and the exit status of a report document (a single run or merged runs)."""
-    by_host: dict[str, list[dict]] = {}
-    for result in document["results"]:
-        by_host.setdefault(result["host"], []).append(result)
-    statuses = {s.value: 0 for s in Status}
-    for result in document["results"]:
-        statuses[result["status"]] = statuses.get(result["status"], 0) + 1
-    audited = [h for h in document["hosts"] if h["state"] == AUDITED]
-    with_findings = [
-        h
-        for h in audited
-        if any(r["status"] in FINDING_STATUSES for r in by_host.get(h["name"], []))
-    ]
-    not_audited = [h for h in document["hosts"] if h["state"] in NOT_AUDITED]
-    worst: dict[str, int] = {}
-    for result in document["results"]:
-        if result["status"] in FINDING_STATUSES:
-            worst[result["control"]] = worst.get(result["control"], 0) + 1
-    exit_status = 2 if not_audited else 1 if with_findings else 0
-    return {
-        "hosts": len(document["hosts"]),
-        "audited": len(audited),
-        "compliant": len(audited) - len(with_findings),
-        "with_findings": len(with_findings),
-        "not_audited": len(not_audited),
-        "not_running": sum(1 for h in document["hosts"] if h["state"] == NOT_RUNNING),
-        "results": statuses,
-        "worst_controls": [
-            {"control": cid, "hosts": count}
-            for cid, count in sorted(worst.items(), key=lambda item: (-item[1], item[0]))
-        ],
-        "exit_status": exit_status,
-    }
 
 
 def _version() -> str:

@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from bcdrfix.inventory.load import NotContacted
+from bcdrfix.inventory.load import CANNOT_CONTACT, NOT_RUNNING, NotContacted
 
 ADDRESS_KINDS = ("private", "public")
 
@@ -147,20 +147,20 @@ def build_inventory(
         host_name = f"@winrm/{name}" if platform == "windows" else name
         if power != "VM running":
             result.not_contacted.append(
-                NotContacted(host_name, power, "not-running", tuple(groups), info)
+                NotContacted(host_name, power, NOT_RUNNING, tuple(groups), info)
             )
             continue
         target = info[f"azure_{address}_ip"]
         if target is None:
             reason = f"no {address} IP address"
             result.not_contacted.append(
-                NotContacted(host_name, reason, "cannot-contact", tuple(groups), info)
+                NotContacted(host_name, reason, CANNOT_CONTACT, tuple(groups), info)
             )
             continue
         if platform == "windows" and not winrm_available:
             reason = "no WinRM connector installed (pyinfra connector 'winrm' from bcdrfix's Windows support)"
             result.not_contacted.append(
-                NotContacted(host_name, reason, "cannot-contact", tuple(groups), info)
+                NotContacted(host_name, reason, CANNOT_CONTACT, tuple(groups), info)
             )
             continue
         user = ssh_user or (vm.get("osProfile") or {}).get("adminUsername")

@@ -47,7 +47,9 @@ class NotContacted:
     info: dict = field(default_factory=dict)
 
 
-KINDS = ("not-running", "cannot-contact")
+NOT_RUNNING = "not-running"
+CANNOT_CONTACT = "cannot-contact"
+KINDS = (NOT_RUNNING, CANNOT_CONTACT)
 _NOT_CONTACTED: dict[str, NotContacted] = {}
 
 

@@ -8,11 +8,11 @@ command that fixes them. The page is self-contained (inline CSS, no script, noth
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-from bcdrfix.audit.engine import AUDITED, FINDING_STATUSES, NOT_RUNNING
+from bcdrfix.audit.document import AUDITED, FINDING_STATUSES, NOT_RUNNING, results_by_host
 from bcdrfix.core.templating import render
+from bcdrfix.reports.files import write_atomically
 
 SYMBOLS = {
     "pass": "✔",
@@ -32,9 +32,7 @@ def pretty(value: Any) -> str:
 def view(document: dict) -> dict:
     """What the template shows, computed once so that the template stays declarative."""
     controls = {c["id"]: c for c in document["controls"]}
-    results: dict[str, dict[str, dict]] = {}
-    for result in document["results"]:
-        results.setdefault(result["host"], {})[result["control"]] = result
+    results = results_by_host(document)
     control_ids = [c["id"] for c in document["controls"]]
 
     hosts = []
@@ -100,7 +98,5 @@ def render_html(document: dict) -> str:
 
 
 def write_html(document: dict, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(render_html(document))
-    os.replace(tmp, path)
+    text = render_html(document)
+    write_atomically(path, lambda handle: handle.write(text))

@@ -7,14 +7,15 @@ The document's shape is ``audit-report.schema.json`` (shipped next to this modul
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable
 from functools import lru_cache
 from pathlib import Path
+from typing import IO
+
+from bcdrfix.audit.document import SCHEMA_NAME, SCHEMA_VERSION, results_by_host, summarize
+from bcdrfix.reports.files import write_atomically
 
 SCHEMA_PATH = Path(__file__).with_name("audit-report.schema.json")
-SCHEMA_NAME = "bcdrfix-audit-report"
-SCHEMA_VERSION = 1
 
 
 class ReportError(ValueError):
@@ -50,11 +51,11 @@ def validate(document: dict, source: str = "report") -> None:
 
 
 def write_json(document: dict, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w", encoding="utf-8") as handle:
+    def write(handle: IO[str]) -> None:
         json.dump(document, handle, indent=2, ensure_ascii=False)
         handle.write("\n")
-    os.replace(tmp, path)
+
+    write_atomically(path, write)
 
 
 def load_report(path: str) -> dict:
@@ -77,8 +78,6 @@ def merge_reports(documents: Iterable[dict]) -> dict:
     and results of the run that finished last, so ``merge before.json after.json`` shows the
     state after the fix.
     """
-    from bcdrfix.audit.engine import summarize
-
     documents = list(documents)
     if not documents:
         raise ReportError("no report to merge")
@@ -92,9 +91,7 @@ def merge_reports(documents: Iterable[dict]) -> dict:
             runs.setdefault(run["id"], run)
         for control in document["controls"]:
             controls[control["id"]] = control
-        by_host: dict[str, list[dict]] = {}
-        for result in document["results"]:
-            by_host.setdefault(result["host"], []).append(result)
+        by_host = results_by_host(document)
         for host in document["hosts"]:
             current = hosts.get(host["name"])
             if current is not None and runs[current["run"]]["finished"] > finished.get(
@@ -102,7 +99,7 @@ def merge_reports(documents: Iterable[dict]) -> dict:
             ):
                 continue
             hosts[host["name"]] = host
-            results[host["name"]] = by_host.get(host["name"], [])
+            results[host["name"]] = list(by_host.get(host["name"], {}).values())
     merged = {
         "schema": SCHEMA_NAME,
         "schema_version": SCHEMA_VERSION,

@@ -9,10 +9,10 @@ test case named ``audit``; a stopped VM is one ``<skipped>`` test case.
 from __future__ import annotations
 
 import json
-import os
 import xml.etree.ElementTree as ET
 
-from bcdrfix.audit.engine import AUDITED, NOT_RUNNING
+from bcdrfix.audit.document import AUDITED, NOT_RUNNING, results_by_host
+from bcdrfix.reports.files import write_atomically
 
 
 def _evidence(result: dict) -> str:
@@ -33,9 +33,7 @@ def _clean(text: str) -> str:
 
 
 def build_junit(document: dict) -> ET.ElementTree:
-    by_host: dict[str, list[dict]] = {}
-    for result in document["results"]:
-        by_host.setdefault(result["host"], []).append(result)
+    by_host = results_by_host(document)
     run_started = {run["id"]: run["started"] for run in document["runs"]}
     titles = {control["id"]: control["title"] for control in document["controls"]}
 
@@ -51,7 +49,7 @@ def build_junit(document: dict) -> ET.ElementTree:
                 ET.SubElement(properties, "property", name=key, value=_clean(str(host[key])))
         for command in host.get("fix_commands", []):
             ET.SubElement(properties, "property", name="fix", value=_clean(command))
-        host_results = by_host.get(host["name"], [])
+        host_results = list(by_host.get(host["name"], {}).values())
         share = (host.get("duration_s") or 0.0) / max(len(host_results), 1)
         if host["state"] != AUDITED:
             case = ET.SubElement(suite, "testcase", classname=host["name"], name="audit", time="0")
@@ -106,6 +104,7 @@ def build_junit(document: dict) -> ET.ElementTree:
 
 
 def write_junit(document: dict, path: str) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    build_junit(document).write(tmp, encoding="utf-8", xml_declaration=True)
-    os.replace(tmp, path)
+    tree = build_junit(document)
+    write_atomically(
+        path, lambda handle: tree.write(handle, encoding="unicode", xml_declaration=True)
+    )

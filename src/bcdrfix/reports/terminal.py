@@ -9,7 +9,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from rich.text import Text
 
-from bcdrfix.audit.engine import AUDITED, FINDING_STATUSES, NOT_RUNNING
+from bcdrfix.audit.document import AUDITED, FINDING_STATUSES, NOT_RUNNING, results_by_host
 from bcdrfix.audit.engine import Progress as AuditProgress
 
 CELL = {
@@ -90,9 +90,7 @@ def column_names(controls: list[str], width: int) -> dict[str, str]:
 def summary_table(document: dict, width: int = 100) -> Table:
     controls = [c["id"] for c in document["controls"]]
     short = column_names(controls, width)
-    results: dict[str, dict[str, dict]] = {}
-    for result in document["results"]:
-        results.setdefault(result["host"], {})[result["control"]] = result
+    results = results_by_host(document)
 
     longest = max((len(h["name"]) for h in document["hosts"]), default=4)
     # Rich squeezes columns that do not fit down to nothing, blanking the status cells (16 Windows
