@@ -141,3 +141,62 @@ def test_bad_options(tmp_path, listener, args, message):
 def test_lab_inventory_without_a_lab(tmp_path):
     line = one_error_line(audit("inventories/lab.py", env={"BCDRFIX_LAB_DIR": str(tmp_path)}))
     assert "no lab is running" in line
+
+
+# --- one loader for every command (issue 9) ----------------------------------------------------
+
+# command words, then the inventory, then options
+COMMANDS = {
+    "audit": (["audit"], []),
+    "fix": (["fix"], ["--code", "151099"]),
+    "inventory hosts": (["inventory", "hosts"], []),
+}
+
+
+def bcdrfix(command: tuple[list[str], list[str]], path: str, *extra: str):
+    words, options = command
+    return subprocess.run(
+        [BCDRFIX, *words, path, *options, *extra],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+@pytest.mark.parametrize(
+    "body, message",
+    [
+        ("linux = [\n  ('vm-a', {'ssh_hostname': '127.0.0.1'}\n", "syntax error"),
+        ("import json\nlinux = json.loads('[oops')\n", "JSONDecodeError"),
+        (
+            "linux = [('vm-a', {'ssh_hostname': '127.0.0.1', 'ssh_port': PORT}),\n"
+            "         ('vm-a', {'ssh_hostname': '127.0.0.2', 'ssh_port': PORT})]\n",
+            "host vm-a is listed twice in group linux",
+        ),
+        (
+            "linux = [('vm-a', {'ssh_hostname': '127.0.0.1', 'ssh_port': PORT}),\n"
+            "         ('vm-b', {'ssh_hostname': ''})]\n",
+            "host vm-b has no address",
+        ),
+    ],
+)
+def test_every_command_refuses_a_malformed_inventory_with_one_line(
+    tmp_path, listener, command, body, message
+):
+    port = str(listener.getsockname()[1])
+    path = inventory(tmp_path, 0, body=body.replace("PORT", port))
+    line = one_error_line(bcdrfix(COMMANDS[command], path))
+    assert message in line and "inv.py" in line
+    assert not contacted(listener)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_the_same_limit_rule(tmp_path, listener, command):
+    port = listener.getsockname()[1]
+    path = inventory(tmp_path, port)
+    line = one_error_line(bcdrfix(COMMANDS[command], path, "--limit", "vm-a,nothing-like-this"))
+    assert "--limit nothing-like-this: matches no host or group of the inventory" in line
+    assert not contacted(listener)

@@ -7,8 +7,12 @@ import sys
 import click
 from rich.console import Console
 
+from bcdrfix.audit.engine import run_audit
 from bcdrfix.cli.errors import BcdrfixError
 from bcdrfix.core.settings import SettingsError
+from bcdrfix.inventory.load import InventoryError, load_inventory
+from bcdrfix.reports import ReportError, check_report_paths, write_reports
+from bcdrfix.reports.terminal import LiveProgress, print_summary, summary_line
 
 SHARD_HELP = "Audit only slice K of N (deterministic: sorted host names, every N-th), e.g. 2/4."
 LIMIT_HELP = "Only these hosts or groups (pyinfra --limit rules; repeat or separate with commas)."
@@ -48,10 +52,6 @@ def audit_command(
       bcdrfix audit inventories/azure.py --limit tag_backup_policy_gold --report audit.html
       bcdrfix audit inventories/azure.py --shard 2/4 --report shard2.json --report shard2.xml
     """
-    from bcdrfix.audit.engine import run_audit
-    from bcdrfix.inventory.load import InventoryError, load_inventory
-    from bcdrfix.reports import ReportError, check_report_paths, write_reports
-    from bcdrfix.reports.terminal import LiveProgress, print_summary
 
     out = Console(highlight=False)
     err = Console(stderr=True, highlight=False)
@@ -74,8 +74,6 @@ def audit_command(
     except (ReportError, OSError) as exc:
         raise BcdrfixError(f"writing reports: {exc}") from None
     if quiet:
-        from bcdrfix.reports.terminal import summary_line
-
         out.print(summary_line(document))
     else:
         print_summary(out, document)

@@ -17,6 +17,7 @@ from bcdrfix.cli.errors import BcdrfixError
 from bcdrfix.cli.explain import catalog_or_exit, plain_console
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.fix.by_code import FixInputError, parse_data, run_fix
+from bcdrfix.inventory.load import InventoryError
 
 # --- fix --------------------------------------------------------------------------------------
 
@@ -85,7 +86,7 @@ def fix(
             data=data,
             group_data=group_data,
         )
-    except (FixInputError, CodeNotFound, SettingsError) as exc:
+    except (FixInputError, InventoryError, CodeNotFound, SettingsError) as exc:
         raise BcdrfixError(str(exc)) from None
     if as_json:
         click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))

@@ -8,6 +8,7 @@ import click
 
 from bcdrfix.cli.audit import LIMIT_HELP, SHARD_HELP
 from bcdrfix.cli.errors import BcdrfixError
+from bcdrfix.inventory.load import InventoryError, host_address, load_inventory
 
 
 @click.group("inventory")
@@ -36,7 +37,6 @@ def inventory_hosts(inventory: str, limits: tuple[str, ...], shard: str | None, 
       pyinfra inventories/azure.py deploys/linux_agent.py -y \\
           $(bcdrfix inventory hosts inventories/azure.py --shard 1/3 --format limit)
     """
-    from bcdrfix.inventory.load import InventoryError, host_address, load_inventory
 
     try:
         loaded = load_inventory(inventory, limit=limits, shard=shard)

@@ -7,6 +7,14 @@ from rich.console import Console
 
 from bcdrfix.cli.audit import exit_with
 from bcdrfix.cli.errors import BcdrfixError
+from bcdrfix.reports import (
+    ReportError,
+    check_report_paths,
+    load_report,
+    merge_reports,
+    write_reports,
+)
+from bcdrfix.reports.terminal import summary_line
 
 
 @click.group("report")
@@ -34,14 +42,6 @@ def report_merge(inputs: tuple[str, ...], reports: tuple[str, ...]) -> None:
     Examples:
       bcdrfix report merge shard1.json shard2.json shard3.json --report fleet.html --report fleet.json
     """
-    from bcdrfix.reports import (
-        ReportError,
-        check_report_paths,
-        load_report,
-        merge_reports,
-        write_reports,
-    )
-    from bcdrfix.reports.terminal import summary_line
 
     try:
         check_report_paths(reports)

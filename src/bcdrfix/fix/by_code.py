@@ -19,17 +19,16 @@ return value is kept; operation results come from pyinfra's own state afterwards
 
 from __future__ import annotations
 
-import fnmatch
 import logging
 import os
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Any
 
 from bcdrfix.catalog.load import CatalogError, CodeNotFound, Entry, load_catalog, step_as_dict
 from bcdrfix.controls import ENGINE, REGISTRY, Status, apply_controls, load_settings
 from bcdrfix.core.apply import platform_of, select_controls
+from bcdrfix.inventory.load import load_inventory
 
 ERROR_CODE_KEY = "error_code"  # host data key: --data error_code=CODE
 
@@ -163,55 +162,6 @@ class FixReport:
 # --- the in-process run -------------------------------------------------------------------------
 
 
-def load_inventory(
-    path: str,
-    override_data: Mapping[str, Any],
-    group_data: Iterable[str] = (),
-    cwd: str | None = None,
-):
-    """pyinfra's own inventory loader (files, group_data/ next to them and in ``cwd``)."""
-    looks_like_file = path.endswith(".py") or os.sep in path
-    if looks_like_file and not Path(path).is_file():
-        raise FixInputError(f"inventory {path}: no such file")
-    for directory in group_data:
-        if not Path(directory).is_dir():
-            raise FixInputError(f"--group-data {directory}: no such directory")
-    from pyinfra_cli.inventory import make_inventory  # noqa: PLC0415 - patches gevent on import
-
-    try:
-        inventory = make_inventory(
-            path,
-            override_data=dict(override_data),
-            cwd=cwd or os.getcwd(),
-            group_data_directories=list(group_data),
-        )
-    except SystemExit as exc:  # inventories/lab.py exits when no lab runs
-        raise FixInputError(f"inventory {path}: {exc}") from None
-    except Exception as exc:  # noqa: BLE001 - any error in a user's inventory file
-        message = " ".join(str(exc).split()) or type(exc).__name__
-        raise FixInputError(f"inventory {path}: {message}") from None
-    if not len(inventory):
-        raise FixInputError(f"inventory {path}: no hosts")
-    return inventory
-
-
-def select_hosts(inventory, limit: Iterable[str]) -> list:
-    """Hosts matching ``--limit`` patterns (group names or host-name globs), in inventory order."""
-    patterns = [p.strip() for item in limit for p in item.split(",") if p.strip()]
-    if not patterns:
-        return list(inventory)
-    chosen: set = set()
-    for pattern in patterns:
-        try:
-            matches = set(inventory.get_group(pattern))
-        except Exception:  # noqa: BLE001 - pyinfra raises NoGroupError for a non-group
-            matches = {h for h in inventory if fnmatch.fnmatch(h.name, pattern)}
-        if not matches:
-            raise FixInputError(f"--limit {pattern}: matches no host or group of the inventory")
-        chosen |= matches
-    return [h for h in inventory if h in chosen]
-
-
 def parse_data(items: Iterable[str]) -> dict[str, Any]:
     """``KEY=VALUE`` pairs, with values parsed the way pyinfra's ``--data`` parses them."""
     from pyinfra_cli.util import parse_cli_arg
@@ -271,12 +221,19 @@ def run_fix(
     config = Config()
     config.FAIL_PERCENT = None  # an unreachable or failing host fails alone
     state = State(check_for_changes=False)
-    state.cwd = cwd or os.getcwd()
-    with ctx_state.use(state), ctx_config.use(config):  # pyinfra's file loader needs a state
-        inventory = load_inventory(inventory_path, overrides, group_data, cwd)
-    selected = select_hosts(inventory, limit)
+    loaded = load_inventory(  # initialises the state with the selected hosts; no connection yet
+        inventory_path,
+        limit=limit,
+        cwd=cwd,
+        override_data=overrides,
+        group_data=group_data,
+        state=state,
+        config=config,
+    )
+    inventory = loaded.inventory
+    chosen = set(loaded.selected)
+    selected = [h for h in inventory if h in chosen]  # in inventory order
     recorder = _recorder()
-    state.init(inventory, config, initial_limit=selected)  # no connection yet
     state.add_callback_handler(recorder)
 
     # Everything that can be checked without a host, for every host, before contacting any.

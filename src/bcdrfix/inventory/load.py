@@ -1,6 +1,7 @@
 """Load pyinfra inventories the way the ``pyinfra`` command does, select hosts, shard fleets.
 
-Used by the audit (and by anyone who wants one slice of a fleet for ``pyinfra``)::
+The one loader and ``--limit`` rule of ``bcdrfix audit``, ``bcdrfix fix`` and
+``bcdrfix inventory hosts`` (and of anyone who wants one slice of a fleet for ``pyinfra``)::
 
     loaded = load_inventory("inventories/azure.py", limit=["tag_backup_policy_gold"], shard="2/4")
     loaded.selected        # the pyinfra Host objects of this slice
@@ -23,7 +24,7 @@ from __future__ import annotations
 import os
 import re
 import traceback
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -173,37 +174,91 @@ def validate_addresses(hosts: Iterable[Any], path: str) -> None:
             )
 
 
+def check_no_duplicates(hosts: Iterable[Any], path: str) -> None:
+    """A host listed twice in one group (two VMs with one name): pyinfra would merge them.
+
+    pyinfra lists a host's group once per time the host appears in it; hosts made by an inventory
+    connector (``@docker/...``) get their groups listed twice by pyinfra itself, so they are left
+    out.
+    """
+    for host in hosts:
+        if host.name.startswith("@"):
+            continue
+        seen: set[str] = set()
+        for group in host.groups:
+            if group in seen:
+                raise InventoryError(
+                    f"inventory {path}: host {host.name} is listed twice in group {group} "
+                    "(host names must be unique)"
+                )
+            seen.add(group)
+
+
+def select(
+    hosts: Iterable[Any], not_contacted: Iterable[NotContacted], patterns: Sequence[str], path: str
+):
+    """The hosts and machines ``--limit`` patterns select; a pattern that matches none is an error."""
+    hosts, not_contacted = list(hosts), list(not_contacted)
+    if not patterns:
+        return hosts, not_contacted
+    for pattern in patterns:
+        if not any(matches(m.name, m.groups, [pattern]) for m in [*hosts, *not_contacted]):
+            raise InventoryError(
+                f"--limit {pattern}: matches no host or group of the inventory {path}"
+            )
+    return (
+        [h for h in hosts if matches(h.name, h.groups, patterns)],
+        [m for m in not_contacted if matches(m.name, m.groups, patterns)],
+    )
+
+
 def load_inventory(
     path: str,
     limit: Iterable[str] | None = None,
     shard: str | tuple[int, int] | None = None,
     cwd: str | None = None,
-    override_data: dict | None = None,
+    override_data: Mapping[str, Any] | None = None,
+    group_data: Iterable[str] = (),
+    state: Any = None,
+    config: Any = None,
 ) -> LoadedInventory:
-    """Load an inventory file with pyinfra's own loader and select the hosts to contact.
+    """Load an inventory with pyinfra's own loader and select the hosts to contact.
 
-    Group data comes from ``group_data/`` in ``cwd`` (default: the current directory) and in
-    the inventory's folder, exactly as for ``pyinfra INVENTORY ...``. Nothing is contacted.
+    The one loader of ``bcdrfix audit``, ``bcdrfix fix`` and ``bcdrfix inventory hosts``:
+    ``path`` is what ``pyinfra INVENTORY ...`` accepts (a file, ``@local``, ``a,b``). Group data
+    comes from ``group_data/`` in ``cwd`` (default: the current directory), in the inventory's
+    folder and in ``group_data`` folders, exactly as for ``pyinfra``. ``state``/``config`` are
+    the pyinfra ones to initialise (new ones by default). Nothing is contacted.
     """
     from pyinfra.api import Config, State
     from pyinfra.api.exceptions import PyinfraError
     from pyinfra.context import ctx_config, ctx_inventory, ctx_state
-    from pyinfra_cli.inventory import make_inventory_from_files
+    from pyinfra_cli.inventory import make_inventory  # noqa: PLC0415 - patches gevent on import
 
-    if not Path(path).is_file():
+    looks_like_file = path.endswith(".py") or os.sep in path
+    if looks_like_file and not Path(path).is_file():
         raise InventoryError(f"inventory {path}: no such file")
+    group_data = list(group_data)
+    for directory in group_data:
+        if not Path(directory).is_dir():
+            raise InventoryError(f"--group-data {directory}: no such directory")
     shard_tuple = parse_shard(shard) if isinstance(shard, (str, type(None))) else shard
     patterns = split_patterns(limit)
     cwd = cwd or os.getcwd()
 
     _NOT_CONTACTED.clear()
-    state = State()
+    state = state if state is not None else State()
     state.cwd = cwd
     ctx_state.set(state)
-    config = Config()
+    config = config if config is not None else Config()
     ctx_config.set(config)
     try:
-        inventory = make_inventory_from_files(path, override_data=override_data, cwd=cwd)
+        inventory = make_inventory(
+            path,
+            override_data=dict(override_data or {}),
+            cwd=cwd,
+            group_data_directories=group_data,
+        )
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is one line
         if isinstance(exc, PyinfraError):
             raise InventoryError(f"inventory {path}: {_one_line(exc)}") from None
@@ -215,13 +270,8 @@ def load_inventory(
     hosts = list(inventory)
     if not hosts and not not_contacted:
         raise InventoryError(f"inventory {path}: defines no hosts")
-    if patterns:
-        hosts = [h for h in hosts if matches(h.name, h.groups, patterns)]
-        not_contacted = [m for m in not_contacted if matches(m.name, m.groups, patterns)]
-        if not hosts and not not_contacted:
-            raise InventoryError(
-                f"--limit {','.join(patterns)}: matches no host or group of {path}"
-            )
+    check_no_duplicates(hosts, path)
+    hosts, not_contacted = select(hosts, not_contacted, patterns, path)
     # Shard over every machine (contacted or not) so that each one is reported by one runner.
     keep = set(shard_names([h.name for h in hosts] + [m.name for m in not_contacted], shard_tuple))
     hosts = sorted((h for h in hosts if h.name in keep), key=lambda h: h.name)

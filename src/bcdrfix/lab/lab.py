@@ -31,6 +31,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from bcdrfix.lab.endpoints import ALL_PORTS
 from bcdrfix.lab.faults import FAULTS, INHERENT_FAULTS, apply_boot_faults, runtime_fault_commands
 
 # Several labs can run side by side (parallel test sessions): each BCDRFIX_LAB_ID (0-99) gets its
@@ -466,8 +467,6 @@ def plan_hosts(
 
 def start_standins(state: LabState) -> None:
     """Listeners on the bridge address standing in for wireserver, IMDS and storage."""
-    from bcdrfix.lab.endpoints import ALL_PORTS
-
     proc = subprocess.Popen(
         [
             sys.executable,
