@@ -87,6 +87,11 @@ def as_version(name: str, value: Any) -> str:
     return text
 
 
+def version_tuple(version: str | None) -> tuple[int, ...]:
+    """``"2.7.41491.1010"`` -> ``(2, 7, 41491, 1010)``: versions compare as tuples of numbers."""
+    return tuple(int(part) for part in re.findall(r"\d+", version or ""))
+
+
 def as_port(name: str, value: Any) -> int:
     try:
         port = int(str(value))

@@ -21,6 +21,7 @@ from bcdrfix.core.model import (
 )
 from bcdrfix.core.observe import parse_file, parse_key_values, probe, split_subsections
 from bcdrfix.core.operations.files import file_content
+from bcdrfix.core.settings import version_tuple
 from bcdrfix.core.templating import render
 from bcdrfix.linux import waagent_conf
 from bcdrfix.linux.agent_settings import waagent_desired
@@ -115,10 +116,6 @@ def _no_systemd(observation: Mapping[str, Any]) -> Finding | None:
             "(380008 AzureVmOffline)"
         )
     return None
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version))
 
 
 # --- 1. agent service -------------------------------------------------------------------------

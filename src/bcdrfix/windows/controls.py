@@ -34,6 +34,7 @@ from bcdrfix.core.settings import (
     as_int_range,
     as_text,
     as_version,
+    version_tuple,
 )
 from bcdrfix.windows.facts import HKLM, WindowsObservation, registry_key
 
@@ -310,10 +311,6 @@ def service_of(observation: Mapping[str, Any], name: str) -> dict | None:
 
 def registry_of(observation: Mapping[str, Any], path: str, name: str) -> dict | None:
     return _section(observation, "registry").get(registry_key(path, name))
-
-
-def version_tuple(version: str) -> tuple[int, ...]:
-    return tuple(int(part) for part in re.findall(r"\d+", version or ""))
 
 
 def _ops():
