@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from bcdrfix.catalog.load import (
+from bcdrfix.catalog import (
     CatalogError,
     CodeNotFound,
     catalog_text,
@@ -194,7 +194,7 @@ def test_controls_run_in_the_order_a_deploy_needs(catalog):
 
 
 def test_disruptive_controls_come_from_the_controls_themselves(catalog):
-    from bcdrfix.catalog.load import is_disruptive
+    from bcdrfix.catalog import is_disruptive
 
     assert is_disruptive(
         catalog.get("ExtensionFailedVssWriterInBadState"), REGISTRY, platform="windows"

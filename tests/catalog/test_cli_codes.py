@@ -8,7 +8,7 @@ import time
 import pytest
 from click.testing import CliRunner
 
-from bcdrfix.catalog.load import load_catalog
+from bcdrfix.catalog import load_catalog
 from bcdrfix.cli.main import main
 from bcdrfix.controls import REGISTRY
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from bcdrfix.catalog.load import load_catalog
+from bcdrfix.catalog import load_catalog
 from bcdrfix.controls import REGISTRY, Status, load_settings
 from bcdrfix.core.apply import evaluate, plan_steps, select_controls
 

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 
 from bcdrfix.audit.engine import audit_controls
-from bcdrfix.catalog.load import load_catalog
+from bcdrfix.catalog import load_catalog
 from bcdrfix.controls import REGISTRY, load_settings
 from bcdrfix.reports.json_report import SCHEMA_PATH
 from bcdrfix.windows import operations as ops

@@ -37,7 +37,7 @@ from bcdrfix.audit.document import (
     UNREACHABLE,
     summarize,
 )
-from bcdrfix.catalog.load import load_catalog
+from bcdrfix.catalog import load_catalog
 from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, load_settings
 from bcdrfix.core.apply import evaluate, observe, platform_of, select_controls
 from bcdrfix.core.settings import Settings, SettingsError

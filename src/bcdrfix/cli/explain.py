@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from bcdrfix.catalog.load import (
+from bcdrfix.catalog import (
     PLACEHOLDERS,
     PLATFORMS,
     CatalogError,

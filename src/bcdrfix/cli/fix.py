@@ -10,7 +10,7 @@ import click
 from rich.table import Table
 from rich.text import Text
 
-from bcdrfix.catalog.load import (
+from bcdrfix.catalog import (
     CodeNotFound,
 )
 from bcdrfix.cli.errors import BcdrfixError

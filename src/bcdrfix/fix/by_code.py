@@ -25,7 +25,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from bcdrfix.catalog.load import CatalogError, CodeNotFound, Entry, load_catalog, step_as_dict
+from bcdrfix.catalog import CatalogError, CodeNotFound, Entry, load_catalog, step_as_dict
 from bcdrfix.controls import ENGINE, REGISTRY, Status, apply_controls, load_settings
 from bcdrfix.core.apply import platform_of, select_controls
 from bcdrfix.inventory.load import load_inventory
