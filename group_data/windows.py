@@ -41,7 +41,7 @@ bcdrfix_vss_service_restart = False
 bcdrfix_msi_reregister = False
 
 # VSS writer -> service map additions or overrides (the built-in public list is in
-# bcdrfix/controls/windows.py). A writer that maps to nothing is reported, never guessed.
+# bcdrfix/windows/controls.py). A writer that maps to nothing is reported, never guessed.
 # Example: {"My App Writer": "MyAppSvc", "FRS Writer": ""}  ("" removes an entry)
 bcdrfix_vss_writer_services = {}
 
