@@ -10,7 +10,9 @@ observe, evaluate), so a host that cannot be reached or observed fails alone whi
 on. ``connect_all`` is not used: it waits for every connection before any host is observed and
 gives up when no host connects, where the audit wants each host's own outcome.
 
-The result is the report document described by ``bcdrfix/reports/audit-report.schema.json``.
+The result is the report document (``bcdrfix.audit.document``: schema version, statuses,
+summary) described by ``bcdrfix/reports/audit-report.schema.json``. Controls, settings and
+observers come from ``bcdrfix.controls``; the codes per control from the catalog.
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Audit reports: JSON (the source of truth, with a versioned JSON Schema), JUnit XML and HTML.
 
-Every report is rendered from the same report document (``bcdrfix.audit.run_audit``), so reports
-from several runs can be merged (``bcdrfix report merge``) and rendered again in any format.
+Every report is rendered from the same report document (made by ``bcdrfix.audit.engine``,
+modelled in ``bcdrfix.audit.document``, read through its one ``results_by_host`` view), so
+reports from several runs can be merged (``bcdrfix report merge``) and rendered again in any
+format.
 
     write_reports(document, ["audit.json", "audit.xml", "audit.html"])
 """
