@@ -36,6 +36,7 @@ from bcdrfix.core.settings import (
     as_version,
     version_tuple,
 )
+from bcdrfix.windows import operations as ops
 from bcdrfix.windows.facts import HKLM, WindowsObservation, registry_key
 
 CONTROLS = ControlRegistry()
@@ -313,17 +314,11 @@ def registry_of(observation: Mapping[str, Any], path: str, name: str) -> dict | 
     return _section(observation, "registry").get(registry_key(path, name))
 
 
-def _ops():
-    from bcdrfix.windows import operations as ops
-
-    return ops
-
-
 def service_step(
     name: str, what: str, current: Mapping | None, settings: Any, **desired: Any
 ) -> Step:
     return Step(
-        _ops().service,
+        ops.service,
         {
             "name": what,
             "service_name": name,
@@ -336,7 +331,7 @@ def service_step(
 
 def restart_step(name: str, settings: Any, what: str | None = None) -> Step:
     return Step(
-        _ops().service_restart,
+        ops.service_restart,
         {
             "name": what or f"Restart {name}",
             "service_name": name,
@@ -354,7 +349,7 @@ def registry_step(
     what: str | None = None,
 ) -> Step:
     return Step(
-        _ops().registry_value,
+        ops.registry_value,
         {
             "name": what or f"Set {value_name}",
             "path": path,
@@ -632,7 +627,7 @@ _register(
 
 
 def normalise_account(account: str | None) -> str:
-    return _ops().normalise_account(account)
+    return ops.normalise_account(account)
 
 
 @_guard
@@ -722,7 +717,7 @@ def check_msdtc_reinstall(observation, settings) -> Finding:
 def fix_msdtc_reinstall(observation, settings, finding: Finding) -> list[Step]:
     return [
         Step(
-            _ops().msdtc_reinstall,
+            ops.msdtc_reinstall,
             {
                 "name": "Reinstall MSDTC and start COM+",
                 "wait_seconds": settings.windows_service_wait,
@@ -862,7 +857,6 @@ _register(
 
 
 def _registry_findings(observation, wanted: list[tuple[str, str, Any, str]]):
-    ops = _ops()
     observed, bad = {}, []
     for path, name, value, kind in wanted:
         current = registry_of(observation, path, name)
@@ -1035,7 +1029,7 @@ def check_msi_reregister(observation, settings) -> Finding:
 
 
 def fix_msi_reregister(observation, settings, finding: Finding) -> list[Step]:
-    return [Step(_ops().msi_reregister, {"name": "Re-register the Windows Installer (msiexec)"})]
+    return [Step(ops.msi_reregister, {"name": "Re-register the Windows Installer (msiexec)"})]
 
 
 _register(
@@ -1053,7 +1047,6 @@ _register(
 
 def default_acl_problems(acl: Mapping[str, Any]) -> list[str]:
     """Differences from Everyone:(R,W) + BUILTIN\\Administrators:(F), this folder, not inherited."""
-    ops = _ops()
     wanted = {ops.EVERYONE_SID: ops.RIGHTS_READ_WRITE, ops.ADMINISTRATORS_SID: ops.RIGHTS_FULL}
     seen: dict[str, int] = {}
     problems = []
@@ -1096,9 +1089,7 @@ def check_machinekeys_acl(observation, settings) -> Finding:
 
 
 def fix_machinekeys_acl(observation, settings, finding: Finding) -> list[Step]:
-    return [
-        Step(_ops().machinekeys_acl_reset, {"name": "Reset the MachineKeys ACL to the default"})
-    ]
+    return [Step(ops.machinekeys_acl_reset, {"name": "Reset the MachineKeys ACL to the default"})]
 
 
 _register(
@@ -1147,7 +1138,7 @@ def check_crp_certificates(observation, settings) -> Finding:
 def fix_crp_certificates(observation, settings, finding: Finding) -> list[Step]:
     return [
         Step(
-            _ops().remove_certificates,
+            ops.remove_certificates,
             {
                 "name": f"Delete certificates issued to {settings.crp_certificate_subject}",
                 "thumbprints": finding.plan["thumbprints"],
@@ -1184,7 +1175,7 @@ def check_defender_exclusions(observation, settings) -> Finding:
     current = defender.get("exclusion_paths") or []
     if any(str(p).startswith("N/A") for p in current):
         return error("Defender hides its exclusions from this account: connect as an administrator")
-    missing = _ops().missing_exclusions(wanted, current)
+    missing = ops.missing_exclusions(wanted, current)
     if missing:
         return failed(
             "Defender does not exclude " + ", ".join(missing), {"exclusions": current}, wanted
@@ -1195,7 +1186,7 @@ def check_defender_exclusions(observation, settings) -> Finding:
 def fix_defender_exclusions(observation, settings, finding: Finding) -> list[Step]:
     return [
         Step(
-            _ops().defender_exclusions,
+            ops.defender_exclusions,
             {
                 "name": "Exclude the backup extension folders from Defender",
                 "paths": list(settings.defender_exclusions),
