@@ -9,19 +9,15 @@ from rich.console import Console
 
 from bcdrfix.audit.engine import run_audit
 from bcdrfix.cli.errors import BcdrfixError
+from bcdrfix.cli.options import inventory_slice
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.inventory.load import InventoryError, load_inventory
 from bcdrfix.reports import ReportError, check_report_paths, write_reports
 from bcdrfix.reports.terminal import LiveProgress, print_summary, summary_line
 
-SHARD_HELP = "Audit only slice K of N (deterministic: sorted host names, every N-th), e.g. 2/4."
-LIMIT_HELP = "Only these hosts or groups (pyinfra --limit rules; repeat or separate with commas)."
-
 
 @click.command("audit")
-@click.argument("inventory", metavar="INVENTORY")
-@click.option("--limit", "limits", multiple=True, metavar="HOSTS", help=LIMIT_HELP)
-@click.option("--shard", metavar="K/N", help=SHARD_HELP)
+@inventory_slice
 @click.option(
     "--report",
     "reports",

@@ -6,8 +6,8 @@ import json
 
 import click
 
-from bcdrfix.cli.audit import LIMIT_HELP, SHARD_HELP
 from bcdrfix.cli.errors import BcdrfixError
+from bcdrfix.cli.options import inventory_slice
 from bcdrfix.inventory.load import InventoryError, host_address, load_inventory
 
 
@@ -17,9 +17,7 @@ def inventory_group() -> None:
 
 
 @inventory_group.command("hosts")
-@click.argument("inventory", metavar="INVENTORY")
-@click.option("--limit", "limits", multiple=True, metavar="HOSTS", help=LIMIT_HELP)
-@click.option("--shard", metavar="K/N", help=SHARD_HELP)
+@inventory_slice
 @click.option(
     "--format",
     "fmt",
