@@ -7,7 +7,11 @@ bcdrfix's own waagent.conf editor, so the tests do not check the editor against 
 
 from __future__ import annotations
 
+import json
+import os
+import time
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 FAULTS = {
@@ -118,6 +122,7 @@ def apply_boot_faults(root: Path, unit: str, faults: list[str]) -> None:
         template = root / VMBACKUP_TEMPLATE
         template.parent.mkdir(parents=True, exist_ok=True)
         template.write_text(VMBACKUP_ARTICLE)
+    apply_guest_status_faults(root, faults, time.time())
 
 
 def runtime_fault_commands(unit: str, faults: list[str]) -> list[str]:
@@ -140,3 +145,177 @@ def runtime_fault_commands(unit: str, faults: list[str]) -> list[str]:
             "systemctl enable --now systemd-networkd 2>/dev/null"
         )
     return commands
+
+
+# --- the backup extension's last result in the guest (bcdrfix diagnose) ----------------------
+# Status files and log lines in the shape VMSnapshotLinux writes them (Azure/azure-linux-extensions
+# VMBackup: Utils/HandlerUtil.py do_status_report/write_to_status_file, Utils/Status.py,
+# ExtensionErrorCodeHelper.py; see tests/diagnose/fixtures/README.md). Written independently of
+# bcdrfix's parser.
+VMSNAPSHOT = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
+VMSNAPSHOT_VERSION = "1.0.9190.0"
+
+# fault -> list of (seq, status, run_result, internal code, internal name, message, age in hours)
+GUEST_STATUS_FAULTS = {
+    "backup-no-network": [
+        (
+            4,
+            "error",
+            76,
+            76,
+            "FailedRetryableSnapshotFailedNoNetwork",
+            "T:S Enable failed with FailedRetryableSnapshotFailedNoNetwork error",
+            2,
+        )
+    ],
+    "backup-freeze-failed": [
+        (
+            7,
+            "error",
+            121,
+            121,
+            "FailedRetryableFsFreezeFailed",
+            "T:S Enable failed with error: [FreezeError(path=/data, errno=5, message=Input/output error)]",
+            3,
+        )
+    ],
+    "backup-freeze-timeout": [
+        (
+            2,
+            "error",
+            122,
+            122,
+            "FailedRetryableFsFreezeTimeout",
+            "T:S ###### Enable failed with error: freeze took longer than timeout",
+            1,
+        )
+    ],
+    "backup-snapshot-limit": [
+        (
+            9,
+            "error",
+            85,
+            85,
+            "FailedSnapshotLimitReached",
+            "T:S Enable failed with FailedSnapshotLimitReached errror",
+            5,
+        )
+    ],
+    "backup-success": [(12, "success", 1, 1, "success", "Enable Succeeded", 1)],
+    "backup-stale-failure": [
+        (
+            5,
+            "error",
+            76,
+            76,
+            "FailedRetryableSnapshotFailedNoNetwork",
+            "T:S Enable failed with FailedRetryableSnapshotFailedNoNetwork error",
+            50,
+        ),
+        (6, "success", 1, 1, "success", "Enable Succeeded", 2),
+    ],
+}
+FAULTS.update(
+    {
+        "backup-no-network": "the backup extension's last status: FailedRetryableSnapshotFailedNoNetwork",
+        "backup-freeze-failed": "the backup extension's last status: FailedRetryableFsFreezeFailed",
+        "backup-freeze-timeout": "the backup extension's last status: FailedRetryableFsFreezeTimeout",
+        "backup-snapshot-limit": "the backup extension's last status: FailedSnapshotLimitReached",
+        "backup-success": "the backup extension's last status: success",
+        "backup-stale-failure": "an old NoNetwork failure (<seq>_status) then a newer success",
+    }
+)
+
+
+def vmsnapshot_status(
+    status: str, run_result: int, code: int, name: str, message: str, when: float
+) -> str:
+    """A VMSnapshotLinux ``<seq>.status`` document, as the extension's ``do_status_report``."""
+    stamp = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(when))
+    health = {1: 0, 0: 0, 76: 256, 85: 256, 121: 128, 122: 128}.get(code, 128)
+    full = f"{message}{'' if status == 'success' else f' StatusCode.{name},'}"
+    response = json.dumps(
+        {
+            "messageStr": full,
+            "snapshotConsistency": 1 if status == "success" else 0,
+            "jobMessage": "",
+            "isSizeComputationFailed": False,
+        }
+    )
+    storage = {
+        "partitionCount": 2,
+        "totalUsedSizeInBytes": 3221225472,
+        "isStoragespacePresent": False,
+        "isSizeComputationFailed": False,
+    }
+
+    def report(substatus, telemetry, health_info):
+        return {
+            "version": "1.0",
+            "timestampUTC": stamp,
+            "status": {
+                "name": VMSNAPSHOT,
+                "operation": "Enable",
+                "status": status,
+                "substatus": substatus,
+                "code": str(run_result),
+                "taskId": "6b0f3c3e-2d1c-4f4e-9a8b-0c1d2e3f4a5b",
+                "formattedMessage": {"lang": "en-US", "message": response},
+                "storageDetails": storage,
+                "commandStartTimeUTCTicks": str(int(when * 10_000_000) + 621355968000000000),
+                "telemetryData": telemetry,
+                "uniqueMachineId": "3f2504e0-4f89-11d3-9a0c-0305e82c3301",
+                "snapshotInfo": None,
+                "vmHealthInfo": health_info,
+            },
+        }
+
+    telemetry = [
+        {"Value": "2.7.3.0", "Key": "guestAgentVersion"},
+        {"Value": VMSNAPSHOT_VERSION, "Key": "extensionVersion"},
+        {"Value": name, "Key": "extErrorCode"},
+    ]
+    inner = report([], telemetry, {"vmHealthState": health, "vmHealthStatusCode": code})
+    inner_text = "[" + json.dumps(inner) + "]"
+    inner_text = inner_text.replace(stamp, "\\/Date(" + str(int(when * 1000)) + ")\\/", 1)
+    outer = report(
+        [{"code": "0", "name": inner_text, "status": "success", "formattedMessage": None}],
+        None,
+        None,
+    )
+    return "[" + json.dumps(outer) + "]"
+
+
+def apply_guest_status_faults(root: Path, faults: list[str], now: float) -> None:
+    """Write the backup extension's folder, status files and log for the guest-status faults."""
+    entries = [e for f in faults for e in GUEST_STATUS_FAULTS.get(f, ())]
+    if not entries:
+        return
+    base = root / f"var/lib/waagent/{VMSNAPSHOT}-{VMSNAPSHOT_VERSION}"
+    (base / "status").mkdir(parents=True, exist_ok=True)
+    (base / "config").mkdir(parents=True, exist_ok=True)
+    (base / "config/HandlerState").write_text("Enabled")
+    (base / "config/HandlerStatus").write_text(
+        '{"name": "%s", "version": "%s", "status": "Ready", "code": 0, "message": '
+        '"Plugin enabled", "supports_multi_config": false}' % (VMSNAPSHOT, VMSNAPSHOT_VERSION)
+    )
+    logdir = root / f"var/log/azure/{VMSNAPSHOT}"
+    logdir.mkdir(parents=True, exist_ok=True)
+    log_lines = []
+    entries.sort(key=lambda e: e[0])
+    for index, (seq, status, run_result, code, name, message, age) in enumerate(entries):
+        when = now - age * 3600
+        last = index == len(entries) - 1
+        path = base / "status" / (f"{seq}.status" if last else f"{seq}_status")
+        path.write_text(vmsnapshot_status(status, run_result, code, name, message, when))
+        os.utime(path, (when, when))
+        stamp = time_text(when)
+        prefix = f"[{VMSNAPSHOT}-1.0]"
+        log_lines.append(f"{stamp} {prefix}Enable,{status},{run_result},{message},True")
+        if status != "success":
+            log_lines.append(f"{stamp} {prefix}{message} StatusCode.{name},")
+    (logdir / "extension.log").write_text("\n".join(log_lines) + "\n")
+
+
+def time_text(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).strftime("%Y-%m-%d %H:%M:%S.%f")

@@ -1,0 +1,45 @@
+# bcdrfix probe guest_status: what the backup (and Site Recovery) extensions last reported.
+# Reads only: per extension the NEWEST <seq>.status of all its version folders (at most
+# BCDR_GS_MAX+1 bytes), the agent's HandlerState/HandlerStatus next to it (4 KiB each) and the
+# last 16 KiB of the extension's log. Names and contents travel base64-encoded.
+# (BCDR_GS_ROOT: a root folder for the unit tests; unset on hosts)
+BCDR_GS_MAX=131072
+bcdr_b64() { printf '%s' "$1" | base64 | tr -d '\n'; echo; }
+for ext in Microsoft.Azure.RecoveryServices.VMSnapshotLinux \
+           Microsoft.Azure.RecoveryServices.SiteRecovery.Linux; do
+  newest=""; newest_seq=0; newest_m=0; dirs=0; lastdir=""
+  for d in "${BCDR_GS_ROOT:-}"/var/lib/waagent/"$ext"-[0-9]*; do
+    [ -d "$d" ] || continue
+    dirs=$((dirs + 1)); lastdir=$d
+    for f in "$d"/status/[0-9]*.status; do
+      [ -f "$f" ] || continue
+      b=${f##*/}; case "${b%.status}" in ''|*[!0-9]*) continue ;; esac
+      seq=${b%.status}; m=$(stat -c %Y "$f") || continue
+      # newest by time; on a tie (same second) the higher sequence number
+      if [ -z "$newest" ] || [ "$m" -gt "$newest_m" ] ||
+         { [ "$m" -eq "$newest_m" ] && [ "$seq" -gt "$newest_seq" ]; }; then
+        newest=$f; newest_seq=$seq; newest_m=$m
+      fi
+    done
+  done
+  [ "$dirs" -gt 0 ] || continue
+  echo "@@ ext $ext"
+  d=${newest%/status/*}; [ -n "$newest" ] || d=$lastdir
+  printf 'dirs=%s\ndir=' "$dirs"; bcdr_b64 "${d##*/}"
+  for name in HandlerState HandlerStatus; do  # regular files only: a FIFO would block
+    printf '%s=' "$name"
+    [ -f "$d/config/$name" ] && head -c 4096 "$d/config/$name" | base64 | tr -d '\n'
+    echo
+  done
+  if [ -n "$newest" ]; then
+    printf 'status_name='; bcdr_b64 "${newest##*/}"
+    printf 'status_size=%s\nstatus_mtime=%s\n' "$(stat -c %s "$newest")" "$(stat -c %Y "$newest")"
+    printf 'status='; head -c $((BCDR_GS_MAX + 1)) "$newest" | base64 | tr -d '\n'; echo
+  fi
+  log=${BCDR_GS_ROOT:-}/var/log/azure/$ext/extension.log
+  if [ -f "$log" ]; then
+    printf 'log_size=%s\nlog_tail=' "$(stat -c %s "$log")"
+    tail -c 16384 "$log" | base64 | tr -d '\n'; echo
+  fi
+done
+true
