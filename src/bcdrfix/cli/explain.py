@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from bcdrfix.audit.guest import INTERNAL_BY_NAME, INTERNAL_CODES, map_internal
 from bcdrfix.catalog import (
     PLACEHOLDERS,
     PLATFORMS,
@@ -104,6 +105,7 @@ def explain(
       bcdrfix explain "Could not communicate with the VM agent for snapshot status"
       bcdrfix explain UserErrorRpCollectionLimitReached --set restore-point-resource-group=AzureBackupRG_japaneast_1
       bcdrfix explain ExtensionFailedVssWriterInBadState --json
+      bcdrfix explain FailedRetryableFsFreezeTimeout   # the backup extension's internal code
     """
     text = " ".join(code_or_text)
     values = _values(placeholders)
@@ -111,6 +113,8 @@ def explain(
     try:
         match = catalog.lookup(text)
     except CodeNotFound as exc:
+        if explain_internal_code(text, as_json):  # the backup extension's own code names
+            return
         raise BcdrfixError(str(exc)) from None
     registry = _registry()
     if as_json:
@@ -339,3 +343,42 @@ def codes(platform: str | None, as_json: bool) -> None:
             f"{len(entries)} entries. bcdrfix explain CODE shows causes, controls and Azure steps."
         )
     )
+
+
+def explain_internal_code(text: str, as_json: bool) -> bool:
+    """``bcdrfix explain`` for an internal code of the backup extension that the catalog does not
+    list under a catalog code (those resolve as aliases): what it is and how sure a mapping is.
+    False when ``text`` is no internal code either."""
+    key = text.strip()
+    if key.isdigit() and int(key) in INTERNAL_CODES:
+        number, name = int(key), INTERNAL_CODES[int(key)]
+    elif key.lower() in INTERNAL_BY_NAME:
+        number, name = INTERNAL_BY_NAME[key.lower()]
+    else:
+        return False
+    mapping = map_internal(name)
+    if as_json:
+        click.echo(
+            json.dumps(
+                {"query": text, "internal_code": number, "name": name, **mapping.as_dict()},
+                indent=2,
+            )
+        )
+        return True
+    console = plain_console()
+    console.print(Text(f"{name} ({number})", style="bold cyan"))
+    console.print(
+        "  an internal code of the Azure Backup extension (VMSnapshotLinux, "
+        "ExtensionErrorCodeHelper.py), as written in its status file in the guest"
+    )
+    if mapping.confidence == "uncertain" and mapping.entry is not None:
+        console.print(
+            Text(f"  catalog code: uncertain, possibly {mapping.entry.code}: {mapping.note}")
+        )
+        console.print(Text(f"  bcdrfix explain {mapping.entry.code}", style="cyan"))
+    else:
+        console.print(Text(f"  catalog code: none: {mapping.note}"))
+    console.print(
+        "  bcdrfix fix --from-guest-status does not fix it; bcdrfix diagnose shows it per host"
+    )
+    return True

@@ -2,21 +2,33 @@
 
 from __future__ import annotations
 
+import glob
 import json
 import shlex
 import sys
+from collections.abc import Iterable
+from typing import Any
 
 import click
 from rich.table import Table
 from rich.text import Text
 
+from bcdrfix.audit.diagnose import plan_fixes, run_diagnose
 from bcdrfix.catalog import (
     CodeNotFound,
 )
+from bcdrfix.cli.diagnose import print_diagnosis
 from bcdrfix.cli.errors import BcdrfixError
 from bcdrfix.cli.explain import catalog_or_exit, plain_console
 from bcdrfix.core.settings import SettingsError
-from bcdrfix.fix.by_code import FixInputError, parse_data, run_fix
+from bcdrfix.fix.by_code import (
+    ControlOutcome,
+    FixInputError,
+    FixReport,
+    HostReport,
+    parse_data,
+    run_fix,
+)
 from bcdrfix.inventory.load import InventoryError
 
 # --- fix --------------------------------------------------------------------------------------
@@ -24,8 +36,11 @@ from bcdrfix.inventory.load import InventoryError
 
 @click.command("fix")
 @click.argument("inventory")
+@click.option("--code", help="Error code, code pair or message fragment (see bcdrfix codes).")
 @click.option(
-    "--code", required=True, help="Error code, code pair or message fragment (see bcdrfix codes)."
+    "--from-guest-status",
+    is_flag=True,
+    help="Fix each host by the code its own backup extension last reported (bcdrfix diagnose).",
 )
 @click.option(
     "--limit",
@@ -50,7 +65,8 @@ from bcdrfix.inventory.load import InventoryError
 @click.option("--json", "as_json", is_flag=True, help="Print the per-host report as JSON.")
 def fix(
     inventory: str,
-    code: str,
+    code: str | None,
+    from_guest_status: bool,
     limit: tuple[str, ...],
     dry: bool,
     allow_disruptive: bool,
@@ -73,8 +89,17 @@ def fix(
       bcdrfix fix inventories/prod.py --code 151095 --data bcdrfix_agent_upgrade=true --json
     Same with plain pyinfra:
       pyinfra inventories/lab.py deploys/fix_error_code.py --data error_code=151099
+    Each host by the code its own backup extension reported (see bcdrfix diagnose):
+      bcdrfix fix inventories/prod.py --from-guest-status --dry
     """
     catalog_or_exit()
+    if bool(code) == from_guest_status:
+        raise BcdrfixError("pass either --code CODE or --from-guest-status")
+    if from_guest_status:
+        _fix_from_guest_status(
+            inventory, limit, dry, allow_disruptive, data_items, group_data, as_json
+        )
+    assert code is not None
     try:
         data = parse_data(data_items)
         report = run_fix(
@@ -167,3 +192,130 @@ def _print_report(report) -> None:
             console.print(
                 Text(f"  - {step['title']}{'  [disruptive]' if step['disruptive'] else ''}")
             )
+
+
+# --- fix --from-guest-status: each host by its own code ----------------------------------------
+
+
+def run_fix_from_guest_status(
+    inventory: str,
+    *,
+    limit: Iterable[str] = (),
+    dry: bool = False,
+    allow_disruptive: bool = False,
+    data: dict | None = None,
+    group_data: Iterable[str] = (),
+) -> dict:
+    """Diagnose, then ``bcdrfix fix --code`` per catalog code on exactly the hosts that reported it.
+
+    Exit status: 0 every failed host fixed (or nothing to fix); 1 a host could not be diagnosed
+    or fixed; 3 something waits for a person (approval, an opt-in, a failure only Azure or a
+    person can fix, an uncertain mapping) or would change (``dry``).
+    """
+    diagnosis = run_diagnose(inventory, limit=limit)
+    groups, left_alone, attention = plan_fixes(diagnosis)
+    fixed: list[dict[str, Any]] = []
+    exits: list[int] = []
+    for code, rows in sorted(groups.items()):
+        report = run_fix(
+            inventory,
+            code,
+            limit=[glob.escape(row["host"]) for row in rows],
+            dry=dry,
+            allow_disruptive=allow_disruptive,
+            data=data,
+            group_data=group_data,
+        )
+        fixed.append(
+            {
+                "code": code,
+                "internal_codes": sorted({r["code_name"] for r in rows if r["code_name"]}),
+                "hosts": [r["host"] for r in rows],
+                "report": report.as_dict(),
+            }
+        )
+        exits.append(report.exit_code)
+    codes = exits
+    if 1 in codes or any(row["kind"] == "not-diagnosed" for row in attention):
+        exit_code = 1
+    elif 3 in codes or attention:
+        exit_code = 3
+    else:
+        exit_code = 0
+    return {
+        "schema": "bcdrfix-fix-from-guest-status",
+        "dry": dry,
+        "groups": fixed,
+        "left_alone": left_alone,
+        "attention": attention,
+        "diagnosis": diagnosis,
+        "exit_code": exit_code,
+    }
+
+
+def _fix_from_guest_status(
+    inventory: str,
+    limit: tuple[str, ...],
+    dry: bool,
+    allow_disruptive: bool,
+    data_items: tuple[str, ...],
+    group_data: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """``bcdrfix fix INVENTORY --from-guest-status``: each host fixed by its own reported code."""
+    try:
+        data = parse_data(data_items)
+        result = run_fix_from_guest_status(
+            inventory,
+            limit=limit,
+            dry=dry,
+            allow_disruptive=allow_disruptive,
+            data=data,
+            group_data=group_data,
+        )
+    except (InventoryError, FixInputError, SettingsError) as exc:
+        raise BcdrfixError(str(exc)) from None
+    if as_json:
+        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+    else:
+        console = plain_console()
+        print_diagnosis(console, result["diagnosis"])
+        _print_groups(console, result)
+    sys.exit(result["exit_code"])
+
+
+def _print_groups(console, result: dict) -> None:
+    for group in result["groups"]:
+        console.print()
+        internal = ", ".join(group["internal_codes"])
+        console.print(
+            Text(f"{group['code']} ({internal}): {', '.join(group['hosts'])}", style="bold")
+        )
+        data = group["report"]
+        report = FixReport(
+            data["query"],
+            data["codes"],
+            data["dry"],
+            [
+                HostReport(
+                    h["name"],
+                    h["platform"],
+                    h["reachable"],
+                    h["error"],
+                    [ControlOutcome(**o) for o in h["outcomes"]],
+                )
+                for h in data["hosts"]
+            ],
+            data["control_plane"],
+        )
+        _print_report(report)
+    if result["attention"]:
+        console.print()
+        console.print(Text("Not fixed, needs a person:", style="bold yellow"))
+        for row in result["attention"]:
+            console.print(Text(f"  {row['host']}: {row['code_name'] or '-'}: {row['why']}"))
+    if result["left_alone"]:
+        console.print()
+        console.print(Text("Left alone (no failure in the guest):", style="bold"))
+        for row in result["left_alone"]:
+            console.print(Text(f"  {row['host']}: {row['why']}"))

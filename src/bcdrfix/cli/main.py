@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from bcdrfix.cli import audit, demo, explain, fix, inventory, report
+from bcdrfix.cli import audit, demo, diagnose, explain, fix, inventory, report
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.lab import cli as lab_cli
 
@@ -41,6 +41,7 @@ for command in (
     explain.explain,
     explain.codes,
     fix.fix,
+    diagnose.diagnose_command,
     demo.demo,
     lab_cli.lab_group,
 ):
