@@ -39,9 +39,10 @@ from bcdrfix.audit.document import (
     UNREACHABLE,
     summarize,
 )
+from bcdrfix.audit.guest import GUEST_PARSE, GUEST_PROBE, last_backup
 from bcdrfix.catalog import load_catalog
 from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, load_settings
-from bcdrfix.core.apply import evaluate, observe, platform_of, select_controls
+from bcdrfix.core.apply import evaluate, platform_of, select_controls
 from bcdrfix.core.settings import Settings, SettingsError
 from bcdrfix.core.templating import TEMPLATES_DIR
 from bcdrfix.inventory.load import LoadedInventory, host_address, load_inventory
@@ -201,7 +202,9 @@ def audit_host(
         if not job.controls:
             return
         try:
-            observation = observe(ENGINE.observers, host, job.controls, job.settings, job.platform)
+            # the audit's probes plus the backup extension's last result: still one command
+            probes = {p for c in job.controls for p in c.probes} | {GUEST_PROBE[job.platform]}
+            observation = ENGINE.observers[job.platform](host, sorted(probes), job.settings)
         except KeyError:
             doc.update(state=HOST_ERROR, message=f"no observer for platform {job.platform!r}")
             return
@@ -214,6 +217,9 @@ def audit_host(
                 state=HOST_ERROR, message="observation failed" + (f": {details}" if details else "")
             )
             return
+        doc["backup_in_guest"] = _jsonable(
+            last_backup(job.platform, GUEST_PARSE[job.platform](observation.get("guest_status")))
+        )
         fixes: dict[str, bool] = {}
         for control, finding in evaluate(job.controls, observation, job.settings):
             status = finding.status.value

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from bcdrfix.audit.document import AUDITED, FINDING_STATUSES, NOT_RUNNING, results_by_host
+from bcdrfix.audit.guest import describe
 from bcdrfix.core.templating import render
 from bcdrfix.reports.files import write_atomically
 
@@ -86,6 +87,11 @@ def view(document: dict) -> dict:
         "compliant": [h for h in hosts if h["verdict"] == "compliant"],
         "skipped": [h for h in hosts if h["verdict"] == "skipped"],
         "symbols": SYMBOLS,
+        "guest": [
+            {"name": h["name"], "line": describe(h["backup_in_guest"]), **h["backup_in_guest"]}
+            for h in document["hosts"]
+            if h.get("backup_in_guest")
+        ],
         "pretty": pretty,
         "percent": round(100 * summary["compliant"] / summary["audited"])
         if summary["audited"]

@@ -12,6 +12,7 @@ import json
 import xml.etree.ElementTree as ET
 
 from bcdrfix.audit.document import AUDITED, NOT_RUNNING, results_by_host
+from bcdrfix.audit.guest import describe
 from bcdrfix.reports.files import write_atomically
 
 
@@ -49,6 +50,9 @@ def build_junit(document: dict) -> ET.ElementTree:
                 ET.SubElement(properties, "property", name=key, value=_clean(str(host[key])))
         for command in host.get("fix_commands", []):
             ET.SubElement(properties, "property", name="fix", value=_clean(command))
+        if host.get("backup_in_guest"):
+            last = describe(host["backup_in_guest"])
+            ET.SubElement(properties, "property", name="backup_in_guest", value=_clean(last))
         host_results = list(by_host.get(host["name"], {}).values())
         share = (host.get("duration_s") or 0.0) / max(len(host_results), 1)
         if host["state"] != AUDITED:
