@@ -211,3 +211,37 @@ def test_probe_same_mtime_higher_sequence_wins_and_fifos_do_not_block(tmp_path):
     found = run_probe(tmp_path)[VMSNAPSHOT]
     assert (found["file"], found["result"]) == ("10.status", "success")
     assert found["agent"]["handler_state"] == "Enabled"
+
+
+GOAL_STATE = (
+    '<Extensions><Plugins><Plugin name="Microsoft.Azure.RecoveryServices.VMSnapshotLinux" '
+    'version="1.0.9190.0" location="http://x" state="enabled" autoUpgrade="false" '
+    'encodedSignature="' + "A" * 20000 + '" /></Plugins></Extensions>'
+)
+
+
+def test_probe_reads_the_goal_state_assigned_but_never_installed(tmp_path):
+    history = tmp_path / "var/lib/waagent/history/2026-11-30T20-00-00__3"
+    history.mkdir(parents=True)
+    (history / "ExtensionsConfig.xml").write_text(GOAL_STATE)
+    found = run_probe(tmp_path)[VMSNAPSHOT]
+    assert found["state"] == "not-installed"
+    assert found["agent"]["goal_state"] == {
+        "listed": True,
+        "version": "1.0.9190.0",
+        "state": "enabled",
+    }
+    backup = _judge({VMSNAPSHOT: found})
+    assert backup["guest"] == "not-installed" and "never installed" in backup["advice"]
+    # installed and listed: the goal state is evidence next to the status
+    apply_guest_status_faults(tmp_path, ["backup-success"], time.time())
+    found = run_probe(tmp_path)[VMSNAPSHOT]
+    assert found["result"] == "success" and found["agent"]["goal_state"]["listed"] is True
+
+
+def test_probe_extension_folder_without_goal_state_listing(tmp_path):
+    apply_guest_status_faults(tmp_path, ["backup-success"], time.time())
+    old = tmp_path / "var/lib/waagent/ExtensionsConfig.2.xml"
+    old.write_text("<Extensions><Plugins /></Extensions>")
+    found = run_probe(tmp_path)[VMSNAPSHOT]
+    assert found["agent"]["goal_state"] == {"listed": False}

@@ -31,6 +31,7 @@ from bcdrfix.audit.guest import (  # noqa: F401  (re-exported for the CLI and te
     INTERNAL_CODES,
     NO_EXTENSION,
     NO_STATUS,
+    NOT_INSTALLED,
     UNREADABLE,
     internal_code,
     last_backup,
@@ -245,6 +246,7 @@ def summarize(document: dict) -> dict:
     hosts = document["hosts"]
     backups = [h.get("backup") or {} for h in hosts if h["state"] == DIAGNOSED]
     failed = sum(1 for b in backups if b.get("result") == FAILED)
+    not_installed = sum(1 for b in backups if b.get("guest") == NOT_INSTALLED)
     unreadable = sum(1 for b in backups if b.get("guest") == UNREADABLE)
     not_diagnosed = sum(1 for h in hosts if h["state"] in (UNREACHABLE, HOST_ERROR, CANNOT_CONTACT))
     return {
@@ -253,9 +255,10 @@ def summarize(document: dict) -> dict:
         "last_backup_failed": failed,
         "last_backup_succeeded": sum(1 for b in backups if b.get("result") == SUCCESS),
         "without_extension": sum(1 for b in backups if b.get("guest") == NO_EXTENSION),
+        "not_installed": not_installed,
         "unreadable": unreadable,
         "not_diagnosed": not_diagnosed,
-        "exit_status": 2 if not_diagnosed or unreadable else 1 if failed else 0,
+        "exit_status": 2 if not_diagnosed or unreadable else 1 if failed or not_installed else 0,
     }
 
 
@@ -291,6 +294,8 @@ def plan_fixes(document: dict) -> tuple[dict[str, list[dict]], list[dict], list[
                     "why": f"unreadable status: {backup.get('problem')}",
                 }
             )
+        elif backup.get("guest") == NOT_INSTALLED:
+            attention.append({**row, "kind": "by-hand", "why": backup.get("advice")})
         elif backup.get("result") != FAILED:
             left_alone.append({**row, "why": backup.get("advice") or "no failure"})
         elif mapping.get("confidence") == "mapped" and mapping.get("scope") == "guest":

@@ -182,6 +182,7 @@ def map_internal(name: str | None) -> Mapping:
 REPORTED = "reported"
 NO_EXTENSION = "no-extension"
 NO_STATUS = "no-status"
+NOT_INSTALLED = "not-installed"  # in the agent's goal state, never unpacked
 UNREADABLE = "unreadable"
 
 
@@ -210,6 +211,16 @@ def last_backup(platform: str, extensions: dict | None) -> dict:
     result["version"] = backup.get("version")
     result["agent"] = backup.get("agent") or {}
     result["log"] = list(backup.get("log") or [])
+    goal = (backup.get("agent") or {}).get("goal_state") or {}
+    if backup.get("state") == "not-installed":
+        result["guest"] = NOT_INSTALLED
+        result["version"] = goal.get("version")
+        result["advice"] = (
+            f"Azure assigned the backup extension (version {goal.get('version')}, "
+            f"{goal.get('state')}) but the agent never installed it: check the agent "
+            "(bcdrfix explain UserErrorGuestAgentStatusUnavailable)"
+        )
+        return result
     if backup.get("state") == "no-status":
         result["guest"] = NO_STATUS
         result["advice"] = "the extension is installed but has reported no result yet"
@@ -251,6 +262,8 @@ def describe(backup: dict | None) -> str:
     guest = backup.get("guest")
     if guest == NO_EXTENSION:
         return "no backup extension"
+    if guest == NOT_INSTALLED:
+        return f"backup extension {backup.get('version') or ''} assigned, never installed"
     if guest == NO_STATUS:
         return f"extension {backup.get('version') or ''} installed, no result yet".replace(
             "  ", " "

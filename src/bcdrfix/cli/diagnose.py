@@ -55,6 +55,8 @@ def last_result(backup: dict) -> str:
     guest = backup.get("guest")
     if guest == "no-extension":
         return "no backup extension"
+    if guest == "not-installed":
+        return "assigned, never installed"
     if guest == "no-status":
         return "installed, no result yet"
     if guest == "unreadable":
@@ -133,7 +135,8 @@ def print_diagnosis(console: Console, document: dict) -> None:
         Text(
             f"{summary['hosts']} hosts: {summary['last_backup_failed']} last backup failed, "
             f"{summary['last_backup_succeeded']} succeeded, {summary['without_extension']} "
-            f"without the extension, {summary['unreadable']} unreadable, "
+            f"without the extension, {summary['not_installed']} assigned but never installed, "
+            f"{summary['unreadable']} unreadable, "
             f"{summary['not_diagnosed']} not diagnosed"
         )
     )

@@ -63,7 +63,21 @@ def parse_extension(lines: list[str]) -> dict:
             "folders": int(fields.get("dirs", "0") or 0),
             "agent": agent,
         }
-        if "status" not in fields:
+        if "goal_state" in fields:  # the agent's newest goal state: is the extension assigned?
+            attributes = dict(
+                item.split("=", 1)
+                for item in _text(fields["goal_state"], 300).split()
+                if "=" in item
+            )
+            agent["goal_state"] = {
+                "listed": bool(attributes),
+                **{
+                    k: v.strip('"')[:60] for k, v in attributes.items() if k in ("version", "state")
+                },
+            }
+        if base["folders"] == 0:
+            result = {"state": "not-installed", **base}
+        elif "status" not in fields:
             result = {"state": "no-status", **base}
         else:
             size = int(fields.get("status_size", "0") or 0)

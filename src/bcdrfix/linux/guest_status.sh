@@ -1,10 +1,19 @@
 # bcdrfix probe guest_status: what the backup (and Site Recovery) extensions last reported.
 # Reads only: per extension the NEWEST <seq>.status of all its version folders (at most
 # BCDR_GS_MAX+1 bytes), the agent's HandlerState/HandlerStatus next to it (4 KiB each) and the
-# last 16 KiB of the extension's log. Names and contents travel base64-encoded.
+# last 16 KiB of the extension's log; from the agent's newest goal state (history/*/ExtensionsConfig.xml
+# or the older ExtensionsConfig.<n>.xml) only the extension's <Plugin ...> attributes (4 KiB).
+# Names and contents travel base64-encoded.
 # (BCDR_GS_ROOT: a root folder for the unit tests; unset on hosts)
 BCDR_GS_MAX=131072
 bcdr_b64() { printf '%s' "$1" | base64 | tr -d '\n'; echo; }
+goal=""; goal_m=0
+for f in "${BCDR_GS_ROOT:-}"/var/lib/waagent/history/*/ExtensionsConfig.xml \
+         "${BCDR_GS_ROOT:-}"/var/lib/waagent/ExtensionsConfig.*.xml; do
+  [ -f "$f" ] || continue
+  m=$(stat -c %Y "$f") || continue
+  if [ -z "$goal" ] || [ "$m" -gt "$goal_m" ]; then goal=$f; goal_m=$m; fi
+done
 for ext in Microsoft.Azure.RecoveryServices.VMSnapshotLinux \
            Microsoft.Azure.RecoveryServices.SiteRecovery.Linux; do
   newest=""; newest_seq=0; newest_m=0; dirs=0; lastdir=""
@@ -22,9 +31,14 @@ for ext in Microsoft.Azure.RecoveryServices.VMSnapshotLinux \
       fi
     done
   done
-  [ "$dirs" -gt 0 ] || continue
+  plugin=""
+  [ -n "$goal" ] && plugin=$(grep -o "<Plugin name=\"$ext\"[^>]*" "$goal" | head -n 1 |
+                             tr ' ' '\n' | grep -E '^(version|state)=' | head -c 4096)
+  [ "$dirs" -gt 0 ] || [ -n "$plugin" ] || continue
   echo "@@ ext $ext"
+  [ -n "$goal" ] && { printf 'goal_state='; printf '%s' "$plugin" | base64 | tr -d '\n'; echo; }
   d=${newest%/status/*}; [ -n "$newest" ] || d=$lastdir
+  [ -n "$d" ] || { echo "dirs=0"; continue; }
   printf 'dirs=%s\ndir=' "$dirs"; bcdr_b64 "${d##*/}"
   for name in HandlerState HandlerStatus; do  # regular files only: a FIFO would block
     printf '%s=' "$name"
