@@ -142,3 +142,30 @@ def test_audit_reports_carry_the_last_backup_result_in_the_guest(tmp_path):
     html = reports[2].read_text()
     assert "Last backup result in the guest" in html
     assert "unreadable status" in html and "<html>" not in html.split("<body", 1)[1]
+
+
+def test_fix_from_guest_status_on_windows_touches_only_the_failed_host(tmp_path):
+    inventory = tmp_path / "windows_fleet.py"
+    write_inventory(
+        inventory,
+        {
+            "sql-vss": observation("broken", "vss"),
+            "web-ok": observation("broken", "success"),  # broken too, but its backup succeeded
+            "file-noext": observation("healthy", None),
+        },
+    )
+    result, commands = run_bcdrfix(
+        tmp_path, "fix", str(inventory), "--from-guest-status", "--allow-disruptive", "--json"
+    )
+    report = json.loads(result.stdout)
+    assert {g["code"]: g["hosts"] for g in report["groups"]} == {
+        "ExtensionFailedVssWriterInBadState": ["@fake/sql-vss"]
+    }
+    assert {r["host"] for r in report["left_alone"]} == {"@fake/web-ok", "@fake/file-noext"}
+    (group,) = report["groups"]
+    outcomes = {o["control"]: o["outcome"] for o in group["report"]["hosts"][0]["outcomes"]}
+    assert outcomes["windows.vss_writers"] == "changed, rest by hand"  # a writer without service
+    # the hosts left alone received the one diagnose observation and nothing else
+    assert len(commands["web-ok"]) == 1 and len(commands["file-noext"]) == 1
+    assert len(commands["sql-vss"]) > 2
+    assert result.returncode == 3, result.stderr  # the rest by hand waits for a person
