@@ -245,3 +245,21 @@ def test_probe_extension_folder_without_goal_state_listing(tmp_path):
     old.write_text("<Extensions><Plugins /></Extensions>")
     found = run_probe(tmp_path)[VMSNAPSHOT]
     assert found["agent"]["goal_state"] == {"listed": False}
+
+
+def test_probe_finds_site_recovery_extensions_of_any_type(tmp_path):
+    name = "Microsoft.Azure.RecoveryServices.SiteRecovery.LinuxRHEL8"
+    status = tmp_path / f"var/lib/waagent/{name}-1.0.0.9/status"
+    status.mkdir(parents=True)
+    (status / "0.status").write_text(
+        '[{"version": "1.0", "timestampUTC": "2026-11-30T10:00:00Z", "status": {"name": "x", '
+        '"operation": "Enable", "status": "error", "code": 151, '
+        '"formattedMessage": {"lang": "en-US", "message": "mobility service install failed"}}}]'
+    )
+    (tmp_path / "var/lib/waagent/Microsoft.Azure.RecoveryServices.SiteRecovery.x y-1").mkdir()
+    found = run_probe(tmp_path)
+    assert set(found) == {name}  # the odd folder name is skipped
+    assert found[name]["result"] == "failed" and found[name]["code"] == 151
+    backup = _judge(found)
+    assert backup["guest"] == NO_EXTENSION  # no backup extension; Site Recovery shown beside it
+    assert backup["other_extensions"][name]["message"] == "mobility service install failed"

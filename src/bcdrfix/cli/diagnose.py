@@ -129,6 +129,16 @@ def print_diagnosis(console: Console, document: dict) -> None:
             console.print(Text(f"  fix: {backup['fix_command']}", style="cyan"))
         if backup.get("advice"):
             console.print(Text(f"  {backup['advice']}"))
+    for host in document["hosts"]:
+        for name, other in ((host.get("backup") or {}).get("other_extensions") or {}).items():
+            state = other.get("state")
+            what = (
+                f"{other.get('result')} {other.get('timestamp') or ''}: "
+                f"{other.get('code_name') or other.get('code')}: {other.get('message') or ''}"
+                if state == "reported"
+                else other.get("problem") or state
+            )
+            console.print(Text(f"{host['name']}: {name} {other.get('version') or ''}: {what}"))
     summary = document["summary"]
     console.print()
     console.print(

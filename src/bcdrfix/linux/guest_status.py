@@ -27,7 +27,7 @@ from bcdrfix.core.handler_status import (
 from bcdrfix.core.observe import probe, split_subsections
 
 BACKUP_EXTENSION = "Microsoft.Azure.RecoveryServices.VMSnapshotLinux"
-SITE_RECOVERY_EXTENSION = "Microsoft.Azure.RecoveryServices.SiteRecovery.Linux"
+SITE_RECOVERY_PREFIX = "Microsoft.Azure.RecoveryServices.SiteRecovery"  # every type found
 SCRIPT = (Path(__file__).with_name("guest_status.sh")).read_text(encoding="utf-8")
 
 

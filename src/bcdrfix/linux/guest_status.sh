@@ -14,8 +14,15 @@ for f in "${BCDR_GS_ROOT:-}"/var/lib/waagent/history/*/ExtensionsConfig.xml \
   m=$(stat -c %Y "$f") || continue
   if [ -z "$goal" ] || [ "$m" -gt "$goal_m" ]; then goal=$f; goal_m=$m; fi
 done
-for ext in Microsoft.Azure.RecoveryServices.VMSnapshotLinux \
-           Microsoft.Azure.RecoveryServices.SiteRecovery.Linux; do
+# the backup extension, and every Site Recovery extension type the agent unpacked
+names=Microsoft.Azure.RecoveryServices.VMSnapshotLinux
+for d in "${BCDR_GS_ROOT:-}"/var/lib/waagent/Microsoft.Azure.RecoveryServices.SiteRecovery.*-[0-9]*; do
+  [ -d "$d" ] || continue
+  n=${d##*/}; n=${n%-*}
+  case "$n" in *[!A-Za-z0-9._]*) continue ;; esac
+  case " $names " in *" $n "*) ;; *) names="$names $n" ;; esac
+done
+for ext in $names; do
   newest=""; newest_seq=0; newest_m=0; dirs=0; lastdir=""
   for d in "${BCDR_GS_ROOT:-}"/var/lib/waagent/"$ext"-[0-9]*; do
     [ -d "$d" ] || continue

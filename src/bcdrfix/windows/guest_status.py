@@ -20,14 +20,16 @@ from bcdrfix.core.handler_status import clean_text, log_findings, parse_status_d
 from bcdrfix.windows.facts import SECTIONS
 
 BACKUP_EXTENSION = "Microsoft.Azure.RecoveryServices.VMSnapshot"
-SITE_RECOVERY_EXTENSION = "Microsoft.Azure.RecoveryServices.SiteRecovery.Windows"
+SITE_RECOVERY_PREFIX = "Microsoft.Azure.RecoveryServices.SiteRecovery"  # every type found
 PROBE = "guest_status"
 MAX_BYTES = 131072
 
 SECTIONS[PROBE] = r"""
 Invoke-BcdrfixSection 'guest_status' {
     $found = [ordered]@{}
-    foreach ($ext in @('Microsoft.Azure.RecoveryServices.VMSnapshot', 'Microsoft.Azure.RecoveryServices.SiteRecovery.Windows')) {
+    $plugins = Join-Path $env:SystemDrive 'Packages\Plugins'
+    $names = @('Microsoft.Azure.RecoveryServices.VMSnapshot') + @(Get-ChildItem -LiteralPath $plugins -Directory -Filter 'Microsoft.Azure.RecoveryServices.SiteRecovery*' -ErrorAction SilentlyContinue | ForEach-Object { [string]$_.Name })
+    foreach ($ext in $names) {
         $root = Join-Path $env:SystemDrive (Join-Path 'Packages\Plugins' $ext)
         if (-not (Test-Path -LiteralPath $root)) { continue }
         $versions = @(Get-ChildItem -LiteralPath $root -Directory -ErrorAction SilentlyContinue)
