@@ -7,7 +7,9 @@ agent's ``config/HandlerState`` and ``config/HandlerStatus`` of that version, an
 ``/var/log/azure/<name>/extension.log``. Reads are bounded; no interpreter is started on the host.
 
 Parsed into ``observation["guest_status"]``: ``{extension name: status dict}`` (see
-``bcdrfix.core.handler_status``); an extension the agent never unpacked is absent.
+``bcdrfix.core.handler_status``); an extension the agent never unpacked is absent, or
+``state: "not-installed"`` when the agent's newest goal state lists it (Azure assigned it).
+Site Recovery extensions are found by their publisher prefix, whatever their type.
 """
 
 from __future__ import annotations
