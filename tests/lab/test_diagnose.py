@@ -162,6 +162,24 @@ def test_diagnose_names_each_hosts_code_and_failing_controls(lab, hosts):
     assert document["summary"]["last_backup_failed"] == 4
 
 
+def test_audit_reports_carry_each_hosts_last_backup_result(lab, tmp_path):
+    report = tmp_path / "audit.json"
+    proc = subprocess.run(
+        [str(BIN / "bcdrfix"), "audit", "inventories/lab.py", "-q", "--report", str(report)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 1, proc.stderr  # the audit's own findings decide its exit status
+    guest = {h["name"]: h["backup_in_guest"] for h in json.loads(report.read_text())["hosts"]}
+    assert guest["lab-debian-01"]["code_name"] == "FailedRetryableSnapshotFailedNoNetwork"
+    assert guest["lab-debian-01"]["mapping"]["catalog_code"] == "ExtensionSnapshotFailedNoNetwork"
+    assert guest["lab-rhel-06"]["result"] == "success"
+    assert guest["lab-debian-07"]["guest"] == "no-extension"
+
+
 def test_fix_from_guest_status_fixes_exactly_those_hosts(lab, hosts):
     code, dry = bcdrfix("fix", "inventories/lab.py", "--from-guest-status", "--dry")
     assert code == 3
