@@ -80,3 +80,14 @@ def test_diagnose_exit_status():
     assert summarize(bad)["exit_status"] == 1
     unreadable = {"hosts": [host("a", guest="unreadable")]}
     assert summarize(unreadable)["exit_status"] == 2
+
+
+def test_fix_needs_exactly_one_of_code_and_from_guest_status(tmp_path):
+    inventory = tmp_path / "inv.py"
+    inventory.write_text("hosts = ['@local']\n")
+    neither = CliRunner().invoke(main, ["fix", str(inventory)])
+    both = CliRunner().invoke(
+        main, ["fix", str(inventory), "--code", "151099", "--from-guest-status"]
+    )
+    assert neither.exit_code == 2 and "--from-guest-status" in neither.output
+    assert both.exit_code == 2 and "not both" in both.output

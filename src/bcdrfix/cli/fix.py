@@ -7,7 +7,7 @@ import json
 import shlex
 import sys
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 from rich.table import Table
@@ -22,10 +22,8 @@ from bcdrfix.cli.errors import BcdrfixError
 from bcdrfix.cli.explain import catalog_or_exit, plain_console
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.fix.by_code import (
-    ControlOutcome,
     FixInputError,
     FixReport,
-    HostReport,
     parse_data,
     run_fix,
 )
@@ -93,13 +91,14 @@ def fix(
       bcdrfix fix inventories/prod.py --from-guest-status --dry
     """
     catalog_or_exit()
-    if bool(code) == from_guest_status:
-        raise BcdrfixError("pass either --code CODE or --from-guest-status")
     if from_guest_status:
+        if code:
+            raise BcdrfixError("pass either --code CODE or --from-guest-status, not both")
         _fix_from_guest_status(
             inventory, limit, dry, allow_disruptive, data_items, group_data, as_json
         )
-    assert code is not None
+    if not code:
+        raise BcdrfixError("pass either --code CODE or --from-guest-status")
     try:
         data = parse_data(data_items)
         report = run_fix(
@@ -205,7 +204,7 @@ def run_fix_from_guest_status(
     allow_disruptive: bool = False,
     data: dict | None = None,
     group_data: Iterable[str] = (),
-) -> dict:
+) -> tuple[dict, dict[str, FixReport]]:
     """Diagnose, then ``bcdrfix fix --code`` per catalog code on exactly the hosts that reported it.
 
     Exit status: 0 every failed host fixed (or nothing to fix); 1 a host could not be diagnosed
@@ -216,6 +215,7 @@ def run_fix_from_guest_status(
     groups, left_alone, attention = plan_fixes(diagnosis)
     fixed: list[dict[str, Any]] = []
     exits: list[int] = []
+    reports: dict[str, FixReport] = {}
     for code, rows in sorted(groups.items()):
         report = run_fix(
             inventory,
@@ -235,6 +235,7 @@ def run_fix_from_guest_status(
             }
         )
         exits.append(report.exit_code)
+        reports[code] = report
     codes = exits
     if 1 in codes or any(row["kind"] == "not-diagnosed" for row in attention):
         exit_code = 1
@@ -242,7 +243,7 @@ def run_fix_from_guest_status(
         exit_code = 3
     else:
         exit_code = 0
-    return {
+    document = {
         "schema": "bcdrfix-fix-from-guest-status",
         "dry": dry,
         "groups": fixed,
@@ -251,6 +252,7 @@ def run_fix_from_guest_status(
         "diagnosis": diagnosis,
         "exit_code": exit_code,
     }
+    return document, reports
 
 
 def _fix_from_guest_status(
@@ -261,11 +263,11 @@ def _fix_from_guest_status(
     data_items: tuple[str, ...],
     group_data: tuple[str, ...],
     as_json: bool,
-) -> None:
+) -> NoReturn:
     """``bcdrfix fix INVENTORY --from-guest-status``: each host fixed by its own reported code."""
     try:
         data = parse_data(data_items)
-        result = run_fix_from_guest_status(
+        result, reports = run_fix_from_guest_status(
             inventory,
             limit=limit,
             dry=dry,
@@ -280,35 +282,18 @@ def _fix_from_guest_status(
     else:
         console = plain_console()
         print_diagnosis(console, result["diagnosis"])
-        _print_groups(console, result)
+        _print_groups(console, result, reports)
     sys.exit(result["exit_code"])
 
 
-def _print_groups(console, result: dict) -> None:
+def _print_groups(console, result: dict, reports: dict[str, FixReport]) -> None:
     for group in result["groups"]:
         console.print()
         internal = ", ".join(group["internal_codes"])
         console.print(
             Text(f"{group['code']} ({internal}): {', '.join(group['hosts'])}", style="bold")
         )
-        data = group["report"]
-        report = FixReport(
-            data["query"],
-            data["codes"],
-            data["dry"],
-            [
-                HostReport(
-                    h["name"],
-                    h["platform"],
-                    h["reachable"],
-                    h["error"],
-                    [ControlOutcome(**o) for o in h["outcomes"]],
-                )
-                for h in data["hosts"]
-            ],
-            data["control_plane"],
-        )
-        _print_report(report)
+        _print_report(reports[group["code"]])
     if result["attention"]:
         console.print()
         console.print(Text("Not fixed, needs a person:", style="bold yellow"))
