@@ -21,6 +21,8 @@ def main() -> None:
       bcdrfix explain 151099                          # what a code means, what fixes it
       bcdrfix audit inventories/mine.py --report audit.html   # read-only fleet baseline
       bcdrfix fix inventories/mine.py --code ExtensionFailedVssWriterInBadState --limit sql-07
+      bcdrfix diagnose inventories/mine.py            # each VM's last backup error, from the guest
+      bcdrfix fix inventories/mine.py --from-guest-status   # fix each VM by its own error
       bcdrfix demo                                    # local lab: audit -> fix -> audit
       bcdrfix lab up --hosts 4                        # boot local test hosts with broken agents
     """
