@@ -4,7 +4,9 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 BCDRFIX := $(VENV)/bin/bcdrfix
 PYINFRA := $(VENV)/bin/pyinfra
-APT_PACKAGES := debootstrap systemd-container iproute2 openssh-client python3-venv chromium shellcheck
+# libkrb5-dev, gcc, python3-dev: pypsrp[kerberos] builds gssapi and krb5 (no Linux wheels)
+APT_PACKAGES := debootstrap systemd-container iproute2 openssh-client python3-venv chromium shellcheck \
+	libkrb5-dev gcc python3-dev
 STAMP := $(VENV)/.bcdrfix-installed
 
 .PHONY: setup demo lint test lab-up lab-down clean bench

@@ -1,7 +1,7 @@
 """Desired state of Windows VMs. Hosts in the ``windows`` group (or on ``@winrm``) get it.
 
 Facts behind each value: shared REFERENCE section 4. Every name is validated before a run.
-Connection settings (winrm_*) are documented in bcdrfix/connectors/winrm.py; the defaults are
+Connection settings (winrm_*) are documented in bcdrfix/windows/winrm_settings.py; the defaults are
 HTTPS on 5986 with certificate validation.
 """
 
@@ -16,17 +16,16 @@ bcdrfix_dotnet_min_release = 378389
 bcdrfix_agent_restart = False
 
 # REG_SZ values under HKLM\SOFTWARE\Microsoft\BcdrAgentPersistentKeys read by the backup
-# extension: no threads for blob snapshots (VSS writer timeouts), snapshot through the host first
-# and take its time from the host (slow network). {} leaves the key alone.
-bcdrfix_bcdr_snapshot_keys = {
-    "SnapshotWithoutThreads": "True",
-    "SnapshotMethod": "firstHostThenGuest",
-    "CalculateSnapshotTimeFromHost": "True",
-}
+# extension. None by default: `bcdrfix fix --code` sets the ones its article asks for
+# (SnapshotWithoutThreads=True for ExtensionFailedVssWriterInBadState; SnapshotMethod=
+# firstHostThenGuest and CalculateSnapshotTimeFromHost=True for
+# ExtensionFailedTimeoutVMNetworkUnresponsive). Values here are set on every run, e.g.
+# {"SnapshotWithoutThreads": "True"}.
+bcdrfix_bcdr_snapshot_keys = {}
 
-# HKLM\SOFTWARE\Microsoft\BcdrAgent USEVSSCOPYBACKUP=TRUE: "auto" sets it on VMs with a SQL Server
-# service (MSSQLSERVER or MSSQL$<instance>), True everywhere, False never.
-bcdrfix_sql_vss_copy_backup = "auto"
+# This VM runs SQL Server backups: set HKLM\SOFTWARE\Microsoft\BcdrAgent USEVSSCOPYBACKUP=TRUE so
+# that the snapshot does not break the SQL log chain. Mark such hosts in the inventory.
+bcdrfix_sql_backup_host = False
 
 # SchUseStrongCrypto=1 (DWORD) for each .NET Framework present (v2.0.50727, v4.0.30319), in the
 # 64-bit and the WOW6432Node view.
@@ -41,7 +40,7 @@ bcdrfix_vss_service_restart = False
 bcdrfix_msi_reregister = False
 
 # VSS writer -> service map additions or overrides (the built-in public list is in
-# bcdrfix/windows/controls.py). A writer that maps to nothing is reported, never guessed.
+# bcdrfix/windows/controls/base.py). A writer that maps to nothing is reported, never guessed.
 # Example: {"My App Writer": "MyAppSvc", "FRS Writer": ""}  ("" removes an entry)
 bcdrfix_vss_writer_services = {}
 
@@ -54,5 +53,13 @@ bcdrfix_defender_exclusions = (
 # "Issued To" name of the certificates deleted with a MachineKeys ACL repair.
 bcdrfix_crp_certificate_subject = "Windows Azure CRP Certificate Generator"
 
-# Seconds to wait for a service to stop or start.
+# Seconds to wait for a service to stop or start (ServiceController.WaitForStatus); a service
+# still pending after that fails its host with one line naming the service and its state.
 bcdrfix_windows_service_wait = 60
+
+# Seconds the known slow steps may take before they are stopped: vssadmin, msdtc -install /
+# -uninstall, msiexec /unregister / /regserver. Every other command is bounded by the connector's
+# winrm_command_timeout (default 900).
+bcdrfix_windows_vssadmin_timeout = 120
+bcdrfix_windows_msdtc_timeout = 300
+bcdrfix_windows_msiexec_timeout = 300

@@ -30,7 +30,7 @@ def observation(name: str) -> dict:
 
 
 def findings(code: str, name: str, **data):
-    settings = load_settings(data)
+    settings = load_settings({**data, "error_code": code})  # as fix --code passes it
     controls = select_controls(
         REGISTRY, load_catalog(REGISTRY).get(code).control_ids("windows"), "windows", settings
     )
@@ -67,3 +67,35 @@ def test_disruptive_windows_fixes_wait_for_approval_unless_allowed():
         "ExtensionFailedVssWriterInBadState", "broken", bcdrfix_allow_disruptive=True
     )
     assert {c.id: f.status for c, f in results}["windows.vss_writers"] is Status.FAIL
+
+
+def test_snapshot_keys_follow_the_code_of_the_article():
+    """BcdrAgentPersistentKeys: only the values the code's article names, none by default."""
+
+    def wanted(code):
+        settings = load_settings({"error_code": code} if code else {})
+        finding = dict(evaluate_all(settings))["windows.bcdr_snapshot_keys"]
+        return sorted((finding.desired or {}).keys()), finding.status
+
+    keys = "HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\BcdrAgentPersistentKeys\\"
+    assert wanted(None) == ([], Status.NOT_APPLICABLE)
+    assert wanted("ExtensionFailedVssWriterInBadState") == (
+        [keys + "SnapshotWithoutThreads"],
+        Status.FAIL,
+    )
+    assert wanted("ExtensionFailedTimeoutVMNetworkUnresponsive") == (
+        [keys + "CalculateSnapshotTimeFromHost", keys + "SnapshotMethod"],
+        Status.FAIL,
+    )
+    # an explicit setting adds its values on any run
+    settings = load_settings({"bcdrfix_bcdr_snapshot_keys": {"SnapshotWithoutThreads": "True"}})
+    finding = dict(evaluate_all(settings))["windows.bcdr_snapshot_keys"]
+    assert finding.status is Status.FAIL and list(finding.desired) == [
+        keys + "SnapshotWithoutThreads"
+    ]
+
+
+def evaluate_all(settings):
+    return [
+        (c.id, f) for c, f in evaluate(REGISTRY.all("windows"), observation("broken"), settings)
+    ]

@@ -20,7 +20,7 @@ from bcdrfix.catalog import load_catalog
 from bcdrfix.controls import REGISTRY, load_settings
 from bcdrfix.reports.json_report import SCHEMA_PATH
 from bcdrfix.windows import operations as ops
-from bcdrfix.windows.facts import MARKER, SECTIONS
+from bcdrfix.windows.facts import MARKER, NO_ERROR_TEXTS, SECTIONS
 
 from .helpers import (
     observation_response,
@@ -46,8 +46,11 @@ BROKEN_STATUSES = {
     "windows.comsysapp": "fail",
     "windows.msdtc_account": "fail",
     "windows.vss_writers": "needs-approval",
-    "windows.bcdr_snapshot_keys": "fail",
-    "windows.sql_vss_copy_backup": "fail",
+    "windows.vss_service": "pass",
+    # only fix --code for its codes (or an explicit setting) asks for BcdrAgentPersistentKeys
+    "windows.bcdr_snapshot_keys": "not-applicable",
+    # the broken VM runs SQL Server but is not marked as a SQL Server backup host
+    "windows.sql_vss_copy_backup": "not-applicable",
     "windows.tls_strong_crypto": "fail",
     "windows.msiserver": "fail",
     "windows.machinekeys_acl": "needs-approval",
@@ -55,6 +58,14 @@ BROKEN_STATUSES = {
     "windows.defender_exclusions": "fail",
     "windows.bitlocker": "fail",
     "windows.dhcp": "fail",
+    "windows.connectivity": "fail",
+}
+
+# Nothing asks for the snapshot keys or marks the healthy VM as a SQL Server backup host.
+HEALTHY_STATUSES = {
+    **dict.fromkeys(BROKEN_STATUSES, "pass"),
+    "windows.bcdr_snapshot_keys": "not-applicable",
+    "windows.sql_vss_copy_backup": "not-applicable",
 }
 
 
@@ -97,7 +108,8 @@ def test_audit_costs_one_powershell_invocation_per_windows_host(audit):
     # That one script gathers what every audited control reads.
     needed = {probe for c in audit_controls("windows", load_settings({})) for probe in c.probes}
     ran = {name for name in SECTIONS if f"Invoke-BcdrfixSection '{name}'" in commands["broken"][0]}
-    assert ran == needed | {"guest_status"}  # and the backup extension's last result
+    # "system" always runs (is the session elevated?), "guest_status" reads the last backup result
+    assert ran == needed | {"system", "guest_status"}
 
 
 def test_audit_judges_every_control_of_the_broken_host_with_evidence_and_codes(audit):
@@ -107,7 +119,7 @@ def test_audit_judges_every_control_of_the_broken_host_with_evidence_and_codes(a
     for control_id, result in results.items():
         assert result["codes"] == list(load_catalog(REGISTRY).codes_for_control(control_id))
         assert result["summary"]
-        if result["status"] != "pass":
+        if result["status"] not in ("pass", "not-applicable"):
             assert result["observed"] is not None and result["desired"] is not None, control_id
     # The codes users search for lead to the controls that prevent them.
     assert results["windows.vss_writers"]["codes"] == [VSS_CODE]
@@ -124,8 +136,10 @@ def test_audit_judges_every_control_of_the_broken_host_with_evidence_and_codes(a
         in results["windows.vss_writers"]["observed"]["not_stable"]
     )
     assert "restart SQLWriter (for SqlServerWriter)" in results["windows.vss_writers"]["summary"]
+    # the service manager's start type is what counts; the registry value is shown beside it
     assert results["windows.msiserver"]["observed"] == {
-        HKLM + "SYSTEM\\CurrentControlSet\\Services\\Msiserver\\Start": 4
+        "start_mode": "Disabled",
+        "registry_start": 4,
     }
     assert results["windows.bitlocker"]["observed"]["F:"] == "Locked"
     assert results["windows.dotnet_version"]["observed"] == {"Release": 378675}
@@ -149,11 +163,11 @@ def test_audit_points_findings_at_their_fix_and_asks_approval_for_disruptive_one
 
 def test_audit_table_shows_every_status_in_an_80_column_terminal(audit):
     result, document, _ = audit
-    symbols = {"pass": "✔", "fail": "✘", "needs-approval": "!"}
+    symbols = {"pass": "✔", "fail": "✘", "needs-approval": "!", "not-applicable": "–"}
     order = [c["id"] for c in document["controls"]]
     for host, statuses in (
         ("broken", BROKEN_STATUSES),
-        ("healthy", dict.fromkeys(BROKEN_STATUSES, "pass")),
+        ("healthy", HEALTHY_STATUSES),
     ):
         (row,) = [
             line for line in result.stdout.splitlines() if f"@fake/{host}" in line and "│" in line
@@ -167,7 +181,7 @@ def test_audit_passes_the_healthy_host(audit):
     _, document, _ = audit
     results = results_of(document, "healthy")
     assert set(results) == set(BROKEN_STATUSES)
-    assert {r["status"] for r in results.values()} == {"pass"}, {
+    assert {cid: r["status"] for cid, r in results.items()} == HEALTHY_STATUSES, {
         cid: r["summary"] for cid, r in results.items() if r["status"] != "pass"
     }
     hosts = {h["name"]: h for h in document["hosts"]}
@@ -228,20 +242,15 @@ def outcomes(report: dict, host: str) -> dict[str, str]:
 
 
 def snapshot_key_scripts() -> list[str]:
-    """The three BcdrAgentPersistentKeys writes the broken fixture needs, as the operation builds them."""
-    return [
-        ops.registry_value_script(PERSISTENT_KEYS, name, value, "String")
-        for name, value in (
-            ("SnapshotWithoutThreads", "True"),
-            ("SnapshotMethod", "firstHostThenGuest"),
-            ("CalculateSnapshotTimeFromHost", "True"),
-        )
-    ]
+    """The BcdrAgentPersistentKeys write the VSS code's article asks for (step 2), as the operation
+    builds it: SnapshotWithoutThreads only."""
+    return [ops.registry_value_script(PERSISTENT_KEYS, "SnapshotWithoutThreads", "True", "String")]
 
 
 def restarts_in(commands: list[str]) -> list[str]:
     """The commands that stop or restart a service."""
-    return [c for c in commands if "Stop-Service" in c or "Restart-Service" in c]
+    bodies = [ops.SERVICE_RESTART, ops.SERVICE_STOP, ops.MSDTC_REINSTALL]
+    return [c for c in commands if any(body.strip("\n") in c for body in bodies)]
 
 
 def test_fix_vss_code_without_opt_in_restarts_nothing_and_asks_approval(inventory, tmp_path):
@@ -289,7 +298,14 @@ def test_fix_vss_code_with_opt_in_sends_exactly_the_writer_service_restarts(inve
         ops.service_restart_script("SQLWriter", wait),
         ops.service_restart_script("CryptSvc", wait),
     ]
-    assert broken[1:] == restarts + snapshot_key_scripts()
+    # the writers are read again after the restarts: one still failing fails the fix
+    verify = ops.vss_writers_verify_script(
+        ["SqlServerWriter", "System Writer"],
+        NO_ERROR_TEXTS,
+        wait,
+        load_settings({}).windows_vssadmin_timeout,
+    )
+    assert broken[1:] == restarts + [verify] + snapshot_key_scripts()
     assert restarts_in(broken) == restarts
     for script, service in zip(restarts, ("SQLWriter", "CryptSvc")):
         assert syntax_problems(script) == []

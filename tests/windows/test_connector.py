@@ -113,7 +113,7 @@ def test_http_uses_5985_and_keeps_message_encryption():
         ({"winrm_port": "59860"}, None),
         ({"winrm_port": "0"}, "winrm_port"),
         ({"winrm_ca_cert": "/ca.pem", "winrm_cert_validation": False}, "pick one"),
-        ({"winrm_cert_validation": "maybe"}, "expected true or false"),
+        ({"winrm_cert_validation": "maybe"}, "expected a boolean"),
         ({"winrm_read_timeout": 10, "winrm_operation_timeout": 20}, "must be greater than"),
         ({"winrm_hostname": "bad host"}, "winrm_hostname"),
         ({"winrm_password": "p"}, "winrm_username is not"),
@@ -341,3 +341,19 @@ def test_pyinfra_cli_reports_a_refused_host_in_one_line(tmp_path):
         in result.stderr + result.stdout
     )
     assert "Traceback" not in result.stderr
+
+
+def test_kerberos_and_credssp_work_after_the_readme_install():
+    """pypsrp[kerberos,credssp]: the auth back ends of the documented examples are installed."""
+    from pypsrp.wsman import WSMan
+    from spnego._gss import GSSAPIProxy
+
+    assert "kerberos" in GSSAPIProxy.available_protocols()  # gssapi + krb5 present
+    built = {}
+    for auth in ("kerberos", "credssp"):
+        settings = WinRMSettings.from_data(
+            "vm1.test", {"winrm_auth": auth, "winrm_username": "u@TEST", "winrm_password": "p"}
+        )
+        session = WSMan(**settings.wsman_kwargs()).transport._build_session()
+        built[auth] = type(session.auth).__name__
+    assert built == {"kerberos": "HTTPNegotiateAuth", "credssp": "HttpCredSSPAuth"}

@@ -18,9 +18,11 @@ CONTRACT = {
     "windows.msdtc_account": (False, False),
     "windows.msdtc_reinstall": (True, True),
     "windows.vss_writers": (True, False),
+    "windows.vss_service": (False, False),
     "windows.vss_service_restart": (True, True),
     "windows.bcdr_snapshot_keys": (False, False),
     "windows.sql_vss_copy_backup": (False, False),
+    "windows.connectivity": (False, False),
     "windows.tls_strong_crypto": (False, False),
     "windows.msiserver": (False, False),
     "windows.msi_reregister": (True, True),
@@ -35,6 +37,8 @@ REPORT_ONLY = {
     "windows.dotnet_version",
     "windows.bitlocker",
     "windows.dhcp",
+    "windows.vss_service",
+    "windows.connectivity",
 }
 
 
@@ -110,10 +114,6 @@ def test_needs_approval_says_exactly_what_would_happen(broken_observation):
     assert "would restart SQLWriter (for SqlServerWriter)" in vss
     assert "restart CryptSvc (for System Writer)" in vss
     assert "'Contoso Ledger Writer' [9] Failed / Non-retryable error: no known service" in vss
-    assert (
-        "'Registry Writer' [5] Waiting for completion / No error: a shadow copy is in progress"
-        in vss
-    )
     assert "bcdrfix_allow_disruptive" in vss
     steps = steps_of(
         "windows.vss_writers", broken_observation, settings, result["windows.vss_writers"]
@@ -187,10 +187,10 @@ def test_broken_host_fix_commands(broken_observation):
     assert len(agent) == 2  # WindowsAzureGuestAgent: start; RdAgent: Automatic
     tls = [c for _op, cmds, _n in ran["windows.tls_strong_crypto"] for c in cmds]
     assert len(tls) == 3  # WOW6432Node v2.0 already has 1
-    keys = [c for _op, cmds, _n in ran["windows.bcdr_snapshot_keys"] for c in cmds]
-    assert len(keys) == 3 and all("$Kind = 'String'" in c for c in keys)
+    # no BcdrAgentPersistentKeys value unless a code or a setting asks for one
+    assert result["windows.bcdr_snapshot_keys"].status is Status.NOT_APPLICABLE
     msi = [c for _op, cmds, _n in ran["windows.msiserver"] for c in cmds]
-    assert len(msi) == 1 and "$Value = 3" in msi[0] and "$Kind = 'DWord'" in msi[0]
+    assert len(msi) == 1 and "$StartupType = 'Manual'" in msi[0] and "Set-Service" in msi[0]
     for control_id in REPORT_ONLY:
         assert all(op == "note" and not cmds for op, cmds, _n in ran[control_id])
     msdtc = ran["windows.msdtc_account"]
@@ -237,12 +237,19 @@ def test_agent_restart_on_request(healthy_observation):
     assert [s.kwargs["service_name"] for s in steps] == ["WindowsAzureGuestAgent", "RdAgent"]
 
 
-def test_sql_copy_backup_modes(healthy_observation, broken_observation):
-    del healthy_observation["services"]["mssqlserver"]
-    _, result = findings(healthy_observation)
+def test_sql_copy_backup_only_on_marked_sql_backup_hosts(broken_observation):
+    # The broken VM runs MSSQLSERVER: a SQL service alone does not make it a SQL backup host.
+    assert "mssqlserver" in broken_observation["services"]
+    _, result = findings(broken_observation)
     assert result["windows.sql_vss_copy_backup"].status is Status.NOT_APPLICABLE
-    _, result = findings(broken_observation, bcdrfix_sql_vss_copy_backup=False)
-    assert result["windows.sql_vss_copy_backup"].status is Status.NOT_APPLICABLE
+    assert "bcdrfix_sql_backup_host" in result["windows.sql_vss_copy_backup"].summary
+    settings, result = findings(broken_observation, bcdrfix_sql_backup_host=True)
+    finding = result["windows.sql_vss_copy_backup"]
+    assert finding.status is Status.FAIL
+    ran = commands_of(
+        steps_of("windows.sql_vss_copy_backup", broken_observation, settings, finding)
+    )
+    assert ["$Name = 'USEVSSCOPYBACKUP'" in c for _op, cmds, _n in ran for c in cmds] == [True]
 
 
 def test_missing_sections_become_errors():
@@ -288,7 +295,8 @@ def test_defender_hidden_exclusions_and_no_defender(healthy_observation):
         ({"bcdrfix_windows_agent_min_version": "latest"}, "dotted version"),
         ({"bcdrfix_defender_exclusions": ["relative\\path"]}, "absolute Windows path"),
         ({"bcdrfix_bcdr_snapshot_keys": {"SnapshotMethod": "a\nb"}}, "single-line"),
-        ({"bcdrfix_sql_vss_copy_backup": "sometimes"}, "boolean"),
+        ({"bcdrfix_sql_backup_host": "sometimes"}, "boolean"),
+        ({"bcdrfix_crp_certificate_subject": " "}, "empty subject"),
         ({"bcdrfix_dotnet_min_release": "4.5"}, "whole number"),
     ],
 )

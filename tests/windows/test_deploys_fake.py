@@ -28,6 +28,7 @@ DEPLOYS = [
     "windows_msi",
     "windows_antivirus",
     "windows_machinekeys",
+    "windows_network",
 ]
 
 
@@ -66,6 +67,8 @@ def commands_by_host(stderr: str) -> dict[str, list[str]]:
             current.append(line)
     return {host: ["\n".join(c) for c in cmds] for host, cmds in commands.items()}
 
+
+RESTART_MARK = "$dependents = Get-BcdrfixRunningDependents $service"
 
 # pyinfra groups the operations of all hosts by call site: one operation can carry the names of
 # a fix on one host and of a no-op note on another. These names are the notes'.
@@ -136,7 +139,8 @@ def test_agent_deploy_fixes_services_and_reports(runs):
         "windows.agent_services: Start RdAgent and set it Automatic",
     ]
     scripts = commands["broken"][1:]
-    assert "$ServiceName = 'WindowsAzureGuestAgent'" in scripts[0] and "Start-Service" in scripts[0]
+    assert "$ServiceName = 'WindowsAzureGuestAgent'" in scripts[0]
+    assert scripts[0].endswith("Start-BcdrfixService $service $WaitSeconds")
     assert "$StartupType = 'Automatic'" in scripts[1] and "$ServiceName = 'RdAgent'" in scripts[1]
     assert "windows.agent_version: report only" in no_change_ops(result, "broken")
     assert "windows.dhcp: report only" in no_change_ops(result, "broken")
@@ -145,11 +149,10 @@ def test_agent_deploy_fixes_services_and_reports(runs):
 def test_vss_deploy_needs_approval_for_writer_restarts(runs):
     result, commands = runs["windows_vss"]
     assert "windows.vss_writers: needs-approval" in no_change_ops(result, "broken")
-    assert not any("SERVICE_RESTART" in c or "Stop-Service" in c for c in commands["broken"])
-    assert (
-        "windows.bcdr_snapshot_keys: Set SOFTWARE\\Microsoft\\BcdrAgentPersistentKeys\\SnapshotMethod"
-        in changed_ops(result, "broken")
-    )
+    assert not any(RESTART_MARK in c for c in commands["broken"])
+    # no error code, no setting: the BcdrAgentPersistentKeys are left alone
+    assert "windows.bcdr_snapshot_keys: not-applicable" in no_change_ops(result, "broken")
+    assert not any("BcdrAgentPersistentKeys" in c for c in commands["broken"][1:])
 
 
 def test_vss_deploy_restarts_writers_with_opt_in(tmp_path):
@@ -162,11 +165,7 @@ def test_vss_deploy_restarts_writers_with_opt_in(tmp_path):
     changed = changed_ops(result, "broken")
     assert "windows.vss_writers: Restart SQLWriter for VSS writer(s) SqlServerWriter" in changed
     assert "windows.vss_writers: Restart CryptSvc for VSS writer(s) System Writer" in changed
-    restarts = [
-        c
-        for c in commands["broken"]
-        if "Stop-Service -Name $ServiceName -Force" in c and "$dependents" in c
-    ]
+    restarts = [c for c in commands["broken"] if RESTART_MARK in c]
     assert [re.search(r"\$ServiceName = '([^']+)'", c).group(1) for c in restarts] == [
         "SQLWriter",
         "CryptSvc",
@@ -208,10 +207,18 @@ def test_msdtc_reinstall_on_request_with_approval(tmp_path):
     ]
     script = commands["healthy"][1]
     assert (
-        script.index("-uninstall")
-        < script.index("-install\n")
-        < script.index("Start-Service -Name COMSysApp")
+        script.index("Stop-BcdrfixService $service $WaitSeconds")
+        < script.index("@('-uninstall', '-install')")
+        < script.index("Start-BcdrfixService $complus $WaitSeconds")
     )
+
+
+def test_network_deploy_reports_only(runs):
+    result, commands = runs["windows_network"]
+    assert changed_ops(result, "broken") == []
+    assert len(commands["broken"]) == 1  # the observation, with its TCP connects, and nothing else
+    assert "windows.connectivity: report only" in no_change_ops(result, "broken")
+    assert "Invoke-BcdrfixSection 'connectivity'" in commands["broken"][0]
 
 
 def test_tls_deploy_sets_each_present_framework(runs):
@@ -225,10 +232,10 @@ def test_tls_deploy_sets_each_present_framework(runs):
 
 def test_msi_deploy(runs):
     result, commands = runs["windows_msi"]
-    assert changed_ops(result, "broken") == [
-        "windows.msiserver: Set SYSTEM\\CurrentControlSet\\Services\\Msiserver\\Start"
-    ]
-    assert "$Value = 3" in commands["broken"][1] and "$Kind = 'DWord'" in commands["broken"][1]
+    # through the service manager (a registry write would only take effect after a reboot)
+    assert changed_ops(result, "broken") == ["windows.msiserver: Set msiserver to start Manual"]
+    script = commands["broken"][1]
+    assert "$StartupType = 'Manual'" in script and "Set-Service -InputObject $service" in script
 
 
 def test_antivirus_deploy_adds_only_missing_exclusions(runs):

@@ -169,8 +169,11 @@ SHARED.define(
 class Settings(Mapping[str, Any]):
     """Validated settings of one host; attribute access without the ``bcdrfix_`` prefix."""
 
-    def __init__(self, values: Mapping[str, Any]):
+    def __init__(self, values: Mapping[str, Any], error_code: str | None = None):
         self._values = dict(values)
+        # The error code a ``fix --code`` run is for (host data ``error_code``), else None:
+        # some fixes apply only for the codes whose articles ask for them.
+        self.error_code = error_code
 
     def __getattr__(self, item: str) -> Any:
         try:
@@ -222,4 +225,5 @@ def load_settings(
             for item in values[setting.name]:
                 if item not in controls:
                     raise SettingsError(f"{prefix}{setting.name}: unknown control {item!r}")
-    return Settings(values)
+    code = raw.get("error_code")
+    return Settings(values, str(code).strip() if code not in (None, "") else None)

@@ -4,7 +4,8 @@
 (``services``, ``registry``, ``agent``, ``vss_writers``, ``machinekeys_acl``, ``defender``,
 ``bitlocker``, ``dhcp``, ``crp_certificates``, ``system``). Each section runs in its own
 ``try``/``catch`` so a missing feature (no Defender, no BitLocker module) becomes
-``{"error": ...}`` in that section instead of a failed host. The request (which services,
+``{"error": ...}`` in that section instead of a failed host. The sections are the
+``scripts/observe_<name>.ps1`` files beside this module. The request (which services,
 which registry values, the certificate subject) travels as one JSON string literal quoted by
 ``bcdrfix.windows.powershell``; the section bodies are constants.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Mapping
+from importlib import resources
 from typing import Any
 
 from pyinfra.api import FactBase
@@ -27,7 +29,9 @@ from bcdrfix.windows import powershell
 MARKER = "# bcdrfix windows observation"
 HKLM = "HKEY_LOCAL_MACHINE"
 
-PREAMBLE = r"""
+PREAMBLE = (
+    powershell.NATIVE_RUNNER
+    + r"""
 $ErrorActionPreference = 'Stop'
 $ProgressPreference = 'SilentlyContinue'
 $BcdrfixResult = [ordered]@{ schema = 1 }
@@ -41,199 +45,38 @@ function Invoke-BcdrfixSection {
     }
 }
 """
+)
 
+# Each section is a script beside this module (package data), so it reads as PowerShell.
+SECTION_NAMES = (
+    "system",
+    "services",
+    "registry",
+    "agent",
+    "vss_writers",
+    "machinekeys_acl",
+    "defender",
+    "bitlocker",
+    "dhcp",
+    "crp_certificates",
+    "connectivity",
+)
 SECTIONS: dict[str, str] = {
-    "system": r"""
-Invoke-BcdrfixSection 'system' {
-    $identity = [System.Security.Principal.WindowsIdentity]::GetCurrent()
-    $principal = New-Object System.Security.Principal.WindowsPrincipal($identity)
-    $os = Get-CimInstance -ClassName Win32_OperatingSystem
-    [ordered]@{
-        computer_name = [string]$env:COMPUTERNAME
-        user = [string]$identity.Name
-        elevated = [bool]$principal.IsInRole([System.Security.Principal.WindowsBuiltInRole]::Administrator)
-        os_caption = [string]$os.Caption
-        os_version = [string]$os.Version
-        ps_version = [string]$PSVersionTable.PSVersion
-        program_data = [string]$env:ProgramData
-    }
-}
-""",
-    "services": r"""
-Invoke-BcdrfixSection 'services' {
-    $wanted = @($BcdrfixInput.services)
-    $items = @(Get-CimInstance -ClassName Win32_Service | Where-Object {
-            ($wanted -contains $_.Name) -or ($_.Name -eq 'MSSQLSERVER') -or ($_.Name -like 'MSSQL$*')
-        } | ForEach-Object {
-            [ordered]@{
-                name = [string]$_.Name
-                display_name = [string]$_.DisplayName
-                state = [string]$_.State
-                start_mode = [string]$_.StartMode
-                delayed_auto_start = [bool]$_.DelayedAutoStart
-                account = [string]$_.StartName
-                path = [string]$_.PathName
-            }
-        })
-    [ordered]@{ items = $items }
-}
-""",
-    "registry": r"""
-Invoke-BcdrfixSection 'registry' {
-    $items = @(foreach ($request in @($BcdrfixInput.registry)) {
-            $entry = [ordered]@{
-                path = [string]$request.path; name = [string]$request.name
-                key_exists = $false; exists = $false; kind = $null; data = $null
-            }
-            $key = Get-Item -LiteralPath ('Registry::' + $request.path) -ErrorAction SilentlyContinue
-            if ($null -ne $key) {
-                $entry.key_exists = $true
-                if ($key.GetValueNames() -contains $request.name) {
-                    $entry.exists = $true
-                    $entry.kind = [string]$key.GetValueKind($request.name)
-                    $value = $key.GetValue($request.name, $null, 'DoNotExpandEnvironmentNames')
-                    if ($value -is [byte[]]) { $value = [System.Convert]::ToBase64String($value) }
-                    $entry.data = $value
-                }
-                $key.Close()
-            }
-            $entry
-        })
-    [ordered]@{ items = $items }
-}
-""",
-    "agent": r"""
-Invoke-BcdrfixSection 'agent' {
-    $service = Get-CimInstance -ClassName Win32_Service -Filter "Name='WindowsAzureGuestAgent'"
-    $image = $null
-    $exe = $null
-    if ($null -ne $service) {
-        $image = [string]$service.PathName
-        if ($image -match '^\s*"([^"]+)"') { $exe = $Matches[1] }
-        elseif ($image -match '^\s*(.+?\.exe)') { $exe = $Matches[1] }
-    }
-    $file_version = $null
-    $product_version = $null
-    if ($exe -and (Test-Path -LiteralPath $exe)) {
-        $info = (Get-Item -LiteralPath $exe).VersionInfo
-        $file_version = [string]$info.FileVersion
-        $product_version = [string]$info.ProductVersion
-    }
-    $legacy = Join-Path $env:SystemDrive 'WindowsAzure\Packages\WaAppAgent.exe'
-    $legacy_version = $null
-    if (Test-Path -LiteralPath $legacy) { $legacy_version = [string](Get-Item -LiteralPath $legacy).VersionInfo.FileVersion }
-    $folders = @(Get-ChildItem -LiteralPath (Join-Path $env:SystemDrive 'WindowsAzure') -Directory -Filter 'GuestAgent_*' -ErrorAction SilentlyContinue | ForEach-Object { [string]$_.Name })
-    [ordered]@{
-        image_path = $image; exe = $exe; file_version = $file_version; product_version = $product_version
-        waappagent_path = $legacy; waappagent_version = $legacy_version; folders = $folders
-    }
-}
-""",
-    "vss_writers": r"""
-Invoke-BcdrfixSection 'vss_writers' {
-    # vssadmin writes its errors to stdout or stderr depending on the version: keep both as text.
-    $ErrorActionPreference = 'Continue'
-    $vssadmin = Join-Path $env:SystemRoot 'System32\vssadmin.exe'
-    $lines = @(& $vssadmin list writers 2>&1 | ForEach-Object { [string]$_ })
-    [ordered]@{ exit_code = [int]$LASTEXITCODE; lines = $lines }
-}
-""",
-    "machinekeys_acl": r"""
-Invoke-BcdrfixSection 'machinekeys_acl' {
-    $path = Join-Path $env:ProgramData 'Microsoft\Crypto\RSA\MachineKeys'
-    $acl = Get-Acl -LiteralPath $path
-    $rules = @($acl.GetAccessRules($true, $true, [System.Security.Principal.SecurityIdentifier]) | ForEach-Object {
-            $rule = $_
-            $account = [string]$rule.IdentityReference.Value
-            try { $account = [string]$rule.IdentityReference.Translate([System.Security.Principal.NTAccount]).Value } catch { }
-            [ordered]@{
-                sid = [string]$rule.IdentityReference.Value
-                account = $account
-                type = [string]$rule.AccessControlType
-                rights = [int64][int]$rule.FileSystemRights
-                rights_text = [string]$rule.FileSystemRights
-                inherited = [bool]$rule.IsInherited
-                inheritance = [string]$rule.InheritanceFlags
-                propagation = [string]$rule.PropagationFlags
-            }
-        })
-    [ordered]@{ path = $path; owner = [string]$acl.Owner; protected = [bool]$acl.AreAccessRulesProtected; sddl = [string]$acl.Sddl; rules = $rules }
-}
-""",
-    "defender": r"""
-Invoke-BcdrfixSection 'defender' {
-    if (-not (Get-Command -Name Get-MpPreference -ErrorAction SilentlyContinue)) {
-        return [ordered]@{ available = $false; exclusion_paths = @() }
-    }
-    $preference = Get-MpPreference
-    $running = $null
-    try { $running = [bool](Get-MpComputerStatus).AMServiceEnabled } catch { }
-    [ordered]@{
-        available = $true
-        service_enabled = $running
-        exclusion_paths = @($preference.ExclusionPath | Where-Object { $_ } | ForEach-Object { [string]$_ })
-    }
-}
-""",
-    "bitlocker": r"""
-Invoke-BcdrfixSection 'bitlocker' {
-    if (-not (Get-Command -Name Get-BitLockerVolume -ErrorAction SilentlyContinue)) {
-        return [ordered]@{ available = $false; volumes = @() }
-    }
-    $volumes = @(Get-BitLockerVolume | ForEach-Object {
-            [ordered]@{
-                mount_point = [string]$_.MountPoint
-                lock_status = [string]$_.LockStatus
-                protection_status = [string]$_.ProtectionStatus
-                volume_status = [string]$_.VolumeStatus
-            }
-        })
-    [ordered]@{ available = $true; volumes = $volumes }
-}
-""",
-    "dhcp": r"""
-Invoke-BcdrfixSection 'dhcp' {
-    $adapters = @(Get-CimInstance -ClassName Win32_NetworkAdapterConfiguration -Filter 'IPEnabled = TRUE' | ForEach-Object {
-            [ordered]@{
-                index = [int]$_.InterfaceIndex
-                description = [string]$_.Description
-                dhcp_enabled = [bool]$_.DHCPEnabled
-                addresses = @($_.IPAddress | ForEach-Object { [string]$_ })
-            }
-        })
-    [ordered]@{ adapters = $adapters }
-}
-""",
-    "crp_certificates": r"""
-Invoke-BcdrfixSection 'crp_certificates' {
-    $subject = [string]$BcdrfixInput.crp_subject
-    $simple = [System.Security.Cryptography.X509Certificates.X509NameType]::SimpleName
-    $items = @(Get-ChildItem -LiteralPath 'Cert:\LocalMachine\My' | Where-Object {
-            $_.GetNameInfo($simple, $false) -eq $subject
-        } | ForEach-Object {
-            $certificate = $_
-            $readable = $false
-            try { $readable = $null -ne $certificate.PrivateKey } catch { }
-            [ordered]@{
-                thumbprint = [string]$certificate.Thumbprint
-                subject = [string]$certificate.Subject
-                issuer = [string]$certificate.Issuer
-                not_after = $certificate.NotAfter.ToUniversalTime().ToString('o')
-                has_private_key = [bool]$certificate.HasPrivateKey
-                private_key_readable = [bool]$readable
-            }
-        })
-    [ordered]@{ subject = $subject; items = $items }
-}
-""",
+    name: (resources.files("bcdrfix.windows") / "scripts" / f"observe_{name}.ps1").read_text(
+        encoding="utf-8"
+    )
+    for name in SECTION_NAMES
 }
 
-EPILOGUE = "ConvertTo-Json -InputObject $BcdrfixResult -Depth 8 -Compress"
+# A failed probe must not leave its status behind: the connector would fail the whole command.
+EPILOGUE = """$global:LASTEXITCODE = 0
+ConvertTo-Json -InputObject $BcdrfixResult -Depth 8 -Compress"""
 
 
 def build_script(sections: Iterable[str], request: Mapping[str, Any]) -> str:
     """The one observation script for these sections; ``request`` is quoted as JSON."""
-    names = sorted(set(sections))
+    # "system" always runs: it says whether the session is elevated.
+    names = sorted(set(sections) | {"system"})
     unknown = [name for name in names if name not in SECTIONS]
     if unknown:
         raise ValueError(f"unknown Windows observation section(s): {', '.join(unknown)}")
@@ -254,7 +97,22 @@ _GUID = re.compile(
 )
 _STATE = re.compile(r"\[(\d+)\]\s*(.*)$")
 _COLON = re.compile(r"[:\uff1a]")
-ENGLISH_NO_ERROR = "no error"
+# "Last error" texts that mean no error, by display language (vssadmin localizes them). Anything
+# else with a stable state is unknown: reported, never acted on.
+NO_ERROR_TEXTS = (
+    "No error",  # English
+    "エラーなし",  # Japanese
+    "오류 없음",  # Korean
+)
+# English texts of real errors (vssadmin's own vocabulary).
+ENGLISH_ERRORS = (
+    "Retryable error",
+    "Non-retryable error",
+    "Timed out",
+    "Inconsistent shadow copy",
+    "Out of resources",
+    "Unexpected error",
+)
 
 
 def _value_after_label(line: str) -> str | None:
@@ -309,28 +167,26 @@ def parse_vss_writers(lines: Iterable[str]) -> list[dict[str, Any]]:
     return writers
 
 
-def _classify_last_errors(writers: list[dict[str, Any]]) -> None:
-    """Mark ``last_error_ok``: True for "No error", False for an error, None when unknown.
+def _normalise_text(text: str) -> str:
+    return " ".join(text.split()).casefold()
 
-    Localized output has no English "No error": the text that most writers share (more than
-    half, at least two writers) is taken as "no error"; any other text is an error.
+
+def _classify_last_errors(
+    writers: list[dict[str, Any]], no_error_texts: Iterable[str] = NO_ERROR_TEXTS
+) -> None:
+    """Mark ``last_error_ok``: True for a known "no error" text, False for a known error text,
+    None when the text is unknown (another language): such a writer is reported, never acted on.
     """
-    texts = [w["last_error"] for w in writers if w["last_error"]]
-    common = None
-    if texts:
-        top = max(set(texts), key=texts.count)
-        if texts.count(top) >= 2 and texts.count(top) * 2 > len(texts):
-            common = top
+    ok = {_normalise_text(t) for t in no_error_texts}
+    errors = {_normalise_text(t) for t in ENGLISH_ERRORS}
     for writer in writers:
         text = writer["last_error"]
         if text is None:
             writer["last_error_ok"] = None
-        elif text.strip().lower() == ENGLISH_NO_ERROR:
+        elif _normalise_text(text) in ok:
             writer["last_error_ok"] = True
-        elif re.match(r"^[\x00-\x7f]+$", text):
-            writer["last_error_ok"] = False  # English output, and not "No error"
-        elif common is not None:
-            writer["last_error_ok"] = text == common
+        elif _normalise_text(text) in errors:
+            writer["last_error_ok"] = False
         else:
             writer["last_error_ok"] = None
 
@@ -339,13 +195,36 @@ def registry_key(path: str, name: str) -> str:
     return f"{path}\\{name}".lower()
 
 
+class MalformedObservation(ValueError):
+    """The observation script's output is not what it prints."""
+
+
 def parse_observation(output: Iterable[str]) -> dict[str, Any]:
-    """The script's JSON turned into plain data with lookups by service name and registry value."""
-    text = "\n".join(output).strip()
+    """The script's JSON turned into plain data with lookups by service name and registry value.
+
+    Output that cannot be read is this host's problem, not the run's: the result then carries
+    ``observation_error`` (every control of the host reports it) instead of raising.
+    """
+    lines = list(output)
+    try:
+        return _parse_observation(lines)
+    except (MalformedObservation, ValueError, KeyError, TypeError, AttributeError) as exc:
+        first = next((line.strip() for line in lines if line.strip()), "")
+        shown = f"; it printed {first[:120]!r}" if first else ""
+        return {
+            "platform": "windows",
+            "observation_error": f"unreadable observation output ({exc}){shown}",
+        }
+
+
+def _parse_observation(lines: list[str]) -> dict[str, Any]:
+    text = "\n".join(lines).strip()
     start = text.find("{")
     if start < 0:
-        raise ValueError("the Windows observation printed no JSON")
+        raise MalformedObservation("no JSON")
     data = json.loads(text[start:])
+    if not isinstance(data, dict):
+        raise MalformedObservation("not a JSON object")
     result: dict[str, Any] = {"platform": "windows"}
     for name, section in data.items():
         if name == "schema":
@@ -361,13 +240,20 @@ def parse_observation(output: Iterable[str]) -> dict[str, Any]:
         }
     vss = data.get("vss_writers")
     if isinstance(vss, dict) and "lines" in vss:
-        lines = vss.get("lines") or []
-        writers = parse_vss_writers(lines)
+        vss_lines = [str(line) for line in vss.get("lines") or []]
         result["vss_writers"] = {
             "exit_code": vss.get("exit_code"),
-            "writers": writers,
-            "lines": lines,
+            "writers": parse_vss_writers(vss_lines),
+            "lines": vss_lines,
         }
+    system = data.get("system")
+    if isinstance(system, dict) and system.get("elevated") is False:
+        user = system.get("user") or "the connecting account"
+        result["observation_error"] = (
+            f"the session of {user} is not elevated: run as an administrator "
+            "(a member of BUILTIN\\Administrators, with UAC remote restrictions lifted for "
+            "local accounts)"
+        )
     return result
 
 

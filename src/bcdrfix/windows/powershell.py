@@ -113,3 +113,94 @@ def env_name(name: str) -> str:
 
 def array(values: Iterable[str]) -> str:
     return literal(list(values))
+
+
+# --- bounded building blocks shared by the observation and the operations ---------------------
+
+# A native program run with a time limit. ``& prog`` would wait forever and set $LASTEXITCODE
+# (which the connector turns into the command's status); this returns the exit code and the
+# output lines as data and kills the program when it overruns.
+NATIVE_RUNNER = r"""
+function Invoke-BcdrfixNative {
+    param([string]$FilePath, [string]$Arguments, [int]$TimeoutSeconds)
+    $info = New-Object System.Diagnostics.ProcessStartInfo
+    $info.FileName = $FilePath
+    $info.Arguments = $Arguments
+    $info.UseShellExecute = $false
+    $info.CreateNoWindow = $true
+    $info.RedirectStandardOutput = $true
+    $info.RedirectStandardError = $true
+    $info.StandardOutputEncoding = [Console]::OutputEncoding
+    $info.StandardErrorEncoding = [Console]::OutputEncoding
+    $process = [System.Diagnostics.Process]::Start($info)
+    $stdout = $process.StandardOutput.ReadToEndAsync()
+    $stderr = $process.StandardError.ReadToEndAsync()
+    if (-not $process.WaitForExit($TimeoutSeconds * 1000)) {
+        try { $process.Kill() } catch { }
+        throw ('{0} {1} did not finish within {2} s; stopped it' -f $FilePath, $Arguments, $TimeoutSeconds)
+    }
+    $process.WaitForExit()
+    $text = $stdout.Result + "`n" + $stderr.Result
+    [ordered]@{
+        exit_code = [int]$process.ExitCode
+        lines = @($text -split "`r?`n" | Where-Object { $_ -ne '' } | ForEach-Object { [string]$_ })
+    }
+}
+"""
+
+# Services by exact name (``Get-Service -Name`` treats names as wildcards), and waits that end:
+# ``ServiceController.Start()``/``Stop()`` return at once, ``WaitForStatus`` with a limit bounds the
+# wait, and a timeout names the service and the state it is stuck in.
+SERVICE_HELPERS = r"""
+Add-Type -AssemblyName System.ServiceProcess
+function Get-BcdrfixService {
+    param([string]$Name)
+    @([System.ServiceProcess.ServiceController]::GetServices() | Where-Object { $_.ServiceName -eq $Name })[0]
+}
+function Wait-BcdrfixService {
+    param($Service, [string]$Status, [int]$Seconds)
+    try {
+        $Service.WaitForStatus($Status, [TimeSpan]::FromSeconds($Seconds))
+    }
+    catch [System.ServiceProcess.TimeoutException] {
+        $Service.Refresh()
+        throw ('service {0} is still {1} after {2} s (wanted {3})' -f $Service.ServiceName, $Service.Status, $Seconds, $Status)
+    }
+}
+function Start-BcdrfixService {
+    param($Service, [int]$Seconds)
+    $Service.Refresh()
+    if ($Service.Status -eq 'Running') { return }
+    if ($Service.Status -ne 'StartPending') { $Service.Start() }
+    Wait-BcdrfixService $Service 'Running' $Seconds
+}
+function Stop-BcdrfixService {
+    param($Service, [int]$Seconds)
+    $Service.Refresh()
+    if ($Service.Status -eq 'Stopped') { return }
+    if ($Service.Status -ne 'StopPending') { $Service.Stop() }
+    Wait-BcdrfixService $Service 'Stopped' $Seconds
+}
+function Get-BcdrfixRunningDependents {
+    # Every running service that depends on $Service, directly or not, nearest first.
+    param($Service)
+    $seen = @{}
+    $order = New-Object System.Collections.Generic.List[string]
+    $queue = New-Object System.Collections.Generic.Queue[object]
+    $queue.Enqueue($Service)
+    while ($queue.Count -gt 0) {
+        foreach ($dependent in $queue.Dequeue().DependentServices) {
+            if ($seen.ContainsKey($dependent.ServiceName)) { continue }
+            $seen[$dependent.ServiceName] = $true
+            if ($dependent.Status -eq 'Running') { $order.Add($dependent.ServiceName) }
+            $queue.Enqueue($dependent)
+        }
+    }
+    , $order.ToArray()
+}
+function ConvertTo-BcdrfixWql {
+    # A WQL string literal: backslashes and single quotes escaped.
+    param([string]$Text)
+    "'" + $Text.Replace('\', '\\').Replace("'", "\'") + "'"
+}
+"""

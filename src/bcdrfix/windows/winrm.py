@@ -29,28 +29,38 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import socket
 import time
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 from pyinfra import logger
 from pyinfra.api.exceptions import ConnectError
 from pyinfra.api.output import echo
 from pyinfra.api.util import get_file_io
-from pyinfra.connectors.base import BaseConnector, ConnectorData, DataMeta
+from pyinfra.connectors.base import BaseConnector
 from pyinfra.connectors.util import CommandOutput, OutputLine
 from typing_extensions import Unpack, override
 
 from bcdrfix.windows.powershell import PowerShellQuoteError, env_name, quote
+from bcdrfix.windows.winrm_results import (  # noqa: F401  (re-exported for users and tests)
+    NATIVE_STDERR_IDS,
+    CommandResult,
+    command_result,
+    describe_error,
+    error_record_text,
+    output_object_text,
+)
+from bcdrfix.windows.winrm_settings import (  # noqa: F401  (re-exported)
+    AUTH_METHODS,
+    DATA_META,
+    WinRMConnectorData,
+    WinRMSettings,
+    WinRMSettingsError,
+    check_host_name,
+)
 
 if TYPE_CHECKING:
     from pyinfra.api.arguments import ConnectorArguments
-
-AUTH_METHODS = ("negotiate", "ntlm", "kerberos", "credssp", "certificate")
-TRANSPORTS = ("https", "http")
-ENCRYPTION = ("auto", "always", "never")
 
 # Connector arguments that only make sense for POSIX hosts. Truthy values are refused.
 REFUSED_ARGUMENTS = {
@@ -82,257 +92,6 @@ CONFIG_REFUSALS = {
     "DZDO": "_dzdo",
     "DZDO_USER": "_dzdo_user",
 }
-NATIVE_STDERR_IDS = ("NativeCommandError", "NativeCommandErrorMessage")
-
-
-class WinRMSettingsError(ValueError):
-    """A winrm_* value is wrong; one line for the user."""
-
-
-class WinRMConnectorData(ConnectorData, total=False):
-    winrm_hostname: str
-    winrm_port: Any
-    winrm_transport: str
-    winrm_username: str
-    winrm_password: str
-    winrm_auth: str
-    winrm_cert_validation: Any
-    winrm_ca_cert: str
-    winrm_certificate_pem: str
-    winrm_certificate_key_pem: str
-    winrm_message_encryption: str
-    winrm_connect_timeout: Any
-    winrm_read_timeout: Any
-    winrm_operation_timeout: Any
-    winrm_command_timeout: Any
-    winrm_configuration_name: str
-    winrm_path: str
-    winrm_credssp_auth_mechanism: str
-    winrm_negotiate_service: str
-    winrm_negotiate_hostname_override: str
-    winrm_proxy: str
-    winrm_no_proxy: Any
-
-
-DATA_META = {
-    "winrm_hostname": DataMeta(
-        "Host name or address of the Windows machine (default: the host name)."
-    ),
-    "winrm_port": DataMeta("WinRM port (default 5986 for https, 5985 for http)."),
-    "winrm_transport": DataMeta("https (default) or http; http needs message encryption.", "https"),
-    "winrm_username": DataMeta("Account to connect as (DOMAIN\\user, user@REALM or a local user)."),
-    "winrm_password": DataMeta(
-        "Password (not needed for Kerberos with a ticket or certificate auth)."
-    ),
-    "winrm_auth": DataMeta(
-        "negotiate (default), ntlm, kerberos, credssp or certificate.", "negotiate"
-    ),
-    "winrm_cert_validation": DataMeta(
-        "Validate the server's TLS certificate (default true). Opting out is explicit, per host: "
-        "set it to false. A CA bundle goes in winrm_ca_cert.",
-        True,
-    ),
-    "winrm_ca_cert": DataMeta(
-        "Path of a PEM CA bundle that signs the WinRM listener's certificate."
-    ),
-    "winrm_certificate_pem": DataMeta("Client certificate (PEM) for certificate auth."),
-    "winrm_certificate_key_pem": DataMeta("Client certificate key (PEM) for certificate auth."),
-    "winrm_message_encryption": DataMeta("auto (default), always or never.", "auto"),
-    "winrm_connect_timeout": DataMeta("Seconds to wait for the TCP/TLS connection.", 30),
-    "winrm_read_timeout": DataMeta(
-        "Seconds to wait for any HTTP answer (> operation timeout).", 30
-    ),
-    "winrm_operation_timeout": DataMeta("WSMan operation timeout in seconds (< read timeout).", 20),
-    "winrm_command_timeout": DataMeta(
-        "Default limit in seconds for one command (_timeout wins).", None
-    ),
-    "winrm_configuration_name": DataMeta(
-        "PowerShell session configuration.", "Microsoft.PowerShell"
-    ),
-    "winrm_path": DataMeta("URL path of the WinRM listener.", "wsman"),
-    "winrm_credssp_auth_mechanism": DataMeta("auto, ntlm or kerberos (CredSSP only).", "auto"),
-    "winrm_negotiate_service": DataMeta("Kerberos service class of the SPN.", "WSMAN"),
-    "winrm_negotiate_hostname_override": DataMeta("Host name used in the Kerberos SPN."),
-    "winrm_proxy": DataMeta("HTTP proxy URL."),
-    "winrm_no_proxy": DataMeta("Ignore proxy environment variables.", False),
-}
-
-
-def _as_bool(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "y", "on"):
-        return True
-    if text in ("0", "false", "no", "n", "off"):
-        return False
-    raise WinRMSettingsError(f"{name}={value!r}: expected true or false")
-
-
-def _as_seconds(name: str, value: Any, low: int = 1, high: int = 86400) -> int:
-    try:
-        seconds = int(str(value))
-    except ValueError:
-        seconds = -1
-    if not low <= seconds <= high:
-        raise WinRMSettingsError(
-            f"{name}={value!r}: expected whole seconds between {low} and {high}"
-        )
-    return seconds
-
-
-@dataclass(frozen=True)
-class WinRMSettings:
-    """Validated connection settings of one host; ``wsman_kwargs`` feeds ``pypsrp.wsman.WSMan``."""
-
-    hostname: str
-    port: int
-    ssl: bool
-    auth: str
-    username: str | None
-    password: str | None = field(repr=False)
-    cert_validation: bool | str
-    encryption: str
-    connect_timeout: int
-    read_timeout: int
-    operation_timeout: int
-    command_timeout: int | None
-    configuration_name: str
-    extra: Mapping[str, Any]
-
-    @classmethod
-    def from_data(cls, host_name: str, data: Mapping[str, Any]) -> WinRMSettings:
-        get = lambda key: data.get(key, DATA_META[key].default)  # noqa: E731
-        hostname = str(get("winrm_hostname") or host_name)
-        if hostname.startswith("@winrm/"):
-            hostname = hostname[len("@winrm/") :]
-        if not hostname or any(ch.isspace() for ch in hostname):
-            raise WinRMSettingsError(
-                f"winrm_hostname={hostname!r}: expected a host name or address"
-            )
-        transport = str(get("winrm_transport")).lower()
-        if transport not in TRANSPORTS:
-            raise WinRMSettingsError(f"winrm_transport={transport!r}: expected https or http")
-        ssl = transport == "https"
-        port_value = get("winrm_port")
-        port = (
-            _as_seconds("winrm_port", port_value, 1, 65535)
-            if port_value not in (None, "")
-            else (5986 if ssl else 5985)
-        )
-        auth = str(get("winrm_auth")).lower()
-        if auth not in AUTH_METHODS:
-            raise WinRMSettingsError(
-                f"winrm_auth={auth!r}: expected one of {', '.join(AUTH_METHODS)} "
-                "(basic auth is not offered: it sends the password in every request)"
-            )
-        username = get("winrm_username")
-        password = get("winrm_password")
-        extra: dict[str, Any] = {}
-        if auth == "certificate":
-            if not ssl:
-                raise WinRMSettingsError("winrm_auth=certificate needs winrm_transport=https")
-            for key in ("winrm_certificate_pem", "winrm_certificate_key_pem"):
-                if not get(key):
-                    raise WinRMSettingsError(f"winrm_auth=certificate needs {key}")
-            extra["certificate_pem"] = str(get("winrm_certificate_pem"))
-            extra["certificate_key_pem"] = str(get("winrm_certificate_key_pem"))
-        elif auth in ("ntlm", "credssp") and not (username and password):
-            raise WinRMSettingsError(f"winrm_auth={auth} needs winrm_username and winrm_password")
-        elif auth == "negotiate" and password and not username:
-            raise WinRMSettingsError("winrm_password is set but winrm_username is not")
-        if auth == "credssp":
-            mechanism = str(get("winrm_credssp_auth_mechanism")).lower()
-            if mechanism not in ("auto", "ntlm", "kerberos"):
-                raise WinRMSettingsError(
-                    f"winrm_credssp_auth_mechanism={mechanism!r}: expected auto, ntlm or kerberos"
-                )
-            extra["credssp_auth_mechanism"] = mechanism
-        if auth in ("negotiate", "kerberos", "ntlm"):
-            extra["negotiate_service"] = str(get("winrm_negotiate_service"))
-            if get("winrm_negotiate_hostname_override"):
-                extra["negotiate_hostname_override"] = str(get("winrm_negotiate_hostname_override"))
-
-        validate = _as_bool("winrm_cert_validation", get("winrm_cert_validation"))
-        ca_cert = get("winrm_ca_cert")
-        if ca_cert and not validate:
-            raise WinRMSettingsError(
-                "winrm_ca_cert is set but winrm_cert_validation is false: pick one"
-            )
-        cert_validation: bool | str = str(ca_cert) if ca_cert else validate
-
-        encryption = str(get("winrm_message_encryption")).lower()
-        if encryption not in ENCRYPTION:
-            raise WinRMSettingsError(
-                f"winrm_message_encryption={encryption!r}: expected auto, always or never"
-            )
-        if not ssl and encryption == "never":
-            raise WinRMSettingsError(
-                "winrm_transport=http with winrm_message_encryption=never would send commands and "
-                "credentials in clear text: use https"
-            )
-        if not ssl and auth == "certificate":
-            raise WinRMSettingsError("winrm_auth=certificate needs winrm_transport=https")
-
-        connect_timeout = _as_seconds(
-            "winrm_connect_timeout", get("winrm_connect_timeout"), 1, 3600
-        )
-        read_timeout = _as_seconds("winrm_read_timeout", get("winrm_read_timeout"), 1, 3600)
-        operation_timeout = _as_seconds(
-            "winrm_operation_timeout", get("winrm_operation_timeout"), 1, 3600
-        )
-        if read_timeout <= operation_timeout:
-            raise WinRMSettingsError(
-                f"winrm_read_timeout={read_timeout} must be greater than "
-                f"winrm_operation_timeout={operation_timeout}"
-            )
-        command_timeout = get("winrm_command_timeout")
-        if command_timeout not in (None, ""):
-            command_timeout = _as_seconds("winrm_command_timeout", command_timeout)
-        else:
-            command_timeout = None
-        if get("winrm_proxy"):
-            extra["proxy"] = str(get("winrm_proxy"))
-        extra["no_proxy"] = _as_bool("winrm_no_proxy", get("winrm_no_proxy"))
-        extra["path"] = str(get("winrm_path"))
-        return cls(
-            hostname=hostname,
-            port=port,
-            ssl=ssl,
-            auth=auth,
-            username=str(username) if username else None,
-            password=str(password) if password else None,
-            cert_validation=cert_validation,
-            encryption=encryption,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-            operation_timeout=operation_timeout,
-            command_timeout=command_timeout,
-            configuration_name=str(get("winrm_configuration_name")),
-            extra=extra,
-        )
-
-    @property
-    def endpoint(self) -> str:
-        return f"{'https' if self.ssl else 'http'}://{self.hostname}:{self.port}"
-
-    def wsman_kwargs(self) -> dict[str, Any]:
-        return {
-            "server": self.hostname,
-            "port": self.port,
-            "ssl": self.ssl,
-            "auth": self.auth,
-            "username": self.username,
-            "password": self.password,
-            "cert_validation": self.cert_validation,
-            "encryption": self.encryption,
-            "connection_timeout": self.connect_timeout,
-            "read_timeout": self.read_timeout,
-            "operation_timeout": self.operation_timeout,
-            # A refused or hanging host must fail fast and clearly, not after retries.
-            "reconnection_retries": 0,
-            **self.extra,
-        }
 
 
 # --- arguments and command text ---------------------------------------------------------------
@@ -399,131 +158,6 @@ def _unmask(value: Any) -> str:
     return str(unmask() if callable(unmask) else value)
 
 
-# --- results ----------------------------------------------------------------------------------
-
-
-def _text_lines(text: str) -> list[str]:
-    return text.replace("\r\n", "\n").replace("\r", "\n").split("\n") if text else []
-
-
-def output_object_text(obj: Any) -> str:
-    """A pipeline output object as text (strings as they are, objects by ToString or properties)."""
-    if obj is None:
-        return ""
-    if isinstance(obj, bool):
-        return "True" if obj else "False"
-    if isinstance(obj, (str, int, float)):
-        return str(obj)
-    to_string = getattr(obj, "to_string", None)
-    if to_string:
-        return str(to_string)
-    props: dict[str, Any] = {}
-    for attr in ("adapted_properties", "extended_properties"):
-        props.update(getattr(obj, attr, None) or {})
-    if props:
-        return "; ".join(f"{key}: {value}" for key, value in props.items())
-    return str(obj)
-
-
-def error_record_text(record: Any) -> str:
-    text = str(record)
-    if text in ("", "None"):
-        text = str(
-            getattr(record, "details_message", None) or getattr(record, "message", None) or "error"
-        )
-    fq_error = getattr(record, "fq_error", None)
-    if fq_error in NATIVE_STDERR_IDS:
-        return text
-    command_name = getattr(record, "command_name", None)
-    prefix = f"{command_name}: " if command_name else ""
-    suffix = f" ({fq_error})" if fq_error else ""
-    return f"{prefix}{text}{suffix}"
-
-
-@dataclass(frozen=True)
-class CommandResult:
-    exit_code: int
-    lines: list[OutputLine]
-
-    @property
-    def output(self) -> CommandOutput:
-        return CommandOutput(self.lines)
-
-
-def command_result(
-    output: Iterable[Any],
-    errors: Iterable[Any],
-    failed: bool,
-    host_rc: int | None,
-    ui_stdout: Iterable[str] = (),
-    ui_stderr: Iterable[str] = (),
-) -> CommandResult:
-    """Map a finished pipeline to pyinfra's (status, output) model (see the module docstring)."""
-    lines: list[OutputLine] = []
-    for obj in output:
-        lines += [OutputLine("stdout", line) for line in _text_lines(output_object_text(obj))]
-    ui_text = "".join(ui_stdout)
-    lines += [OutputLine("stdout", line) for line in _text_lines(ui_text.rstrip("\r\n"))]
-    real_errors = False
-    for record in errors:
-        if getattr(record, "fq_error", None) not in NATIVE_STDERR_IDS:
-            real_errors = True
-        lines += [OutputLine("stderr", line) for line in _text_lines(error_record_text(record))]
-    lines += [OutputLine("stderr", line) for line in _text_lines("".join(ui_stderr).rstrip("\r\n"))]
-    if host_rc:
-        exit_code = host_rc
-    elif failed or real_errors:
-        exit_code = 1
-    else:
-        exit_code = 0
-    return CommandResult(exit_code, lines)
-
-
-# --- errors -----------------------------------------------------------------------------------
-
-
-def describe_error(exc: BaseException, settings: WinRMSettings) -> str:
-    """One line for a failed connection or request: refused, timeout, TLS, credentials, HTTP."""
-    import requests
-    from pypsrp.exceptions import AuthenticationError, WinRMTransportError, WSManFaultError
-
-    where = settings.endpoint
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and len(chain) < 10:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    text = " ".join(str(e) for e in chain)
-
-    if isinstance(exc, AuthenticationError) or "401" in text and "Unauthorized" in text:
-        user = settings.username or "(no user)"
-        return f"winrm: authentication failed for {user} at {where} with {settings.auth} (bad credentials?)"
-    if isinstance(exc, requests.exceptions.SSLError) or "CERTIFICATE_VERIFY_FAILED" in text:
-        return (
-            f"winrm: TLS certificate of {where} could not be verified; give its CA in "
-            "winrm_ca_cert (or opt out for this host with winrm_cert_validation=false)"
-        )
-    if isinstance(exc, requests.exceptions.ConnectTimeout):
-        return f"winrm: no connection to {where} within {settings.connect_timeout}s (timeout)"
-    if isinstance(exc, (requests.exceptions.ReadTimeout, TimeoutError, socket.timeout)):
-        return (
-            f"winrm: {where} accepted the connection but did not answer in time "
-            f"(timeout; connect {settings.connect_timeout}s, read {settings.read_timeout}s)"
-        )
-    if any(isinstance(e, ConnectionRefusedError) for e in chain) or "Connection refused" in text:
-        return f"winrm: connection refused by {where} (is a WinRM {'HTTPS' if settings.ssl else 'HTTP'} listener on port {settings.port}?)"
-    if isinstance(exc, requests.exceptions.ConnectionError):
-        reason = str(chain[-1]).splitlines()[0] if chain else str(exc)
-        return f"winrm: cannot connect to {where}: {reason}"
-    if isinstance(exc, WSManFaultError):
-        reason = (exc.reason or exc.message or str(exc)).strip().splitlines()[0]
-        return f"winrm: {where} refused the request: {reason}"
-    if isinstance(exc, WinRMTransportError):
-        return f"winrm: {where} answered HTTP {exc.code}"
-    first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-    return f"winrm: {where}: {type(exc).__name__}: {first}"
-
-
 # --- the connector ----------------------------------------------------------------------------
 
 
@@ -558,6 +192,10 @@ class WinRMConnector(BaseConnector):
         for sub_name in name.split(","):
             sub_name = sub_name.strip()
             if sub_name:
+                try:
+                    check_host_name(sub_name)
+                except WinRMSettingsError as exc:
+                    raise ConnectError(f"@winrm/{sub_name}: {exc}") from None
                 yield f"@winrm/{sub_name}", {"winrm_hostname": sub_name}, []
 
     @property
