@@ -97,7 +97,9 @@ def test_probe_scripts_ship_as_package_data():
 @pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
 def test_probe_scripts_pass_shellcheck():
     proc = subprocess.run(
-        ["shellcheck", "--format=gcc", *map(str, SCRIPTS)], capture_output=True, text=True
+        ["shellcheck", "--shell=sh", "--format=gcc", *map(str, SCRIPTS)],
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
