@@ -4,21 +4,23 @@ Facts behind each value: shared REFERENCE section 2 and the agent's azurelinuxag
 """
 
 # /etc/waagent.conf keys to enforce. Exactly one effective line per key is left in the file; all
-# other lines, the owner and the mode are kept, and a timestamped backup is written first.
+# other lines, the owner and the mode are kept, and a backup is written under /var/backups/bcdrfix/.
+# The default enforces only what the articles need:
 #   Extensions.Enabled  y|n   extensions (VMSnapshotLinux, ASR Mobility) run only with y.
 #                             The articles' spelling "Extensions.Enable" is accepted here and
 #                             written as Extensions.Enabled, the key the agent reads.
-#   Provisioning.Agent  auto|waagent|cloud-init|disabled   the current article wants auto.
-#   Logs.Verbose        y|n   verbose agent logs in /var/log/waagent.log (see the switch below).
-# Optional keys: AutoUpdate.Enabled / AutoUpdate.UpdateToLatestVersion (y|n; the latter wins on
-# agents 2.10.0.8+), HttpProxy.Host / HttpProxy.Port (the agent does not support proxy auth).
+# Add keys only when you mean them (each change restarts a running agent):
+#   Provisioning.Agent  auto|waagent|cloud-init|disabled   extensions run with auto and with
+#                             cloud-init alike: set it only if you want it changed.
+#   Logs.Verbose        y|n   prefer the switch below; unset, an admin's value is left alone.
+#   AutoUpdate.Enabled / AutoUpdate.UpdateToLatestVersion (y|n; the latter wins on agents
+#   2.10.0.8+), HttpProxy.Host / HttpProxy.Port (the agent does not support proxy auth).
 bcdrfix_waagent_conf = {
     "Extensions.Enabled": "y",
-    "Provisioning.Agent": "auto",
-    "Logs.Verbose": "n",
 }
 
-# Switch verbose agent logs on (True) or off (False) for a diagnosis; None keeps the value above.
+# Switch verbose agent logs on (True) or off (False) for a diagnosis; None leaves Logs.Verbose as
+# it is in the file.
 bcdrfix_agent_verbose_logs = None
 
 # Where the agent reads its configuration.
@@ -27,6 +29,10 @@ bcdrfix_waagent_conf_path = "/etc/waagent.conf"
 # The agent's systemd unit is detected on each host (walinuxagent on Debian/Ubuntu, waagent on
 # RHEL, SUSE, Azure Linux...). Set "walinuxagent" or "waagent" only to force it.
 bcdrfix_agent_unit = None
+
+# linux.agent_service also checks that the extension handler (waagent -run-exthandlers) runs,
+# not only the daemon; a daemon that cannot reach the wireserver never starts it.
+bcdrfix_agent_check_processes = True
 
 # RestartSec= in the drop-in that makes systemd restart the agent (Restart=always).
 bcdrfix_agent_restart_sec = 5
@@ -43,6 +49,9 @@ bcdrfix_agent_upgrade = False
 
 # deploys/linux_logs.py: local folder that receives one sub-folder per host.
 bcdrfix_logs_dir = "collected-logs"
+# The logs hold secrets (CustomData, SAS URLs): the folder is owner-only; at most this many MB
+# of log content are unpacked per host.
+bcdrfix_logs_max_mb = 512
 
 
 # --- Backup extension (VMSnapshotLinux) and network prerequisites: deploys/linux_backup.py ---------
@@ -89,7 +98,7 @@ bcdrfix_connect_timeout = 3  # seconds per endpoint (all endpoints are probed in
 bcdrfix_selinux_permissive_agent_domain = False
 bcdrfix_selinux_avc_hours = 24  # denials older than this in /var/log/audit/audit.log are ignored
 
-# Interface that must use DHCP; None = the interface with the default route. The fix edits the
-# configuration of whatever manages it (netplan, NetworkManager, systemd-networkd, ifcfg,
-# ifupdown); it takes effect at the next boot (applying it live would cut the SSH session).
+# Interface that must use DHCP; None = the interface with the default route. Report only: bcdrfix
+# says what configures it (netplan, NetworkManager, systemd-networkd, ifcfg, ifupdown) and never
+# edits network configuration (secondary addresses would be lost at the next boot).
 bcdrfix_dhcp_interface = None

@@ -188,7 +188,7 @@ def test_settings_named_in_the_advice_exist(catalog):
 
 def test_controls_run_in_the_order_a_deploy_needs(catalog):
     # the configuration is written before the agent is (re)started, as in deploys/linux_agent.py
-    ids = catalog.get("151099").control_ids("linux")
+    ids = catalog.get("GuestAgentSnapshotTaskStatusError").control_ids("linux")
     assert ids.index("linux.waagent_conf") < ids.index("linux.agent_service")
     assert ids.index("linux.agent_auto_restart") < ids.index("linux.agent_service")
 

@@ -74,11 +74,10 @@ def test_dry_run_reports_what_would_change_and_changes_nothing(lab, hosts):
     assert code == 3  # something would change
     assert report["dry"] is True
     debian = outcomes(report, "lab-debian-01")
-    assert debian["linux.waagent_conf"] == "would change"
+    assert "linux.waagent_conf" not in debian  # not the cause of "agent not ready" (issue 10)
     assert debian["linux.agent_service"] == "would change"
     assert debian["linux.agent_auto_restart"] == "would change"
     assert debian["linux.agent_package"] == "already right"
-    assert outcomes(report, "lab-rhel-02")["linux.waagent_conf"] == "would change"
     assert not any(changed(report).values())
     # nothing changed on the hosts
     assert not hosts["lab-debian-01"].service("walinuxagent").is_running
@@ -108,15 +107,12 @@ def test_a_code_changes_only_what_its_controls_cover(lab, hosts):
     assert conf_value(debian, "Extensions.Enabled") == "n"  # left alone
     assert conf_value(hosts["lab-rhel-02"], "Extensions.Enabled") == "None"  # left alone
 
-    # 151099 adds the agent configuration: now only waagent.conf changes.
+    # 151099 (agent not ready / out of date): update, process check and auto-restart only; it
+    # does not rewrite waagent.conf either (issue 10), so nothing is left to change.
     code, report = bcdrfix_fix("--code", "151099")
     assert code == 0, report
-    assert changed(report) == {
-        "lab-debian-01": ["linux.waagent_conf"],
-        "lab-rhel-02": ["linux.waagent_conf"],
-    }
-    assert conf_value(debian, "Extensions.Enabled") == "y"
-    assert conf_value(hosts["lab-rhel-02"], "Extensions.Enabled") == "y"
+    assert not any(changed(report).values())
+    assert conf_value(debian, "Extensions.Enabled") == "n"
     assert debian.service("walinuxagent").is_running
 
 
@@ -128,13 +124,19 @@ def test_second_run_changes_nothing(lab, hosts):
         assert {o["outcome"] for o in host["outcomes"]} <= {"already right", "not applicable"}
 
 
-def test_backup_extension_code_fixes_network_and_reports_the_template(lab, hosts):
+def test_snapshot_status_code_fixes_the_config_and_only_reports_the_network(lab, hosts):
     before = hosts["lab-rhel-02"].file(STATIC_NETWORK).content_string
     assert "DHCP=no" in before
     code, report = bcdrfix_fix("--code", "GuestAgentSnapshotTaskStatusError")
-    assert code == 0, report
-    assert changed(report) == {"lab-debian-01": [], "lab-rhel-02": ["linux.dhcp"]}
-    assert "DHCP=yes" in hosts["lab-rhel-02"].file(STATIC_NETWORK).content_string
+    assert code == 3, report  # the static address is left to a person
+    assert changed(report) == {
+        "lab-debian-01": ["linux.waagent_conf"],
+        "lab-rhel-02": ["linux.waagent_conf"],
+    }
+    assert outcomes(report, "lab-rhel-02")["linux.dhcp"] == "not changed"
+    assert hosts["lab-rhel-02"].file(STATIC_NETWORK).content_string == before  # issue 10
+    assert conf_value(hosts["lab-debian-01"], "Extensions.Enabled") == "y"
+    assert conf_value(hosts["lab-rhel-02"], "Extensions.Enabled") == "y"
 
     # UserErrorFsFreezeFailed: the template-only MountsToSkip is reported, not silently "fixed".
     code, report = bcdrfix_fix("--code", "UserErrorFsFreezeFailed", "--limit", "lab-debian-01")

@@ -121,7 +121,8 @@ def test_owner_mode_kept_and_backup_written_where_the_file_changed(lab, runs):
         name = lab_host.name
         assert runs["after"][name]["stat"] == runs["before"][name]["stat"] == "root root 644"
         conf_changed = runs["after"][name]["sha"] != runs["before"][name]["sha"]
-        backups = host.run("ls /etc/waagent.conf.bcdrfix-* 2>/dev/null").stdout.split()
+        backups = host.run("ls /var/backups/bcdrfix/etc/waagent.conf.* 2>/dev/null").stdout.split()
+        assert not host.run("ls /etc/waagent.conf.* 2>/dev/null").stdout.split()  # none beside it
         assert (len(backups) == 1) is conf_changed, (name, backups)
         if backups:
             # The backup is the file as it was before the run.
@@ -170,3 +171,20 @@ def test_first_run_changed_the_broken_hosts(runs):
 def test_second_run_changes_nothing_anywhere(runs):
     assert changed_hosts(runs["second"].stdout) == set(), runs["second"].stdout
     assert re.search(r"Grand total\s+\d+\s+-\s+-\s+\d+", runs["second"].stdout)
+
+
+def test_an_admins_verbose_logs_and_provisioning_agent_survive_a_run(lab, runs):
+    """Issue 10: the defaults undid a support engineer's Logs.Verbose=y and restarted the agent."""
+    lab_host = host_named(lab, "lab-debian-05")
+    host = lab_host_view(lab, lab_host)
+    host.check_output(
+        "sed -i -e 's/^Logs.Verbose=.*/Logs.Verbose=y/' "
+        "-e 's/^Provisioning.Agent=.*/Provisioning.Agent=cloud-init/' /etc/waagent.conf"
+    )
+    before = host.check_output("sha256sum /etc/waagent.conf")
+    pid = host.check_output(f"systemctl show -p MainPID --value {lab_host.unit}")
+    run_pyinfra("deploys/linux_agent.py", "--limit", lab_host.name)
+    assert host.check_output("sha256sum /etc/waagent.conf") == before
+    assert host.check_output(f"systemctl show -p MainPID --value {lab_host.unit}") == pid
+    view = agent_view(host)
+    assert view["verbose"] is True and view["provisioning"] == "cloud-init"

@@ -9,13 +9,15 @@ inside the host (the parser the extension itself uses), not with bcdrfix's code.
 from __future__ import annotations
 
 import json
+import os
 import re
 import socket
+import subprocess
 import threading
 import time
 
 import pytest
-from labtools import host_named, lab_host_view, run_pyinfra
+from labtools import BIN, REPO, host_named, lab_host_view, run_pyinfra
 
 from bcdrfix.lab.endpoints import IMDS_PORT, STORAGE_PORTS, WIRESERVER_PORTS
 
@@ -32,6 +34,7 @@ DESIRED = {"MountsToSkip": ["/mnt/resource"], "SafeFreezeWaitInSeconds": 600}
 DATA = ["--data", "bcdrfix_vmbackup_conf=" + json.dumps(DESIRED)]
 CLOSED_PORT = STORAGE_PORTS[1]  # never opened: the "port that is closed"
 PROXY_PORT = 18444
+SECRET = "s3cret-proxy-pw"
 # Like HandlerUtil.get_value_from_configfile: a file the parser rejects yields no value at all.
 EXTENSION_VIEW = """python3 -c '
 import configparser, json
@@ -144,7 +147,8 @@ def test_mode_comments_and_backups_are_kept(lab, runs):
     assert rhel.file("/etc/azure/vmbackup.conf").content_string.startswith(
         "# Azure Backup settings (see the runbook)\n"
     )
-    backups = rhel.run("ls /etc/azure/vmbackup.conf.bcdrfix-*").stdout.split()
+    backups = rhel.run("ls /var/backups/bcdrfix/etc/azure/vmbackup.conf.*").stdout.split()
+    assert rhel.run("ls /etc/azure/").stdout.split() == ["vmbackup.conf"]  # none beside it
     assert len(backups) == 1
     assert "MountsToSkip" not in rhel.file(backups[0]).content_string  # the file as it was
     debian = lab_host_view(lab, host_named(lab, "lab-debian-01"))
@@ -169,19 +173,61 @@ def test_settings_left_in_the_template_path_are_reported(runs):
     )
 
 
-def test_static_address_is_switched_to_dhcp_without_touching_the_live_address(lab, runs):
+STATIC_NETWORK = "/etc/systemd/network/10-eth0-static.network"
+NETWORK_FILES = (
+    "find /etc/systemd/network /etc/network /etc/netplan /etc/sysconfig/network-scripts "
+    "-type f 2>/dev/null | sort | xargs -r sha256sum"
+)
+
+
+def test_static_address_is_reported_and_network_config_left_alone(lab, runs):
+    """Issue 10: linux.dhcp rewrote network configuration nobody asked to touch."""
     host = lab_host_view(lab, host_named(lab, "lab-debian-01"))
-    text = host.file("/etc/systemd/network/10-eth0-static.network").content_string
-    assert "DHCP=yes" in text and "DHCP=no" not in text
-    assert "# fixed by hand after a migration" in text
-    assert "198.18." in host.check_output(
-        "ip -o -4 addr show dev eth0"
-    )  # still reachable, not applied
+    text = host.file(STATIC_NETWORK).content_string
+    assert "DHCP=no" in text and "DHCP=yes" not in text
+    assert "198.18." in host.check_output("ip -o -4 addr show dev eth0")
+    assert host.run("ls -A /var/backups/bcdrfix/etc/systemd 2>/dev/null").stdout.strip() == ""
     out = findings(runs["second"])
-    assert out[("lab-debian-01", "linux.dhcp")].startswith("eth0 uses DHCP (systemd-networkd")
+    # A report-only fix's note carries the finding itself (no control prefix).
+    match = re.search(r"\[lab-debian-01\]\s+noop: (eth0 uses a static address .*)", runs["second"])
+    assert match and "(systemd-networkd" in match.group(1), runs["second"]
+    assert "bcdrfix reports only" in match.group(1)
     assert (
         "no netplan, NetworkManager" in out[("lab-rhel-02", "linux.dhcp")]
     )  # lab address set outside
+
+
+def bcdrfix(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(BIN / "bcdrfix"), *args],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        stdin=subprocess.DEVNULL,
+        env=dict(os.environ),
+    )
+
+
+def test_fix_by_code_leaves_a_dhcp_less_hosts_network_untouched(lab, runs):
+    """Issue 10's lab proof: fix --code BackUpOperationFailed on a host with a static address."""
+    host = lab_host_view(lab, host_named(lab, "lab-debian-01"))
+    before = host.check_output(NETWORK_FILES)
+    proc = bcdrfix(
+        "fix",
+        "inventories/lab.py",
+        "--code",
+        "BackUpOperationFailed",
+        "--limit",
+        "lab-debian-01",
+        "--json",
+    )
+    report = json.loads(proc.stdout)
+    (entry,) = report["hosts"]
+    outcome = {o["control"]: o for o in entry["outcomes"]}
+    assert outcome["linux.dhcp"]["outcome"] != "changed", outcome["linux.dhcp"]
+    assert host.check_output(NETWORK_FILES) == before
+    assert "DHCP=no" in host.file(STATIC_NETWORK).content_string
 
 
 def test_second_run_changes_nothing(runs):
@@ -217,14 +263,14 @@ def test_listener_down_and_silent_address_are_found(lab, runs, listeners):
     )
 
 
-def test_storage_goes_through_the_agents_proxy(lab, runs, listeners):
+def test_storage_goes_through_the_agents_proxy(lab, runs, listeners, tmp_path):
     bridge = f"{lab.subnet}.1"
     lab_host = host_named(lab, "lab-rhel-02")
     host = lab_host_view(lab, lab_host)
     dropin = f"/etc/systemd/system/{lab_host.unit}.d/50-test-proxy.conf"
     host.check_output(
         f"mkdir -p /etc/systemd/system/{lab_host.unit}.d && printf '[Service]\\n"
-        f"Environment=https_proxy=http://{bridge}:{PROXY_PORT}\\n' > {dropin} && "
+        f"Environment=https_proxy=http://user:{SECRET}@{bridge}:{PROXY_PORT}\\n' > {dropin} && "
         f"systemctl daemon-reload && systemctl restart {lab_host.unit}"
     )
     listeners.start(PROXY_PORT)
@@ -241,6 +287,25 @@ def test_storage_goes_through_the_agents_proxy(lab, runs, listeners):
             "--data",
             f"bcdrfix_storage_ports={STORAGE_PORTS[0]}",
         ).stdout
+        # Issue 10's lab proof: no report shows the proxy password.
+        reports = [str(tmp_path / f"audit.{ext}") for ext in ("json", "xml", "html")]
+        audit = bcdrfix(
+            "audit",
+            "inventories/lab.py",
+            "--limit",
+            "lab-rhel-02",
+            *[arg for path in reports for arg in ("--report", path)],
+        )
+        fixed = bcdrfix(
+            "fix",
+            "inventories/lab.py",
+            "--code",
+            "ExtensionSnapshotFailedNoNetwork",
+            "--limit",
+            "lab-rhel-02",
+            "--dry",
+            "--json",
+        )
     finally:
         listeners.stop(PROXY_PORT)
         host.check_output(
@@ -248,9 +313,15 @@ def test_storage_goes_through_the_agents_proxy(lab, runs, listeners):
         )
     message = findings(out)[("lab-rhel-02", "linux.connectivity")]
     assert (
-        f"storage via proxy {bridge}:{PROXY_PORT} (https_proxy=http://{bridge}:{PROXY_PORT} in the agent's environment)"
+        f"storage via proxy {bridge}:{PROXY_PORT} (https_proxy=http://***@{bridge}:{PROXY_PORT} in the agent's environment)"
         in message
     )
+    assert SECRET not in out
+    for path in reports:
+        text = open(path).read()
+        assert "linux.connectivity" in text and SECRET not in text, path
+    for proc in (audit, fixed):
+        assert SECRET not in proc.stdout + proc.stderr
 
 
 def test_selinux_is_not_applicable_and_freeze_readiness_reports_the_real_mounts(runs):

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+
 import pytest
 from conftest import file_section, fixture_text, observe
 
 from bcdrfix.controls import REGISTRY, Status, load_settings
 from bcdrfix.core.apply import evaluate
 from bcdrfix.core.settings import SettingsError
-from bcdrfix.linux.backup import TEMPLATE_GLOB
+from bcdrfix.linux.vmbackup import TEMPLATE_GLOB
 
 TEMPLATE = TEMPLATE_GLOB.replace("*", "1.0.9170.0")
 
@@ -147,8 +151,60 @@ def test_freeze_fix_is_one_mount_at_a_time_and_stops_at_the_first_error(settings
     assert "m=/data; d=/dev/sdc" in script
     order = [script.index(word) for word in ('umount "$m"', 'fsck -p "$d"', '\nmount "$m"')]
     assert order == sorted(order)
-    assert "stays unmounted" in script  # fsck failure: no remount, exit 1, pyinfra stops this host
+    assert "stays UNMOUNTED" in script  # fsck failure: said loudly, exit 1, pyinfra stops this host
     assert "-o ro,relatime,errors=remount-ro" in script  # observed options, without 'seclabel'
+
+
+def test_resource_disk_is_found_by_its_vmbus_device_not_by_the_mount_point(settings):
+    """Issue 10: on cloud-init images ResourceDisk.MountPoint says nothing (mounted at /mnt)."""
+    text = fixture_text("freeze-unclean.txt").replace("/mnt/resource", "/mnt")
+    obs = observe({"freeze_mounts": text, "vmbackup_conf": "missing"})
+    finding, _ = run("linux.freeze_readiness", obs, settings())
+    assert "VMBus" in finding.observed["skipped"]["/mnt"]
+    # A data disk someone mounted at /mnt/resource is frozen like any other.
+    text = fixture_text("freeze-unclean.txt").replace("@@ resource-disk\nsdb\n", "")
+    obs = observe({"freeze_mounts": text, "vmbackup_conf": "missing"})
+    finding, _ = run("linux.freeze_readiness", obs, settings())
+    assert "/mnt/resource" in finding.observed["would_freeze"]
+
+
+def repair_in_private_namespace(setup: str, tmp_path) -> subprocess.CompletedProcess:
+    """The repair script for a tmpfs at tmp_path/m, in a mount namespace of its own."""
+    from bcdrfix.linux.freeze import repair_mount_script
+
+    mount = tmp_path / "m"
+    mount.mkdir()
+    script = repair_mount_script({"mount": str(mount), "device": "none", "fstype": "tmpfs"}, "")
+    body = f"mount -t tmpfs none {mount} && {setup}\n{script}"
+    return subprocess.run(
+        ["unshare", "-m", "--propagation", "private", "sh", "-c", body],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+needs_root_and_unshare = pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("unshare") is None, reason="needs root and unshare"
+)
+
+
+@needs_root_and_unshare
+def test_repair_refuses_a_bind_mounted_file_system(tmp_path):
+    (tmp_path / "b").mkdir()
+    proc = repair_in_private_namespace(f"mount --bind {tmp_path}/m {tmp_path}/b", tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "mounted 2 times (bind mounts or other instances)" in proc.stderr
+    assert "MountsToSkip" in proc.stderr and "fsck" not in proc.stdout
+
+
+@needs_root_and_unshare
+@pytest.mark.skipif(shutil.which("fuser") is None, reason="needs fuser")
+def test_repair_refuses_a_file_system_in_use(tmp_path):
+    setup = f"(cd {tmp_path}/m && exec sleep 5) >/dev/null 2>&1 & sleep 0.5"
+    proc = repair_in_private_namespace(setup, tmp_path)
+    assert proc.returncode == 1, proc.stderr
+    assert "in use (fuser -m)" in proc.stderr
 
 
 def test_mounts_to_skip_removes_the_unfit_mounts(settings):
@@ -284,6 +340,31 @@ def test_storage_goes_through_the_agents_proxy_and_conf_beats_environment(settin
     assert "storage store.lab.example:18443 via proxy 198.18.9.3:8080: refused" in finding.summary
 
 
+def test_storage_is_tested_directly_and_through_the_proxy_and_names_the_extensions_path(
+    settings,
+):
+    """Issue 10: with HttpProxy.* in waagent.conf the extension snapshots without the proxy."""
+    conf = "HttpProxy.Host=198.18.9.3\nHttpProxy.Port=8080\n"
+    base = "198.18.9.1:18080 0 \n198.18.9.1:32526 0 \n198.18.9.1:18081 0 \n198.18.9.3:8080 0 \n"
+    blocked = "store.lab.example:18443 124 \nstore.lab.example:18843 124 \n"
+    finding, _ = run("linux.connectivity", connectivity(base + blocked, "", conf), settings(**LAB))
+    assert finding.status is Status.FAIL
+    assert "storage store.lab.example:18443 direct: no answer in 3s" in finding.summary
+    assert "without the proxy when HttpProxy.* is set" in finding.summary
+    assert finding.observed["extension_storage_path"] == "direct"
+    assert (
+        "storage store.lab.example:18443 via proxy 198.18.9.3:8080: open"
+        in (finding.observed["endpoints"])
+    )
+    open_ = "store.lab.example:18443 0 \nstore.lab.example:18843 0 \n"
+    finding, _ = run("linux.connectivity", connectivity(base + open_, "", conf), settings(**LAB))
+    assert finding.status is Status.PASS and "snapshots go directly" in finding.summary
+    # https_proxy in the agent's environment: the extension goes through it; direct is blocked.
+    env = "@@ environ\nhttps_proxy=http://198.18.9.3:8080\n"
+    finding, _ = run("linux.connectivity", connectivity(base + blocked, env), settings(**LAB))
+    assert finding.status is Status.PASS and "through the proxy" in finding.summary
+
+
 def test_no_proxy_suffix_bypasses_the_proxy_and_unit_environment_is_used_when_agent_is_down(
     settings,
 ):
@@ -316,28 +397,66 @@ def net(extra: str, states: str = STATES):
     return observe({"network_config": ROUTE + states + extra})
 
 
-def test_rhel_ifcfg_static_is_switched_to_dhcp(settings):
-    obs = net(
-        f"@@ file ifcfg /etc/sysconfig/network-scripts/ifcfg-eth0\n{file_section(fixture_text('ifcfg-eth0.static'))}\n"
-    )
-    finding, steps = run("linux.dhcp", obs, settings())
-    assert finding.status is Status.FAIL and "BOOTPROTO=none" in finding.summary
-    content = steps[0].kwargs["content"]
-    assert "BOOTPROTO=dhcp\n" in content and "BOOTPROTO=none" not in content
-    assert "IPADDR=10.1.0.4" in content and content.startswith("# Generated by a migration tool")
-    assert "next boot" in steps[-1].kwargs["message"]
-    again = net(
-        f"@@ file ifcfg /etc/sysconfig/network-scripts/ifcfg-eth0\n{file_section(content)}\n"
-    )
-    assert run("linux.dhcp", again, settings())[0].status is Status.PASS
+IFUPDOWN_STATIC = (
+    "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n"
+    "    address 10.1.0.4/24\n    gateway 10.1.0.1\n    address 10.1.0.5/24\n"
+)
+NM_ACTIVE = (
+    "@@ networkd-state\nactive=inactive\nenabled=disabled\n@@ nm-state\nactive=active\n"
+    "@@ nm-connections\n"
+    + fixture_text("nmcli-active.txt")
+    + "@@ nm-methods\n"
+    + fixture_text("nmcli-methods.txt")
+)
+NETWORKD_ACTIVE = (
+    "@@ networkd-state\nactive=active\nenabled=enabled\n@@ nm-state\nactive=inactive\n"
+)
+STATIC_CONFIGS = {
+    "ifcfg": (
+        f"@@ file ifcfg /etc/sysconfig/network-scripts/ifcfg-eth0\n"
+        f"{file_section(fixture_text('ifcfg-eth0.static'))}\n",
+        STATES,
+        "BOOTPROTO=none",
+    ),
+    "suse": (
+        f"@@ file ifcfg /etc/sysconfig/network/ifcfg-eth0\n"
+        f"{file_section(fixture_text('ifcfg-eth0.suse'))}\n",
+        STATES,
+        "BOOTPROTO=static",
+    ),
+    "netplan": (
+        f"@@ file netplan /etc/netplan/01-static.yaml\n"
+        f"{file_section(fixture_text('netplan-01-static.yaml'))}\n",
+        STATES,
+        "/etc/netplan/01-static.yaml",
+    ),
+    "NetworkManager": ("", NM_ACTIVE, "ipv4.method=manual"),
+    "networkd": (
+        "@@ file networkd /usr/lib/systemd/network/20-eth.network\n"
+        + file_section("[Match]\nName=eth*\n\n[Network]\nAddress=10.1.0.4/24\nGateway=10.1.0.1\n")
+        + "\n",
+        NETWORKD_ACTIVE,
+        "/usr/lib/systemd/network/20-eth.network",
+    ),
+    "ifupdown": (
+        f"@@ file ifupdown /etc/network/interfaces\n{file_section(IFUPDOWN_STATIC)}\n",
+        STATES,
+        "/etc/network/interfaces",
+    ),
+}
 
 
-def test_suse_ifcfg_quoted_values(settings):
-    obs = net(
-        f"@@ file ifcfg /etc/sysconfig/network/ifcfg-eth0\n{file_section(fixture_text('ifcfg-eth0.suse'))}\n"
-    )
-    finding, steps = run("linux.dhcp", obs, settings())
-    assert finding.status is Status.FAIL and "BOOTPROTO=static" in finding.summary
+@pytest.mark.parametrize("kind", sorted(STATIC_CONFIGS))
+def test_static_address_is_reported_never_rewritten(settings, kind):
+    """Issue 10: linux.dhcp rewrote network configuration unasked (secondary addresses lost)."""
+    from bcdrfix.core.operations.report import note as note_op
+
+    extra, states, where = STATIC_CONFIGS[kind]
+    finding, steps = run("linux.dhcp", net(extra, states), settings())
+    assert finding.status is Status.FAIL and where in finding.summary
+    assert [step.op for step in steps] == [note_op]
+    assert "bcdrfix reports only" in steps[0].kwargs["message"]
+    assert "Azure NIC" in steps[0].kwargs["message"]
 
 
 def test_netplan_cloud_init_file_matched_by_mac_passes(settings):
@@ -348,71 +467,9 @@ def test_netplan_cloud_init_file_matched_by_mac_passes(settings):
     assert finding.status is Status.PASS and finding.observed["manager"] == "netplan"
 
 
-def test_netplan_static_gets_an_override_file_that_sorts_last(settings):
-    obs = net(
-        f"@@ file netplan /etc/netplan/01-static.yaml\n{file_section(fixture_text('netplan-01-static.yaml'))}\n"
-    )
-    finding, steps = run("linux.dhcp", obs, settings())
-    assert finding.status is Status.FAIL
-    write, generate, _note = steps
-    assert (
-        write.kwargs["path"] == "/etc/netplan/99-zz-bcdrfix-dhcp.yaml"
-        and write.kwargs["mode"] == "600"
-    )
-    assert "ethernets:\n    eth0:\n      dhcp4: true\n" in write.kwargs["content"]
-    assert generate.when_changed == 0 and "netplan generate" in generate.kwargs["commands"][0]
-    both = obs["network_config"]
-    both["netplan"]["/etc/netplan/99-zz-bcdrfix-dhcp.yaml"] = {"text": write.kwargs["content"]}
-    assert run("linux.dhcp", {"network_config": both}, settings())[0].status is Status.PASS
-
-
-def test_network_manager_connection_uses_nmcli(settings):
-    nm = (
-        "@@ networkd-state\nactive=inactive\nenabled=disabled\n@@ nm-state\nactive=active\n"
-        "@@ nm-connections\n"
-        + fixture_text("nmcli-active.txt")
-        + "@@ nm-methods\n"
-        + fixture_text("nmcli-methods.txt")
-    )
-    finding, steps = run("linux.dhcp", net("", nm), settings())
-    assert finding.status is Status.FAIL and "ipv4.method=manual" in finding.summary
+def test_network_manager_connection_names_its_file(settings):
+    finding, _ = run("linux.dhcp", net("", NM_ACTIVE), settings())
     assert "/etc/sysconfig/network-scripts/ifcfg-eth0" in finding.summary
-    assert steps[0].kwargs["commands"] == [
-        "nmcli connection modify 5fb06bd0-0bb0-7ffb-45f1-d6edd65f3e03 ipv4.method auto"
-    ]
-
-
-def test_networkd_file_in_lib_is_overridden_in_etc(settings):
-    states = "@@ networkd-state\nactive=active\nenabled=enabled\n@@ nm-state\nactive=inactive\n"
-    unit = "[Match]\nName=eth*\n\n[Network]\nAddress=10.1.0.4/24\nGateway=10.1.0.1\n"
-    finding, steps = run(
-        "linux.dhcp",
-        net(
-            f"@@ file networkd /usr/lib/systemd/network/20-eth.network\n{file_section(unit)}\n",
-            states,
-        ),
-        settings(),
-    )
-    assert finding.status is Status.FAIL
-    assert steps[0].kwargs["path"] == "/etc/systemd/network/20-eth.network"
-    assert (
-        steps[0].kwargs["content"]
-        == "[Match]\nName=eth*\n\n[Network]\nAddress=10.1.0.4/24\nGateway=10.1.0.1\nDHCP=yes\n"
-    )
-
-
-def test_ifupdown_static_stanza(settings):
-    text = "auto lo\niface lo inet loopback\n\nauto eth0\niface eth0 inet static\n    address 10.1.0.4/24\n    gateway 10.1.0.1\n    dns-nameservers 168.63.129.16\n"
-    finding, steps = run(
-        "linux.dhcp",
-        net(f"@@ file ifupdown /etc/network/interfaces\n{file_section(text)}\n"),
-        settings(),
-    )
-    assert finding.status is Status.FAIL
-    content = steps[0].kwargs["content"]
-    assert "iface eth0 inet dhcp" in content and "dns-nameservers 168.63.129.16" in content
-    assert "# bcdrfix (static option, DHCP is used now): address 10.1.0.4/24" in content
-    assert "iface lo inet loopback" in content
 
 
 def test_no_network_tool_is_not_applicable(settings):

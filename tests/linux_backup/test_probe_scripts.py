@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import re
+import shutil
 import socket
 import subprocess
+from importlib import resources
 
 import pytest
 
 from bcdrfix.controls import REGISTRY, load_settings
 from bcdrfix.core.observe import build_script, linux_probe_variables, parse_output
-from bcdrfix.linux.backup import connectivity_targets
+from bcdrfix.linux import script
+from bcdrfix.linux.connectivity import connectivity_targets
 
 OUR_PROBES = (
     "vmbackup_conf",
@@ -77,3 +81,60 @@ def test_connectivity_probe_against_loopback_listener(ports):
         f"wireserver 127.0.0.1:{closed_port}: refused (nothing listens, or a firewall rejects it)",
         f"IMDS 127.0.0.1:{open_port}: open",
     ]
+
+
+SCRIPTS = sorted(resources.files("bcdrfix.linux").glob("*.sh"))
+
+
+def test_probe_scripts_ship_as_package_data():
+    names = {path.name for path in SCRIPTS}
+    assert {f"{name}.sh" for name in OUR_PROBES if name != "vmbackup_conf"} <= names
+    assert resources.files("bcdrfix.linux").joinpath("freeze_mounts.sh").read_text() == script(
+        "freeze_mounts.sh"
+    )
+
+
+@pytest.mark.skipif(shutil.which("shellcheck") is None, reason="shellcheck is not installed")
+def test_probe_scripts_pass_shellcheck():
+    proc = subprocess.run(
+        ["shellcheck", "--shell=sh", "--format=gcc", *map(str, SCRIPTS)],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+LINUX_PROBE_SCRIPTS = [name for name in OUR_PROBES if name != "vmbackup_conf"]
+
+
+@pytest.mark.parametrize("name", LINUX_PROBE_SCRIPTS)
+def test_probes_write_nothing_on_the_host(name):
+    """Issue 10: the audit wrote the proxy (with its password) to /tmp/.bcdrfix-proxy.<pid>."""
+    text = script(f"{name}.sh")
+    assert "/tmp" not in text and "mktemp" not in text
+    for target in re.findall(r"(?<![0-9&<])>{1,2}\s*([^\s;|&)]+)", text):
+        assert target in ("/dev/null",) or target.startswith("&"), (name, target)
+
+
+def test_connectivity_probe_masks_proxy_credentials(tmp_path, ports):
+    fake = tmp_path / "systemctl"
+    fake.write_text(
+        "#!/bin/sh\n"
+        'case "$*" in\n'
+        "  *MainPID*) echo 0 ;;\n"
+        "  *--value*) ;;\n"
+        "  *) echo 'Environment=https_proxy=http://user:s3cret@127.0.0.1:9 no_proxy=x'\n"
+        "     echo 'EnvironmentFiles=' ;;\n"
+        "esac\n"
+    )
+    fake.chmod(0o755)
+    settings = loopback_settings(*ports)
+    variables = linux_probe_variables(settings)
+    body = build_script(["connectivity", "waagent_conf"], "waagent", variables)
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30, env=env)
+    assert "s3cret" not in out.stdout and "user:" not in out.stdout
+    observation = parse_output(out.stdout.splitlines())
+    assert "127.0.0.1:9" in observation["connectivity"]["results"]
+    finding = REGISTRY.get("linux.connectivity").evaluate(observation, settings)
+    assert "s3cret" not in repr(finding)

@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
+
+import pytest
 
 from bcdrfix.controls import REGISTRY, Status, load_settings
 from bcdrfix.core.apply import evaluate
@@ -22,6 +28,11 @@ def observation(**overrides):
             "Restart": "always",
         },
         "agent_restart_dropin": None,
+        "agent_processes": {
+            "units": {"walinuxagent.service": "not-found", "waagent.service": "loaded"},
+            "daemon": True,
+            "exthandlers": True,
+        },
         "waagent_conf": {
             "text": CONF.replace("=n\nProv", "=y\nProv"),
             "mode": "644",
@@ -88,7 +99,9 @@ def test_missing_waagent_conf_is_an_error_saying_so_with_the_desired_keys():
     """Issue 9 (mypy): the check passed desired= to error(), a TypeError on such hosts."""
     finding = check("linux.waagent_conf", observation(waagent_conf=None))
     assert finding.status is Status.ERROR
-    assert finding.summary == "/etc/waagent.conf does not exist: is the agent installed?"
+    assert finding.summary.startswith(
+        "/etc/waagent.conf is missing: the agent does not start without it"
+    )
     assert finding.desired["Extensions.Enabled"] == "y"
 
 
@@ -160,3 +173,172 @@ def test_batched_observation_script_runs_in_a_real_shell(tmp_path):
     assert result["waagent_conf"]["mode"] == "644"
     assert result["has_systemd"] is False  # this test machine does not run systemd
     assert result["agent_restart_dropin"] is None
+
+
+# --- issue 10: nothing unasked -------------------------------------------------------------------
+
+
+def conf_obs(text: str, mode: str = "644") -> dict:
+    return observation(
+        waagent_conf={"text": text, "mode": mode, "owner": "root", "group": "root", "size": 1}
+    )
+
+
+def test_defaults_leave_an_admins_verbose_logs_and_provisioning_agent_alone():
+    text = "Extensions.Enabled=y\nProvisioning.Agent=cloud-init\nLogs.Verbose=y\n"
+    assert check("linux.waagent_conf", conf_obs(text)).status is Status.PASS
+    # Only the explicit switch changes Logs.Verbose.
+    finding = check("linux.waagent_conf", conf_obs(text), bcdrfix_agent_verbose_logs=False)
+    assert finding.status is Status.FAIL and "Logs.Verbose" in finding.summary
+
+
+def test_agent_out_of_date_codes_do_not_rewrite_waagent_conf():
+    from bcdrfix.catalog import load_catalog
+
+    catalog = load_catalog(REGISTRY)
+    for code in ("151095", "151099"):
+        ids = catalog.get(code).control_ids("linux")
+        assert "linux.waagent_conf" not in ids, code
+        assert {"linux.agent_package", "linux.agent_auto_restart", "linux.agent_service"} <= set(
+            ids
+        )
+
+
+# --- issue 10: what the real agent and extension need ------------------------------------------
+
+
+def probe_waagent_conf(path, *, as_nobody: bool = False) -> dict:
+    script = build_script(["waagent_conf"], variables=[("BCDR_WAAGENT_CONF", str(path))])
+    command = ["sh", "-c", script]
+    if as_nobody:
+        command = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *command]
+    proc = subprocess.run(command, capture_output=True, text=True, check=True)
+    return parse_output(proc.stdout.splitlines())
+
+
+def test_missing_waagent_conf_says_missing_and_that_the_agent_will_not_start(tmp_path):
+    obs = probe_waagent_conf(tmp_path / "waagent.conf")
+    finding = check("linux.waagent_conf", obs)
+    assert finding.status is Status.ERROR
+    assert "is missing" in finding.summary and "does not start" in finding.summary
+    assert "TypeError" not in finding.summary
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("setpriv") is None, reason="needs root and setpriv"
+)
+def test_unreadable_waagent_conf_as_a_user_says_permission():
+    folder = Path(tempfile.mkdtemp())  # pytest's tmp_path is not reachable for other users
+    try:
+        folder.chmod(0o755)
+        conf = folder / "waagent.conf"
+        conf.write_text(CONF)
+        conf.chmod(0o600)
+        obs = probe_waagent_conf(conf, as_nobody=True)
+    finally:
+        shutil.rmtree(folder)
+    finding = check("linux.waagent_conf", obs)
+    assert finding.status is Status.ERROR
+    assert "cannot read (permission" in finding.summary and "installed" not in finding.summary
+
+
+def test_symlink_to_another_file_is_reported_with_the_targets_mode(tmp_path):
+    secret = tmp_path / "shadow"
+    secret.write_text("root:$6$x:19000::\n")
+    secret.chmod(0o640)
+    link = tmp_path / "waagent.conf"
+    link.symlink_to(secret)
+    obs = probe_waagent_conf(link)
+    assert obs["waagent_conf"]["mode"] == "640"  # stat -L: the target, not the link's 777
+    finding = check("linux.waagent_conf", obs)
+    assert finding.status is Status.ERROR and f"symlink to {secret}" in finding.summary
+
+
+def test_symlink_to_a_waagent_conf_is_checked_through_the_link(tmp_path):
+    (tmp_path / "azure").mkdir()
+    target = tmp_path / "azure" / "waagent.conf"
+    target.write_text(CONF)
+    link = tmp_path / "waagent.conf"
+    link.symlink_to(target)
+    finding = check("linux.waagent_conf", probe_waagent_conf(link))
+    assert finding.status is Status.FAIL and f"a symlink to {target}" in finding.summary
+
+
+def test_non_utf8_waagent_conf_is_a_finding_with_the_line(tmp_path):
+    conf = tmp_path / "waagent.conf"
+    conf.write_bytes(b"Extensions.Enabled=y\n# caf\xe9 config\nLogs.Verbose=n\n")
+    finding = check("linux.waagent_conf", probe_waagent_conf(conf))
+    assert finding.status is Status.FAIL
+    assert "line 2 is not UTF-8" in finding.summary and "caf\\xe9" in finding.summary
+    (step,) = commands("linux.waagent_conf", probe_waagent_conf(conf))
+    assert step.by_hand
+
+
+def test_spaced_http_proxy_lines_are_flagged_when_a_proxy_is_configured():
+    text = "Extensions.Enabled=y\nHttpProxy.Host = 10.0.0.5\nHttpProxy.Port = 3128\n"
+    finding = check("linux.waagent_conf", conf_obs(text))
+    assert finding.status is Status.FAIL and "[2, 3]" in finding.summary
+    write, _restart = commands("linux.waagent_conf", conf_obs(text))
+    assert write.kwargs["content"] == (
+        "Extensions.Enabled=y\nHttpProxy.Host=10.0.0.5\nHttpProxy.Port=3128\n"
+    )
+    # No proxy configured: nothing to flag.
+    unset = "Extensions.Enabled=y\nHttpProxy.Host = None\n"
+    assert check("linux.waagent_conf", conf_obs(unset)).status is Status.PASS
+
+
+def test_masked_unit_is_reported_as_masked_and_unmasked_only_by_the_service_fix():
+    obs = observation(
+        agent_unit=None,
+        agent_processes={"units": {"waagent.service": "masked"}, "daemon": False},
+    )
+    for control_id in ("linux.agent_auto_restart", "linux.agent_restart"):
+        finding = check(control_id, obs)
+        assert "masked" in finding.summary and "installed" not in finding.summary
+    finding = check("linux.agent_service", obs)
+    assert finding.status is Status.FAIL and finding.summary.startswith("waagent.service is masked")
+    (step,) = commands("linux.agent_service", obs)
+    assert step.kwargs["commands"] == [
+        "systemctl unmask waagent.service && systemctl enable --now waagent.service"
+    ]
+
+
+def test_process_check_covers_the_extension_handler():
+    obs = observation(agent_processes={"units": {}, "daemon": True, "exthandlers": False})
+    finding = check("linux.agent_service", obs)
+    assert finding.status is Status.FAIL and "-run-exthandlers" in finding.summary
+    (step,) = commands("linux.agent_service", obs)
+    assert step.by_hand and "restart does not help" in step.kwargs["message"]
+    off = check("linux.agent_service", obs, bcdrfix_agent_check_processes=False)
+    assert off.status is Status.PASS
+
+
+def test_processes_probe_finds_the_extension_handler(tmp_path):
+    fake = tmp_path / "waagent"
+    fake.write_text("#!/bin/sh\nsleep 30\n")
+    fake.chmod(0o755)
+    proc = subprocess.Popen([str(fake), "-run-exthandlers"])
+    try:
+        script = build_script(["agent_processes"])
+        out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+        found = parse_output(out.stdout.splitlines())["agent_processes"]
+    finally:
+        proc.kill()
+        proc.wait()
+    assert found["exthandlers"] is True
+
+
+def test_apt_upgrade_names_the_ubuntu_package_and_keeps_the_conffile():
+    info = {"installed": None, "goal_state": None, "package": None, "package_manager": "apt-get"}
+    obs = observation(agent_version={**info, "os_id": "ubuntu"})
+    (step,) = commands("linux.agent_package", obs, bcdrfix_agent_upgrade=True)
+    command = step.kwargs["commands"][0]
+    assert "apt-get install -y -q -o Dpkg::Options::=--force-confdef" in command
+    assert "-o Dpkg::Options::=--force-confold walinuxagent" in command
+    assert "DEBIAN_FRONTEND=noninteractive" in command
+    (step,) = commands(
+        "linux.agent_package",
+        observation(agent_version={**info, "os_id": "debian"}),
+        bcdrfix_agent_upgrade=True,
+    )
+    assert "--force-confold waagent" in step.kwargs["commands"][0]

@@ -11,11 +11,8 @@ from bcdrfix.linux.agent_settings import waagent_desired
 
 def test_defaults_are_valid_and_documented_in_group_data(repo):
     settings = load_settings({})
-    assert waagent_desired(settings) == {
-        "Extensions.Enabled": "y",
-        "Provisioning.Agent": "auto",
-        "Logs.Verbose": "n",
-    }
+    # Only what the articles need: an admin's Logs.Verbose / Provisioning.Agent stay (issue 10).
+    assert waagent_desired(settings) == {"Extensions.Enabled": "y"}
     group_data = (repo / "group_data" / "linux.py").read_text() + (
         repo / "group_data" / "all.py"
     ).read_text()

@@ -43,6 +43,7 @@ from bcdrfix.audit.guest import GUEST_PARSE, GUEST_PROBE, last_backup
 from bcdrfix.catalog import load_catalog
 from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, load_settings
 from bcdrfix.core.apply import evaluate, platform_of, select_controls
+from bcdrfix.core.redact import redact_data
 from bcdrfix.core.settings import Settings, SettingsError
 from bcdrfix.core.templating import TEMPLATES_DIR
 from bcdrfix.inventory.load import LoadedInventory, host_address, load_inventory
@@ -339,7 +340,7 @@ def run_audit(
         ),
     }
     document["summary"] = summarize(document)
-    return document
+    return redact_data(document)  # reports, --json and the terminal never show a proxy password
 
 
 def _version() -> str:

@@ -20,6 +20,7 @@ from bcdrfix.catalog import (
 from bcdrfix.cli.diagnose import print_diagnosis
 from bcdrfix.cli.errors import BcdrfixError
 from bcdrfix.cli.explain import catalog_or_exit, plain_console
+from bcdrfix.core.redact import printable, redact_data
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.fix.by_code import (
     FixInputError,
@@ -113,7 +114,7 @@ def fix(
     except (FixInputError, InventoryError, CodeNotFound, SettingsError) as exc:
         raise BcdrfixError(str(exc)) from None
     if as_json:
-        click.echo(json.dumps(report.as_dict(), indent=2, ensure_ascii=False))
+        click.echo(json.dumps(redact_data(report.as_dict()), indent=2, ensure_ascii=False))
     else:
         _print_report(report)
     sys.exit(report.exit_code)
@@ -144,10 +145,10 @@ def _print_report(report) -> None:
     for host in report.hosts:
         if not host.reachable or (host.error and not host.outcomes):
             table.add_row(
-                host.name,
+                Text(printable(host.name)),
                 "-",
                 Text("unreachable" if not host.reachable else "error", style="red"),
-                Text(host.error or ""),
+                Text(printable(host.error or "")),
             )
             continue
         for number, outcome in enumerate(host.outcomes):
@@ -158,14 +159,19 @@ def _print_report(report) -> None:
                 detail += f" -> {outcome.error}"
             last = number == len(host.outcomes) - 1 and not host.error
             table.add_row(
-                host.name if number == 0 else "",
+                Text(printable(host.name)) if number == 0 else "",
                 outcome.control,
                 Text(outcome.outcome, style=OUTCOME_STYLE.get(outcome.outcome, "")),
-                Text(detail),
+                Text(printable(detail)),
                 end_section=last,
             )
         if host.error:
-            table.add_row(host.name, "-", Text("error", style="red"), Text(host.error))
+            table.add_row(
+                Text(printable(host.name)),
+                "-",
+                Text("error", style="red"),
+                Text(printable(host.error)),
+            )
     if not console.is_terminal:
         console.width = max(console.width, 140)  # piped into a log: keep rows readable
     console.print(table)
@@ -175,9 +181,9 @@ def _print_report(report) -> None:
             for outcome in host.outcomes:
                 counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
             summary = ", ".join(f"{n} {name}" for name, n in counts.items())
-            console.print(Text(f"{host.name} ({host.platform}): {summary}"))
+            console.print(Text(printable(f"{host.name} ({host.platform}): {summary}")))
         elif not host.reachable:
-            console.print(Text(f"{host.name}: unreachable ({host.error})", style="red"))
+            console.print(Text(printable(f"{host.name}: unreachable ({host.error})"), style="red"))
     if report.control_plane:
         console.print()
         console.print(
@@ -278,7 +284,7 @@ def _fix_from_guest_status(
     except (InventoryError, FixInputError, SettingsError) as exc:
         raise BcdrfixError(str(exc)) from None
     if as_json:
-        click.echo(json.dumps(result, indent=2, ensure_ascii=False))
+        click.echo(json.dumps(redact_data(result), indent=2, ensure_ascii=False))
     else:
         console = plain_console()
         print_diagnosis(console, result["diagnosis"])

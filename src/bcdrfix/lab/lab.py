@@ -114,7 +114,11 @@ class LabHost:
     @property
     def host_data(self) -> dict:
         """Inventory data the lab gives this host (hosts under diagnosis want verbose logs)."""
-        return {"bcdrfix_agent_verbose_logs": True} if "verbose-off" in self.faults else {}
+        # The lab has no real wireserver: its agents never start the extension handler.
+        data = {"bcdrfix_agent_check_processes": False}
+        if "verbose-off" in self.faults:
+            data["bcdrfix_agent_verbose_logs"] = True
+        return data
 
 
 @dataclass

@@ -20,7 +20,7 @@ from bcdrfix.core.model import (
     shell,
 )
 from bcdrfix.core.observe import parse_file, parse_key_values, probe, split_subsections
-from bcdrfix.core.operations.files import file_content
+from bcdrfix.core.operations.files import BACKUP_DIR, file_content
 from bcdrfix.core.settings import version_tuple
 from bcdrfix.core.templating import render
 from bcdrfix.linux import waagent_conf
@@ -57,9 +57,37 @@ def _parse_dropin(lines: list[str]) -> dict | None:
     return parse_file(lines)
 
 
-@probe("waagent_conf", 'bcdr_file "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}"')
+@probe(
+    "waagent_conf",
+    """
+f=${BCDR_WAAGENT_CONF:-/etc/waagent.conf}
+[ -L "$f" ] && printf 'link %s\\n' "$(readlink -f -- "$f")"
+if [ -e "$f" ] && [ ! -r "$f" ]; then printf 'unreadable %s\\n' "$(stat -L -c '%a %U %G' "$f")"
+elif [ -f "$f" ]; then printf 'file %s\\n' "$(stat -L -c '%a %U %G %s' "$f")"; base64 < "$f"
+else echo missing; fi
+""",
+)
 def _parse_waagent_conf(lines: list[str]) -> dict | None:
-    return parse_file(lines)
+    """The file as the agent reads it (through a symlink), with ``link`` (the target, if any).
+
+    ``unreadable`` (no permission: an audit without sudo) keeps ``text`` None; missing is None.
+    """
+    link = lines[0][5:].strip() if lines and lines[0].startswith("link ") else None
+    rest = lines[1:] if link is not None else lines
+    if rest and rest[0].startswith("unreadable "):
+        mode, owner, group = (rest[0].split() + ["", "", ""])[1:4]
+        return {
+            "text": None,
+            "unreadable": True,
+            "mode": mode,
+            "owner": owner,
+            "group": group,
+            "link": link,
+        }
+    content = parse_file(rest)
+    if content is not None:
+        content["link"] = link
+    return content
 
 
 @probe(
@@ -74,6 +102,8 @@ command -v rpm >/dev/null && rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE} ii\\n' \
   WALinuxAgent python-azure-agent python3-azure-agent 2>/dev/null | grep ' ii$'
 echo "@@ manager"
 for pm in apt-get dnf yum zypper; do command -v "$pm" >/dev/null && { echo "$pm"; break; }; done
+echo "@@ os"
+sed -n 's/^ID=//p' /etc/os-release 2>/dev/null | tr -d '"'
 """,
 )
 def _parse_agent_version(lines: list[str]) -> dict[str, Any]:
@@ -83,12 +113,44 @@ def _parse_agent_version(lines: list[str]) -> dict[str, Any]:
     goal = re.search(r"Goal state agent:\s*(\d+(?:\.\d+)+)", text)
     package = next((line.split()[:2] for line in parts.get("package", []) if line.strip()), None)
     manager = next((line.strip() for line in parts.get("manager", []) if line.strip()), None)
+    os_id = next((line.strip() for line in parts.get("os", []) if line.strip()), None)
     return {
+        "os_id": os_id,
         "installed": running.group(1) if running else None,
         "goal_state": goal.group(1) if goal else (running.group(1) if running else None),
         "package": package[0] if package else None,
         "package_version": package[1] if package else None,
         "package_manager": manager,
+    }
+
+
+@probe(
+    "agent_processes",
+    """
+echo "@@ units"
+for u in walinuxagent.service waagent.service; do
+  printf '%s %s\\n' "$u" "$(systemctl show -p LoadState --value "$u" 2>/dev/null)"
+done
+echo "@@ processes"
+for p in /proc/[0-9]*; do
+  c=$(tr '\\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+  case "$c" in *bcdrfix-probe*) continue ;; esac
+  case "$c" in *waagent*|*WALinuxAgent*) ;; *) continue ;; esac
+  case "$c" in *" -daemon"*|*" -run-exthandlers"*) printf '%s %s\\n' "${p#/proc/}" "$c" ;; esac
+done
+""",
+)
+def _parse_agent_processes(lines: list[str]) -> dict[str, Any]:
+    """The agent units' LoadState (a masked unit is not "loaded") and the agent's processes."""
+    parts = split_subsections(lines)
+    units = dict(line.split(" ", 1) for line in parts.get("units", []) if " " in line)
+    processes = [
+        line.split(" ", 1)[1].strip() for line in parts.get("processes", []) if " " in line
+    ]
+    return {
+        "units": {name: state.strip() for name, state in units.items()},
+        "daemon": any(" -daemon" in p for p in processes),
+        "exthandlers": any(" -run-exthandlers" in p for p in processes),
     }
 
 
@@ -107,9 +169,16 @@ def _unit_for_fix(observation: Mapping[str, Any]) -> str:
     return unit
 
 
+def masked_unit(observation: Mapping[str, Any]) -> str | None:
+    units = (observation.get("agent_processes") or {}).get("units", {})
+    return next((name for name, state in units.items() if state == "masked"), None)
+
+
 def _no_systemd(observation: Mapping[str, Any]) -> Finding | None:
     if not observation.get("has_systemd"):
         return not_applicable("systemd is not PID 1 on this host")
+    if not agent_unit(observation) and (masked := masked_unit(observation)):
+        return error(f"{masked} is masked: systemd will not start the agent")
     if not agent_unit(observation):
         return error(
             "no agent unit found (walinuxagent.service or waagent.service): is the agent installed? "
@@ -122,6 +191,15 @@ def _no_systemd(observation: Mapping[str, Any]) -> Finding | None:
 
 
 def check_agent_service(observation, settings) -> Finding:
+    if observation.get("has_systemd") and not agent_unit(observation):
+        if masked := masked_unit(observation):
+            # The fix of this control is the request to run the agent: it unmasks it then.
+            return failed(
+                f"{masked} is masked: systemd will not start the agent",
+                {"unit": masked, "LoadState": "masked"},
+                {"unit": masked, "ActiveState": "active", "UnitFileState": "enabled"},
+                unmask=masked,
+            )
     if (missing := _no_systemd(observation)) is not None:
         return missing
     unit = agent_unit(observation)
@@ -135,6 +213,16 @@ def check_agent_service(observation, settings) -> Finding:
         problems.append(f"{unit} is {active} ({show.get('SubState')})")
     if enabled not in ("enabled", "enabled-runtime", "static", "alias"):
         problems.append(f"{unit} is {enabled} at boot")
+    processes = observation.get("agent_processes") if settings.agent_check_processes else None
+    by_hand = False
+    if active == "active" and processes is not None and not processes.get("exthandlers"):
+        observed["exthandlers"] = False
+        by_hand = True
+        problems.append(
+            f"{unit} is active but its extension handler (-run-exthandlers) is not running: "
+            "extensions such as VMSnapshotLinux do not run (the daemon starts it once it "
+            "reaches the wireserver: see linux.connectivity and /var/log/waagent.log)"
+        )
     if problems:
         return failed(
             "; ".join(problems),
@@ -142,18 +230,45 @@ def check_agent_service(observation, settings) -> Finding:
             desired,
             start=active != "active",
             enable=enabled not in ("enabled", "enabled-runtime", "static", "alias"),
+            by_hand=by_hand,
         )
-    return passed(f"{unit} is active and enabled", observed, desired)
+    return passed(
+        f"{unit} is active and enabled"
+        + (", its extension handler runs" if processes is not None else ""),
+        observed,
+        desired,
+    )
 
 
 def fix_agent_service(observation, settings, finding: Finding) -> list[Step]:
+    if masked := finding.plan.get("unmask"):
+        q = shlex.quote(masked)
+        return [
+            shell(
+                f"Unmask, enable and start {masked}",
+                f"systemctl unmask {q} && systemctl enable --now {q}",
+            )
+        ]
     unit = _unit_for_fix(observation)
     q = shlex.quote(unit)
+    steps = []
     if finding.plan.get("enable") and finding.plan.get("start"):
-        return [shell("Enable and start the agent", f"systemctl enable --now {q}")]
-    if finding.plan.get("enable"):
-        return [shell("Enable the agent at boot", f"systemctl enable {q}")]
-    return [shell("Start the agent", f"systemctl start {q}")]
+        steps.append(shell("Enable and start the agent", f"systemctl enable --now {q}"))
+    elif finding.plan.get("enable"):
+        steps.append(shell("Enable the agent at boot", f"systemctl enable {q}"))
+    elif finding.plan.get("start"):
+        steps.append(shell("Start the agent", f"systemctl start {q}"))
+    if finding.plan.get("by_hand"):
+        # A restart does not help a daemon that cannot reach the wireserver; say so, do not loop.
+        steps.append(
+            note(
+                f"{unit}: the extension handler (-run-exthandlers) is not running; a restart "
+                "does not help while the daemon cannot reach the wireserver",
+                name="the extension handler is not running",
+                by_hand=True,
+            )
+        )
+    return steps
 
 
 CONTROLS.register(
@@ -162,10 +277,11 @@ CONTROLS.register(
         title="Guest agent service is running and enabled",
         platform="linux",
         disruptive=False,
-        probes=("agent_service",),
+        probes=("agent_service", "agent_processes"),
         check=check_agent_service,
         fix=fix_agent_service,
-        description="Detects walinuxagent.service or waagent.service on the host and starts/enables it.",
+        description="Detects walinuxagent.service or waagent.service on the host and starts/enables "
+        "it (unmasks a masked unit); checks that the extension handler (-run-exthandlers) runs.",
     )
 )
 
@@ -271,26 +387,58 @@ def check_waagent_conf(observation, settings) -> Finding:
     path = settings.waagent_conf_path
     desired = waagent_desired(settings)
     if current is None:
-        return error(f"{path} does not exist: is the agent installed?", desired=desired)
-    states = waagent_conf.inspect(current["text"], desired)
+        return error(
+            f"{path} is missing: the agent does not start without it (reinstall the agent "
+            "package to get it back)",
+            desired=desired,
+        )
+    if current.get("unreadable"):
+        return error(
+            f"{path}: cannot read (permission; mode {current.get('mode')} owner "
+            f"{current.get('owner')}): audit with sudo or as root"
+        )
+    link = current.get("link")
+    via = f" (a symlink to {link})" if link else ""
+    if link and link.rsplit("/", 1)[-1] != path.rsplit("/", 1)[-1]:
+        return error(
+            f"{path} is a symlink to {link}, not to a waagent.conf: bcdrfix neither follows nor "
+            "edits it; put the real file back"
+        )
+    text = current["text"]
+    if (bad_line := waagent_conf.undecodable_line(text)) is not None:
+        number, shown = bad_line
+        return failed(
+            f"{path}{via} line {number} is not UTF-8 ('{shown}'): the agent stops with "
+            "UnicodeDecodeError reading it; fix or remove that line",
+            {"undecodable_line": number},
+            desired,
+            by_hand=True,
+        )
+    states = waagent_conf.inspect(text, desired)
     observed = {s.key: s.current for s in states}
     bad = [s for s in states if not s.compliant]
-    if not bad:
-        return passed(f"{path}: " + ", ".join(s.describe() for s in states), observed, desired)
-    return failed(
-        f"{path}: " + "; ".join(s.describe() for s in bad),
-        observed,
-        desired,
-        new_text=waagent_conf.edit(current["text"], desired),
-    )
+    problems = [s.describe() for s in bad]
+    new_text = waagent_conf.edit(text, desired) if bad else text
+    spaced = waagent_conf.spaced_proxy_lines(text)
+    if spaced and waagent_conf.parse(text).get("HttpProxy.Host"):
+        problems.append(
+            f"HttpProxy line(s) {spaced} are written 'Key = value': the agent reads them, the "
+            "backup extension does not and goes without the proxy (want 'Key=value')"
+        )
+        new_text = waagent_conf.normalise_proxy_lines(new_text)
+    if not problems:
+        return passed(f"{path}{via}: " + ", ".join(s.describe() for s in states), observed, desired)
+    return failed(f"{path}{via}: " + "; ".join(problems), observed, desired, new_text=new_text)
 
 
 def fix_waagent_conf(observation, settings, finding: Finding) -> list[Step]:
+    if finding.plan.get("by_hand"):
+        return [note(finding.summary, name="waagent.conf needs a person", by_hand=True)]
     steps = [
         Step(
             file_content,
             {
-                "name": f"Write {settings.waagent_conf_path}",
+                "name": f"Write {settings.waagent_conf_path} (backup under {BACKUP_DIR})",
                 "path": settings.waagent_conf_path,
                 "content": finding.plan["new_text"],
                 "current": observation.get("waagent_conf"),
@@ -320,7 +468,7 @@ CONTROLS.register(
         probes=("waagent_conf",),
         check=check_waagent_conf,
         fix=fix_waagent_conf,
-        description="Extensions.Enabled=y, Provisioning.Agent=auto, Logs.Verbose and optional "
+        description="Extensions.Enabled=y by default; Provisioning.Agent, Logs.Verbose and optional "
         "AutoUpdate.*/HttpProxy.* keys, edited the way the agent parses the file.",
     )
 )
@@ -329,11 +477,19 @@ CONTROLS.register(
 # --- 4. agent package / version ---------------------------------------------------------------
 
 PACKAGE_NAMES = {
-    "apt-get": "waagent",
+    "apt-get": "walinuxagent",  # Ubuntu and Debian
     "dnf": "WALinuxAgent",
     "yum": "WALinuxAgent",
     "zypper": "python-azure-agent",
 }
+
+
+def package_name(manager: str, os_id: str | None) -> str:
+    """The agent's package when none is installed yet: Debian calls it waagent, Ubuntu
+    walinuxagent."""
+    if manager == "apt-get" and os_id == "debian":
+        return "waagent"
+    return PACKAGE_NAMES[manager]
 
 
 def upgrade_command(manager: str, package: str) -> str:
@@ -342,7 +498,9 @@ def upgrade_command(manager: str, package: str) -> str:
         # A failed list refresh is not fatal: the version check below says what was available.
         "apt-get": "{ apt-get update -q || echo 'bcdrfix: apt-get update failed, using the "
         f"package lists already on the host' >&2; }} && "
-        f"DEBIAN_FRONTEND=noninteractive apt-get install -y -q {q}",
+        # waagent.conf is a conffile bcdrfix may have edited: keep it, never stop at the prompt.
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q "
+        f"-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold {q} </dev/null",
         "dnf": f"dnf -y install {q} && dnf -y upgrade {q}",
         "yum": f"yum -y install {q} && yum -y update {q}",
         "zypper": f"zypper -n install {q} && zypper -n update {q}",
@@ -379,7 +537,7 @@ def fix_agent_package(observation, settings, finding: Finding) -> list[Step]:
         return [
             note(f"{finding.summary}: no supported package manager (apt, dnf, yum, zypper) found")
         ]
-    package = info.get("package") or PACKAGE_NAMES[manager]
+    package = info.get("package") or package_name(manager, info.get("os_id"))
     minimum = settings.agent_min_version
     unit = agent_unit(observation) or ""
     verify = (

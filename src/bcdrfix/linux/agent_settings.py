@@ -41,18 +41,17 @@ SETTINGS = SettingsTable()
 
 SETTINGS.define(
     "bcdrfix_waagent_conf",
-    MappingProxyType(
-        {"Extensions.Enabled": "y", "Provisioning.Agent": "auto", "Logs.Verbose": "n"}
-    ),
+    MappingProxyType({"Extensions.Enabled": "y"}),
     as_waagent_conf,
-    "Desired /etc/waagent.conf keys. Extensions.Enable (the articles' spelling) is accepted "
-    "and written as Extensions.Enabled.",
+    "Desired /etc/waagent.conf keys (default: only what the articles need). Extensions.Enable "
+    "(the articles' spelling) is accepted and written as Extensions.Enabled.",
 )
 SETTINGS.define(
     "bcdrfix_agent_verbose_logs",
     None,
     optional(as_bool),
-    "Switch Logs.Verbose for diagnostics (overrides bcdrfix_waagent_conf when set).",
+    "Switch Logs.Verbose for diagnostics (overrides bcdrfix_waagent_conf when set; unset: "
+    "Logs.Verbose stays as the admin set it).",
 )
 SETTINGS.define(
     "bcdrfix_waagent_conf_path",
@@ -65,6 +64,12 @@ SETTINGS.define(
     None,
     optional(as_choice("walinuxagent", "waagent")),
     "Force the agent's systemd unit name; by default it is detected on each host.",
+)
+SETTINGS.define(
+    "bcdrfix_agent_check_processes",
+    True,
+    as_bool,
+    "linux.agent_service also checks that the agent's extension handler (-run-exthandlers) runs.",
 )
 SETTINGS.define(
     "bcdrfix_agent_restart_sec",
@@ -95,4 +100,10 @@ SETTINGS.define(
     "collected-logs",
     as_text,
     "Local folder where deploys/linux_logs.py puts one sub-folder of agent logs per host.",
+)
+SETTINGS.define(
+    "bcdrfix_logs_max_mb",
+    512,
+    as_int_range(1, 16384, "megabytes"),
+    "deploys/linux_logs.py unpacks at most this much log content per host (archive bombs stop).",
 )

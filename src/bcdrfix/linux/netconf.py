@@ -1,6 +1,9 @@
-"""Which tool configures a Linux guest's primary interface, whether it uses DHCP, and the edit that
-turns DHCP on, for netplan, NetworkManager, systemd-networkd, RHEL/SUSE ``ifcfg`` and Debian
-``ifupdown``.
+"""Which tool configures a Linux guest's primary interface and whether it uses DHCP, for netplan,
+NetworkManager, systemd-networkd, RHEL/SUSE ``ifcfg`` and Debian ``ifupdown``.
+
+bcdrfix only reports here: rewriting network configuration loses secondary addresses at the next
+boot and can lock out a host that is not an Azure VM, while the agent and the extension reach the
+fixed wireserver address with or without DHCP.
 
 Azure Backup needs DHCP inside the guest (the articles: the VM must get the host/fabric address
 from DHCP option 245); a static private IP belongs on the Azure NIC, not in the guest.
@@ -23,9 +26,6 @@ from typing import Any
 
 import yaml
 
-NETPLAN_OVERRIDE = (
-    "/etc/netplan/99-zz-bcdrfix-dhcp.yaml"  # netplan merges files by name: sorts last
-)
 NETWORKD_DIRS = (
     "/etc/systemd/network",
     "/run/systemd/network",
@@ -163,20 +163,6 @@ def _netplan(facts, interface, mac) -> DhcpState | None:
     return None
 
 
-def netplan_override(current: Mapping[str, Any] | None, kind: str, dev_id: str) -> str:
-    """Content of bcdrfix's netplan file with ``dhcp4: true`` for ``dev_id`` added."""
-    data = yaml.safe_load(current["text"]) if current else None
-    data = data or {}
-    network = data.setdefault("network", {})
-    network.setdefault("version", 2)
-    network.setdefault(kind, {}).setdefault(dev_id, {})["dhcp4"] = True
-    header = (
-        "# Written by bcdrfix: Azure Backup needs DHCP inside the guest (static IPs belong on\n"
-        "# the Azure NIC). netplan merges this file last, over the other files.\n"
-    )
-    return header + yaml.safe_dump(data, default_flow_style=False, sort_keys=True)
-
-
 # --- NetworkManager -----------------------------------------------------------------------------
 
 
@@ -289,36 +275,6 @@ def _networkd(facts, interface, mac) -> DhcpState | None:
     return None
 
 
-def networkd_enable_dhcp(text: str) -> str:
-    """Set ``DHCP=yes`` in the [Network] section (the last DHCP= line wins); keep everything else."""
-    lines = text.split("\n")
-    section, network_end, dhcp_line = "", None, None
-    for index, raw in enumerate(lines):
-        line = raw.strip()
-        if line.startswith("[") and line.endswith("]"):
-            section = line[1:-1].strip()
-            continue
-        if section == "Network":
-            if line and not line.startswith(("#", ";")):
-                network_end = index
-            if (
-                "=" in line
-                and line.split("=", 1)[0].strip() == "DHCP"
-                and not line.startswith(("#", ";"))
-            ):
-                dhcp_line = index
-    if dhcp_line is not None:
-        lines[dhcp_line] = "DHCP=yes"
-    elif network_end is not None:
-        lines.insert(network_end + 1, "DHCP=yes")
-    else:
-        while lines and lines[-1] == "":
-            lines.pop()
-        lines += ["", "[Network]", "DHCP=yes", ""]
-    result = "\n".join(lines)
-    return result if result.endswith("\n") else result + "\n"
-
-
 # --- ifcfg (RHEL, CentOS, Oracle, SUSE) -----------------------------------------------------------
 
 
@@ -357,25 +313,9 @@ def _ifcfg(facts, interface, mac) -> DhcpState | None:
     return None
 
 
-def ifcfg_enable_dhcp(text: str) -> str:
-    """``BOOTPROTO=dhcp`` (the last assignment wins in the shell); other lines are kept."""
-    lines = text.split("\n")
-    found = [i for i, l in enumerate(lines) if re.match(r"^\s*BOOTPROTO\s*=", l)]
-    if found:
-        lines[found[-1]] = "BOOTPROTO=dhcp"
-    else:
-        while lines and lines[-1] == "":
-            lines.pop()
-        lines.append("BOOTPROTO=dhcp")
-    result = "\n".join(lines)
-    return result if result.endswith("\n") else result + "\n"
-
-
 # --- ifupdown (Debian) ----------------------------------------------------------------------------
 
 _IFACE = re.compile(r"^\s*iface\s+(\S+)\s+inet\s+(\S+)")
-_STANZA = re.compile(r"^\s*(iface|auto|allow-\S+|mapping|source|source-directory|rename)\b")
-_STATIC_OPTIONS = ("address", "netmask", "gateway", "broadcast", "network", "pointopoint")
 
 
 def _ifupdown(facts, interface, mac) -> DhcpState | None:
@@ -393,21 +333,3 @@ def _ifupdown(facts, interface, mac) -> DhcpState | None:
                     plan={"path": path},
                 )
     return None
-
-
-def ifupdown_enable_dhcp(text: str, interface: str) -> str:
-    """``iface IF inet dhcp``; the static-only options of that stanza are commented out."""
-    out, inside = [], False
-    for line in text.split("\n"):
-        match = _IFACE.match(line)
-        if match:
-            inside = match.group(1) == interface
-            if inside and match.group(2) != "dhcp":
-                line = line[: match.start(2)] + "dhcp" + line[match.end(2) :]
-        elif _STANZA.match(line):
-            inside = False
-        elif inside and line.strip().split(" ")[0] in _STATIC_OPTIONS:
-            line = f"# bcdrfix (static option, DHCP is used now): {line.strip()}"
-        out.append(line)
-    result = "\n".join(out)
-    return result if result.endswith("\n") else result + "\n"

@@ -212,3 +212,38 @@ def _rewrite(line: str, wanted: str) -> str:
     if "#" in rest:
         return f"{wanted} #{rest.split('#', 1)[1]}{eol}"
     return f"{wanted}{eol}"
+
+
+# --- what else stops the agent or the extension from reading the file ----------------------------
+
+_PROXY_KEYS = ("HttpProxy.Host", "HttpProxy.Port")
+
+
+def undecodable_line(text: str) -> tuple[int, str] | None:
+    """The first line (1-based, shown safely) that is not UTF-8: the agent dies reading it."""
+    for number, line in enumerate(text.split("\n"), start=1):
+        if any("\udc80" <= ch <= "\udcff" for ch in line):
+            shown = line.encode("utf-8", errors="surrogateescape").decode(
+                "ascii", "backslashreplace"
+            )
+            return number, shown.rstrip("\r")
+    return None
+
+
+def spaced_proxy_lines(text: str) -> list[int]:
+    """1-based lines ``HttpProxy.Host = x``: the agent reads them, the backup extension does not."""
+    return [
+        line.number + 1
+        for line in parse_lines(text)
+        if line.key in _PROXY_KEYS and not line.text.startswith(f"{line.key}=")
+    ]
+
+
+def normalise_proxy_lines(text: str) -> str:
+    """Rewrite spaced HttpProxy lines as ``Key=value`` (the value the agent reads, unchanged)."""
+    lines = text.split("\n")
+    for line in parse_lines(text):
+        if line.number + 1 in spaced_proxy_lines(text):
+            eol = "\r" if line.text.endswith("\r") else ""
+            lines[line.number] = f"{line.key}={'None' if line.value is None else line.value}{eol}"
+    return "\n".join(lines)

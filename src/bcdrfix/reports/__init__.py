@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from pathlib import Path
 
+from bcdrfix.core.redact import redact_data
 from bcdrfix.reports.html import write_html
 from bcdrfix.reports.json_report import ReportError, load_report, merge_reports, write_json
 from bcdrfix.reports.junit import write_junit
@@ -36,6 +37,7 @@ def check_report_paths(paths: Iterable[str]) -> None:
 def write_reports(document: dict, paths: Iterable[str]) -> list[str]:
     paths = list(paths)
     check_report_paths(paths)
+    document = redact_data(document)  # no proxy password in any report
     for path in paths:
         WRITERS[Path(path).suffix.lower()](document, path)
     return paths

@@ -5,12 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 from rich.text import Text
 
 from bcdrfix.audit.document import AUDITED, FINDING_STATUSES, NOT_RUNNING, results_by_host
 from bcdrfix.audit.engine import Progress as AuditProgress
+from bcdrfix.core.redact import printable
 
 CELL = {
     "pass": ("✔", "green"),
@@ -31,7 +33,9 @@ def host_line(host: dict, findings: int) -> Text:
     else:
         style, what = "magenta", f"{host['state']}: {host['message']}"
     duration = f" ({host['duration_s']:.1f}s)" if host.get("duration_s") is not None else ""
-    return Text.assemble(("  " + host["name"], "bold"), ": ", (what, style), duration)
+    return Text.assemble(
+        ("  " + printable(host["name"]), "bold"), ": ", (printable(what), style), duration
+    )
 
 
 class LiveProgress:
@@ -65,7 +69,7 @@ class LiveProgress:
     def done(self, host: dict, results: list[dict]) -> None:
         findings = sum(1 for r in results if r["status"] in FINDING_STATUSES)
         if self.bar is not None:
-            self.bar.update(self.task, advance=1, last=host["name"])
+            self.bar.update(self.task, advance=1, last=escape(printable(host["name"])))
             self.bar.console.print(host_line(host, findings))
         else:
             self.console.print(host_line(host, findings))
@@ -132,10 +136,11 @@ def summary_table(document: dict, width: int = 100) -> Table:
                 else Text("pass", "green")
             )
         elif host["state"] == NOT_RUNNING:
-            verdict = Text(f"not running ({host['message']})", "dim")
+            verdict = Text(printable(f"not running ({host['message']})"), "dim")
         else:
-            verdict = Text(f"{host['state']}: {host['message']}", "magenta")
-        table.add_row(host["name"], *cells, verdict)
+            verdict = Text(printable(f"{host['state']}: {host['message']}"), "magenta")
+        # Host names are untrusted: no markup ("x[/]"), no escape sequences.
+        table.add_row(Text(printable(host["name"])), *cells, verdict)
     if hidden:
         table.add_row(
             Text(f"... {hidden} more host(s) without findings", "dim"), *[""] * len(controls), ""

@@ -4,6 +4,12 @@ pyinfra's ``files.put`` replaces owner and mode with the operation's arguments a
 backup. bcdrfix edits files that belong to the distribution (``/etc/waagent.conf``), so the edit
 must keep the file's owner and mode, leave a timestamped backup, and refuse to overwrite a file
 that changed since it was observed.
+
+Backups go under ``BACKUP_DIR`` with the path mirrored (``/var/backups/bcdrfix/etc/waagent.conf.
+<time>``), never beside the file: folders such as ``/etc/network/interfaces.d/``, systemd drop-in
+folders or ``sudoers.d`` load every file in them. A symlink is never replaced by a file: when it
+points to a file of the same name (``/etc/waagent.conf`` -> ``/etc/azure/waagent.conf``) that
+target is edited in place and the link stays; any other link is refused with one line.
 """
 
 from __future__ import annotations
@@ -14,6 +20,8 @@ import shlex
 
 from pyinfra import host
 from pyinfra.api import StringCommand, operation
+
+BACKUP_DIR = "/var/backups/bcdrfix"
 
 
 def sha256_text(text: str) -> str:
@@ -28,6 +36,7 @@ def replace_file_script(
     owner: str = "root",
     group: str = "root",
     backup: bool = True,
+    backup_dir: str = BACKUP_DIR,
 ) -> str:
     """One POSIX sh script that writes ``content`` to ``path`` atomically.
 
@@ -38,6 +47,13 @@ def replace_file_script(
     lines = [
         "set -e",
         f"p={q(path)}",
+        'if [ -L "$p" ]; then',
+        '  r=$(readlink -f -- "$p") || r=',
+        '  if [ -z "$r" ] || [ ! -f "$r" ] || [ "$(basename -- "$r")" != "$(basename -- "$p")" ]; then',
+        '    echo "bcdrfix: $p is a symlink to ${r:-nowhere}; not followed, not changed" >&2; exit 4',
+        "  fi",
+        "  p=$r  # edit the link's target in place; the link stays a link",
+        "fi",
         'mkdir -p "$(dirname "$p")"',
         't=$(mktemp "$p.bcdrfix.XXXXXX")',
         f'printf %s {q(payload)} | base64 -d > "$t"',
@@ -50,7 +66,12 @@ def replace_file_script(
             "  fi",
         ]
     if backup:
-        lines.append('  cp -p "$p" "$p.bcdrfix-$(date +%Y%m%dT%H%M%S)"')
+        lines += [
+            f'  b={q(backup_dir)}"$p.$(date +%Y%m%dT%H%M%S)"',
+            f'  (umask 077; mkdir -p {q(backup_dir)}) && mkdir -p "$(dirname "$b")"',
+            '  cp -p "$p" "$b"',
+            '  echo "bcdrfix: previous $p kept as $b"',
+        ]
     lines += [
         '  chown --reference="$p" "$t"; chmod --reference="$p" "$t"',
         "else",
@@ -70,6 +91,7 @@ def file_content(
     owner: str = "root",
     group: str = "root",
     backup: bool = True,
+    backup_dir: str = BACKUP_DIR,
 ):
     """
     Make a file hold exactly ``content``, keeping the owner and mode of an existing file.
@@ -78,7 +100,7 @@ def file_content(
     + content: the whole desired content
     + current: the file as observed (``{"text": ...}``) or ``None`` when it does not exist
     + mode/owner/group: used only when the file is created
-    + backup: copy an existing file to ``PATH.bcdrfix-YYYYmmddTHHMMSS`` first
+    + backup: copy an existing file to ``BACKUP_DIR/PATH.YYYYmmddTHHMMSS`` first (owner, mode kept)
 
     The write is refused (exit 3) when the file changed since it was observed.
 
@@ -97,4 +119,6 @@ def file_content(
         host.noop(f"{path} already has the desired content")
         return
     expected = sha256_text(current["text"]) if current is not None else None
-    yield StringCommand(replace_file_script(path, content, expected, mode, owner, group, backup))
+    yield StringCommand(
+        replace_file_script(path, content, expected, mode, owner, group, backup, backup_dir)
+    )
