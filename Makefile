@@ -35,8 +35,11 @@ lint: setup
 test: setup lint
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
+# Benchmark-only tools (ansible-core, asyncssh) go into the virtualenv here, never as runtime deps.
 bench: setup
+	$(PY) -m pip install -q -r benchmarks/requirements.txt
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/scale.py
 
 lab-up: setup
 	$(BCDRFIX) lab up
