@@ -38,8 +38,7 @@ test: setup lint
 # Benchmark-only tools (ansible-core, asyncssh) go into the virtualenv here, never as runtime deps.
 bench: setup
 	$(PY) -m pip install -q -r benchmarks/requirements.txt
-	$(PY) benchmarks/run.py
-	$(PY) benchmarks/scale.py
+	@status=0; $(PY) benchmarks/run.py || status=1; $(PY) benchmarks/scale.py || status=1; exit $$status
 
 lab-up: setup
 	$(BCDRFIX) lab up
