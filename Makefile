@@ -35,8 +35,10 @@ lint: setup
 test: setup lint
 	$(PY) -m pytest -ra $(PYTEST_ARGS)
 
+# Benchmark-only tools (ansible-core, asyncssh) go into the virtualenv here, never as runtime deps.
 bench: setup
-	$(PY) benchmarks/run.py
+	$(PY) -m pip install -q -r benchmarks/requirements.txt
+	@status=0; $(PY) benchmarks/run.py || status=1; $(PY) benchmarks/scale.py || status=1; exit $$status
 
 lab-up: setup
 	$(BCDRFIX) lab up

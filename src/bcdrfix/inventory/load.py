@@ -21,10 +21,11 @@ host is contacted.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import traceback
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from fnmatch import fnmatch
 from pathlib import Path
@@ -212,6 +213,92 @@ def select(
     )
 
 
+def _name_of(entry: Any) -> Any:
+    return entry[0] if isinstance(entry, tuple) else entry
+
+
+def _group_hosts(value: Any) -> list:
+    """The host entries of an inventory group: ``[names]`` or ``([names], data)``."""
+    hosts = value[0] if isinstance(value, tuple) else value
+    return list(hosts)
+
+
+def _keeps_its_name(name: Any) -> bool:
+    """True when pyinfra's Host gets exactly this name (so selecting by it beforehand is exact):
+    a plain name, or ``@winrm/NAME`` (bcdrfix's connector keeps it); other ``@connector/...``
+    entries may expand into other names."""
+    if not isinstance(name, str):
+        return False
+    if not name.startswith("@"):
+        return True
+    return name.startswith("@winrm/") and "," not in name
+
+
+def preselect_groups(
+    groups: Mapping[str, Any],
+    file_group: str,
+    patterns: Sequence[str],
+    shard: tuple[int, int] | None,
+    not_contacted: Iterable[NotContacted],
+) -> tuple[dict[str, Any], set[str]] | None:
+    """The inventory file's groups cut down to this selection (limit, then shard) and the names
+    kept (contacted or not), or None.
+
+    pyinfra builds every Host of an inventory in quadratic time (each host scans the whole
+    inventory: 8,000 hosts take seconds, 100,000 do not finish in 5 minutes), so a shard runner
+    selects its hosts by name first and lets pyinfra build only those. The selection is the one
+    the full build gives: ``--limit`` sees the same groups (the file's groups and the file-name
+    group), the shard is taken over the same sorted names. None, and everything is built as
+    before, when an entry could be renamed by its connector, a name is listed twice in a group,
+    or a ``--limit`` pattern matches nothing (the full build reports those with its own line).
+    """
+    host_groups: dict[str, list[str]] = {}
+    for group, value in groups.items():
+        for entry in _group_hosts(value):
+            name = _name_of(entry)
+            if not _keeps_its_name(name):
+                return None
+            names = host_groups.setdefault(name, [])
+            if group != "all":
+                if group in names:
+                    return None
+                names.append(group)
+    if file_group and file_group not in groups:
+        for names in host_groups.values():
+            names.append(file_group)
+    not_contacted = list(not_contacted)
+    for pattern in patterns:
+        if not any(matches(n, g, [pattern]) for n, g in host_groups.items()) and not any(
+            matches(m.name, m.groups, [pattern]) for m in not_contacted
+        ):
+            return None
+    selected = [n for n, g in host_groups.items() if not patterns or matches(n, g, patterns)]
+    others = [m.name for m in not_contacted if not patterns or matches(m.name, m.groups, patterns)]
+    keep = set(shard_names(selected + others, shard))
+    cut: dict[str, Any] = {}
+    for group, value in groups.items():
+        entries = [entry for entry in _group_hosts(value) if _name_of(entry) in keep]
+        cut[group] = (entries, value[1]) if isinstance(value, tuple) else entries
+    return cut, keep
+
+
+@contextlib.contextmanager
+def _groups_read_as(groups: Mapping[str, Any]) -> Iterator[None]:
+    """Let pyinfra's inventory builder use already-read groups instead of running the file again.
+
+    ``make_inventory`` (group data, override data, the file-name group) stays what the
+    ``pyinfra`` command uses; only its reading of the inventory file is replaced.
+    """
+    from pyinfra_cli import inventory as cli_inventory  # noqa: PLC0415 - patches gevent on import
+
+    original = cli_inventory._get_groups_from_filename
+    cli_inventory._get_groups_from_filename = lambda _filename: groups
+    try:
+        yield
+    finally:
+        cli_inventory._get_groups_from_filename = original
+
+
 def load_inventory(
     path: str,
     limit: Iterable[str] | None = None,
@@ -233,7 +320,10 @@ def load_inventory(
     from pyinfra.api import Config, State
     from pyinfra.api.exceptions import PyinfraError
     from pyinfra.context import ctx_config, ctx_inventory, ctx_state
-    from pyinfra_cli.inventory import make_inventory  # noqa: PLC0415 - patches gevent on import
+    from pyinfra_cli.inventory import (  # noqa: PLC0415 - patches gevent on import
+        _get_groups_from_filename,
+        make_inventory,
+    )
 
     looks_like_file = path.endswith(".py") or os.sep in path
     if looks_like_file and not Path(path).is_file():
@@ -252,13 +342,32 @@ def load_inventory(
     ctx_state.set(state)
     config = config if config is not None else Config()
     ctx_config.set(config)
+    preselected = None
+    defines_hosts = True
     try:
-        inventory = make_inventory(
-            path,
-            override_data=dict(override_data or {}),
-            cwd=cwd,
-            group_data_directories=group_data,
-        )
+        if Path(path).is_file():
+            # Run the inventory file once; select this slice's hosts before pyinfra builds them.
+            groups = _get_groups_from_filename(path)
+            defines_hosts = any(_group_hosts(value) for value in groups.values())
+            preselected = preselect_groups(
+                groups,
+                Path(path).name.rsplit(".", 1)[0],
+                patterns,
+                shard_tuple,
+                _NOT_CONTACTED.values(),
+            )
+            reading: contextlib.AbstractContextManager = _groups_read_as(
+                groups if preselected is None else preselected[0]
+            )
+        else:
+            reading = contextlib.nullcontext()
+        with reading:
+            inventory = make_inventory(
+                path,
+                override_data=dict(override_data or {}),
+                cwd=cwd,
+                group_data_directories=group_data,
+            )
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is one line
         if isinstance(exc, PyinfraError):
             raise InventoryError(f"inventory {path}: {_one_line(exc)}") from None
@@ -268,12 +377,20 @@ def load_inventory(
     _NOT_CONTACTED.clear()
 
     hosts = list(inventory)
-    if not hosts and not not_contacted:
+    if not not_contacted and (not hosts if preselected is None else not defines_hosts):
         raise InventoryError(f"inventory {path}: defines no hosts")
     check_no_duplicates(hosts, path)
-    hosts, not_contacted = select(hosts, not_contacted, patterns, path)
-    # Shard over every machine (contacted or not) so that each one is reported by one runner.
-    keep = set(shard_names([h.name for h in hosts] + [m.name for m in not_contacted], shard_tuple))
+    hosts, not_contacted = select(
+        hosts, not_contacted, patterns if preselected is None else [], path
+    )
+    # Shard over every machine (contacted or not) so that each one is reported by one runner
+    # (done by name already when the slice was selected before pyinfra built the hosts).
+    if preselected is not None:
+        keep = preselected[1]
+    else:
+        keep = set(
+            shard_names([h.name for h in hosts] + [m.name for m in not_contacted], shard_tuple)
+        )
     hosts = sorted((h for h in hosts if h.name in keep), key=lambda h: h.name)
     not_contacted = sorted((m for m in not_contacted if m.name in keep), key=lambda m: m.name)
     validate_addresses(hosts, path)
