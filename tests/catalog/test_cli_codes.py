@@ -209,15 +209,15 @@ def test_fix_of_a_control_plane_code_contacts_no_host(run, dead_inventory):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output)
     assert report["hosts"] and all(
-        h["reachable"] and h["outcomes"][0]["outcome"] == "not applicable" for h in report["hosts"]
+        h["reachable"] and h["outcomes"][0]["outcome"] == "not-applicable" for h in report["hosts"]
     )
     assert [s["id"] for s in report["control_plane"]] == ["list-running-jobs", "stop-backup-job"]
     assert time.monotonic() - started < 5
 
 
-def test_fix_reports_unreachable_hosts_and_exits_1(run, dead_inventory):
+def test_fix_reports_unreachable_hosts_and_exits_2_like_the_audit(run, dead_inventory):
     result = run("fix", dead_inventory, "--code", "151095", "--limit", "vm-a", "--json")
-    assert result.exit_code == 1, result.output
-    (host,) = json.loads(result.output)["hosts"]
+    assert result.exit_code == 2, result.output
+    (host,) = json.loads(result.stdout)["hosts"]
     assert host["name"] == "vm-a" and host["reachable"] is False
     assert "Could not connect" in host["error"]

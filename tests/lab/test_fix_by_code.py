@@ -71,13 +71,13 @@ def hosts(lab):
 
 def test_dry_run_reports_what_would_change_and_changes_nothing(lab, hosts):
     code, report = bcdrfix_fix("--code", "151099", "--dry")
-    assert code == 3  # something would change
+    assert code == 1  # something would change
     assert report["dry"] is True
     debian = outcomes(report, "lab-debian-01")
     assert "linux.waagent_conf" not in debian  # not the cause of "agent not ready" (issue 10)
-    assert debian["linux.agent_service"] == "would change"
-    assert debian["linux.agent_auto_restart"] == "would change"
-    assert debian["linux.agent_package"] == "already right"
+    assert debian["linux.agent_service"] == "would-change"
+    assert debian["linux.agent_auto_restart"] == "would-change"
+    assert debian["linux.agent_package"] == "already-right"
     assert not any(changed(report).values())
     # nothing changed on the hosts
     assert not hosts["lab-debian-01"].service("walinuxagent").is_running
@@ -121,19 +121,19 @@ def test_second_run_changes_nothing(lab, hosts):
     assert code == 0, report
     assert not any(changed(report).values())
     for host in report["hosts"]:
-        assert {o["outcome"] for o in host["outcomes"]} <= {"already right", "not applicable"}
+        assert {o["outcome"] for o in host["outcomes"]} <= {"already-right", "not-applicable"}
 
 
 def test_snapshot_status_code_fixes_the_config_and_only_reports_the_network(lab, hosts):
     before = hosts["lab-rhel-02"].file(STATIC_NETWORK).content_string
     assert "DHCP=no" in before
     code, report = bcdrfix_fix("--code", "GuestAgentSnapshotTaskStatusError")
-    assert code == 3, report  # the static address is left to a person
+    assert code == 1, report  # the static address is left to a person
     assert changed(report) == {
         "lab-debian-01": ["linux.waagent_conf"],
         "lab-rhel-02": ["linux.waagent_conf"],
     }
-    assert outcomes(report, "lab-rhel-02")["linux.dhcp"] == "not changed"
+    assert outcomes(report, "lab-rhel-02")["linux.dhcp"] == "not-changed"
     assert hosts["lab-rhel-02"].file(STATIC_NETWORK).content_string == before  # issue 10
     assert conf_value(hosts["lab-debian-01"], "Extensions.Enabled") == "y"
     assert conf_value(hosts["lab-rhel-02"], "Extensions.Enabled") == "y"
@@ -146,8 +146,8 @@ def test_snapshot_status_code_fixes_the_config_and_only_reports_the_network(lab,
         "linux.vmbackup_conf",
         "linux.vmbackup_conf_location",
     }
-    assert debian["linux.vmbackup_conf_location"] == "not changed"
-    assert code == 3
+    assert debian["linux.vmbackup_conf_location"] == "not-changed"
+    assert code == 1
     assert not hosts["lab-debian-01"].file("/etc/azure/vmbackup.conf").exists
 
 
@@ -177,7 +177,7 @@ def test_unreachable_host_fails_alone(lab, hosts, tmp_path):
         " 'ssh_port': 1, 'ssh_connect_retries': 0})]\n"
     )
     code, report = bcdrfix_fix("--code", "151099", inventory=str(inventory))
-    assert code == 1
+    assert code == 2  # unreachable: the same exit status as the audit's
     dead = [h for h in report["hosts"] if h["name"] == "dead-vm"][0]
     assert dead["reachable"] is False and "Could not connect" in dead["error"]
     assert changed(report)["lab-debian-01"] == ["linux.agent_service"]

@@ -255,10 +255,10 @@ def restarts_in(commands: list[str]) -> list[str]:
 
 def test_fix_vss_code_without_opt_in_restarts_nothing_and_asks_approval(inventory, tmp_path):
     status, report, commands = fix(inventory, tmp_path, VSS_CODE)
-    assert status == 3  # something waits for approval
+    assert status == 1  # something waits for approval (like an audit finding)
     assert report["codes"] == [VSS_CODE]
     assert outcomes(report, "broken") == {
-        "windows.vss_writers": "needs approval",
+        "windows.vss_writers": "needs-approval",
         "windows.bcdr_snapshot_keys": "changed",
     }
     (vss,) = [
@@ -278,17 +278,17 @@ def test_fix_vss_code_without_opt_in_restarts_nothing_and_asks_approval(inventor
     assert broken[1:] == snapshot_key_scripts()
     assert commands["healthy"] == commands["healthy"][:1] and is_observation(commands["healthy"][0])
     assert outcomes(report, "healthy") == {
-        "windows.vss_writers": "already right",
-        "windows.bcdr_snapshot_keys": "already right",
+        "windows.vss_writers": "already-right",
+        "windows.bcdr_snapshot_keys": "already-right",
     }
 
 
 def test_fix_vss_code_with_opt_in_sends_exactly_the_writer_service_restarts(inventory, tmp_path):
     status, report, commands = fix(inventory, tmp_path, VSS_CODE, "--allow-disruptive")
-    # The writer with no known service is left to a person: the run says so and exits 3.
-    assert status == 3, report
+    # The writer with no known service is left to a person: the run says so and exits 1.
+    assert status == 1, report
     assert outcomes(report, "broken") == {
-        "windows.vss_writers": "changed, rest by hand",
+        "windows.vss_writers": "changed-rest-by-hand",
         "windows.bcdr_snapshot_keys": "changed",
     }
     broken = commands["broken"]
@@ -324,14 +324,14 @@ def test_fix_vss_code_with_opt_in_sends_exactly_the_writer_service_restarts(inve
         "Restart CryptSvc for VSS writer(s) System Writer",
     ]
     assert len(commands["healthy"]) == 1 and is_observation(commands["healthy"][0])
-    assert set(outcomes(report, "healthy").values()) == {"already right"}
+    assert set(outcomes(report, "healthy").values()) == {"already-right"}
 
 
 def test_fix_tls_code_sets_strong_crypto_on_the_broken_host_only(inventory, tmp_path):
     status, report, commands = fix(inventory, tmp_path, TLS_CODE)
     assert status == 0, report
     assert outcomes(report, "broken") == {"windows.tls_strong_crypto": "changed"}
-    assert outcomes(report, "healthy") == {"windows.tls_strong_crypto": "already right"}
+    assert outcomes(report, "healthy") == {"windows.tls_strong_crypto": "already-right"}
     expected = [
         ops.registry_value_script(HKLM + key, "SchUseStrongCrypto", 1, "DWord")
         for key in (

@@ -41,6 +41,7 @@ def entry_as_dict(
         "service": entry.service,
         "message": entry.message,
         "localized": dict(entry.localized),
+        "localized_variants": {lang: list(t) for lang, t in entry.localized_variants.items()},
         "summary": entry.summary,
         "platforms": list(entry.platforms),
         "scope": entry.scope,

@@ -170,7 +170,15 @@ def parse_catalog(text: str, registry: ControlRegistry, name: str = "catalog.yam
             causes=tuple(entry_causes),
             sources=tuple(entry_sources),
             aliases=tuple(data.get("aliases", ())),
-            localized=dict(data.get("localized", {})),
+            localized={
+                lang: text if isinstance(text, str) else text[0]
+                for lang, text in data.get("localized", {}).items()
+            },
+            localized_variants={
+                lang: tuple(text[1:])
+                for lang, text in data.get("localized", {}).items()
+                if not isinstance(text, str) and len(text) > 1
+            },
             control_plane=step_refs(f"code {code}", data.get("control_plane", ())),
         )
         for cause in entry.causes:

@@ -6,6 +6,8 @@ Lookup accepts what an administrator has at hand::
     catalog.lookup("usererrorguestagentstatusunavailable")
     catalog.lookup("320001/ResourceNotFound")         # the articles' code pairs
     catalog.lookup("could not communicate with the VM agent")   # a fragment of the message
+    catalog.lookup("Error 151099: Task execution has timed out")  # a pasted line: the code wins
+    catalog.lookup("１５１０９９")                                 # full-width forms are folded (NFKC)
 """
 
 from __future__ import annotations
@@ -126,6 +128,8 @@ class Entry:
     sources: tuple[Source, ...]
     aliases: tuple[str, ...] = ()
     localized: Mapping[str, str] = field(default_factory=dict)
+    # Further messages per language (the articles give 400094 two Japanese ones).
+    localized_variants: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     control_plane: tuple[ControlPlaneStep, ...] = ()
 
     @property
@@ -156,7 +160,16 @@ class Entry:
         return steps
 
     def messages(self) -> list[str]:
-        return [self.message, *self.localized.values()]
+        variants = (text for texts in self.localized_variants.values() for text in texts)
+        return [self.message, *self.localized.values(), *variants]
+
+    def localized_messages(self) -> list[tuple[str, str]]:
+        """(language, message) of every translation, variants after each language's main one."""
+        return [
+            (lang, text)
+            for lang, main in self.localized.items()
+            for text in (main, *self.localized_variants.get(lang, ()))
+        ]
 
 
 @dataclass(frozen=True)
@@ -196,7 +209,18 @@ def normalise(text: str) -> str:
 
 
 def _token(text: str) -> str:
-    return text.strip().strip("\"'“”「」`").casefold()
+    return unicodedata.normalize("NFKC", text).strip().strip("\"'“”「」`").casefold()
+
+
+# Scripts written without spaces between words (the portal's Japanese messages; Korean text is
+# often pasted without its spaces): such queries are compared with every space removed.
+_NO_SPACE_SCRIPT = re.compile(
+    r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\u1100-\u11ff]"
+)
+
+
+def _compact(text: str) -> str:
+    return text.replace(" ", "")
 
 
 # --- lookup -----------------------------------------------------------------------------------
@@ -225,7 +249,7 @@ class Catalog:
 
         Raises ``CodeNotFound`` (with the nearest known codes) when nothing matches.
         """
-        query = text.strip()
+        query = unicodedata.normalize("NFKC", text).strip()
         if not query:
             raise CodeNotFound(text, [])
         entry = self.get(query)
@@ -235,10 +259,9 @@ class Catalog:
         found = [self._index[p] for p in parts if p in self._index]
         if len(parts) > 1 and len(found) == len(parts):
             return Match(tuple(_unique(found)), "codes", text)
-        by_message = self._by_message(query)
-        if by_message:
-            return Match(tuple(by_message), "message", text)
-        # A pasted line such as "Error code: 151076" or "エラー コード:151076".
+        # A pasted line such as "Error code: 151076", "エラー コード:151076" or
+        # "Error 151099: Task execution has timed out": a code in the text names the entry, even
+        # when the text also holds (part of) another code's message. No message contains a code.
         named = _unique(
             self._index[t]
             for t in (_token(w) for w in re.split(r"[^\w-]+", query))
@@ -246,16 +269,22 @@ class Catalog:
         )
         if named:
             return Match(tuple(named), "codes", text)
+        by_message = self._by_message(query)
+        if by_message:
+            return Match(tuple(by_message), "message", text)
         raise CodeNotFound(text, self.nearest(query))
 
     def _by_message(self, query: str) -> list[Entry]:
         wanted = normalise(query)
         if len(wanted) < _MIN_FRAGMENT:
             return []
+        compact = bool(_NO_SPACE_SCRIPT.search(wanted))
+        if compact:
+            wanted = _compact(wanted)
         hits = []
         for entry in self.entries:
             for message in entry.messages():
-                known = normalise(message)
+                known = _compact(normalise(message)) if compact else normalise(message)
                 # A fragment of the message, or a pasted text that contains the whole message.
                 if wanted in known or (len(known) >= _MIN_FRAGMENT and known in wanted):
                     hits.append(entry)

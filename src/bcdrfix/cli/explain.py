@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import json
 import shlex
+import unicodedata
 
 import click
 from rich.console import Console
@@ -23,6 +23,7 @@ from bcdrfix.catalog import (
     load_catalog,
 )
 from bcdrfix.cli.errors import BcdrfixError
+from bcdrfix.cli.output import console, echo_json, json_option, printable, quiet_option
 from bcdrfix.controls import REGISTRY
 
 SERVICE = {"backup": "Azure Backup", "site-recovery": "Azure Site Recovery"}
@@ -42,7 +43,7 @@ def catalog_or_exit():
 
 def plain_console() -> Console:
     # No markup or highlighting: messages and az queries contain [brackets] that are not markup.
-    return Console(highlight=False, markup=False, emoji=False)
+    return console()
 
 
 def _registry():
@@ -82,20 +83,23 @@ def _values(items: tuple[str, ...]) -> dict[str, str]:
     show_default=True,
     help="Inventory to put in the printed fix command lines.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@json_option("Print JSON.")
+@quiet_option("Only the matched code(s) and their meaning, one line each.")
 def explain(
     code_or_text: tuple[str, ...],
     platform: str | None,
     placeholders: tuple[str, ...],
     inventory: str,
     as_json: bool,
+    quiet: bool,
 ) -> None:
     """Explain an error code: meaning, causes, what bcdrfix changes, what only Azure can do.
 
-    CODE_OR_TEXT is a code in any case (151099, usererrorguestagentstatusunavailable), a code pair
-    as the articles write them (320001/ResourceNotFound), or a fragment of the error message in
-    English or as the Japanese/Korean portal shows it. Unknown codes exit with status 2 and the
-    nearest known codes.
+    CODE_OR_TEXT is a code in any case (151099, usererrorguestagentstatusunavailable, full-width
+    forms too), a code pair as the articles write them (320001/ResourceNotFound), a pasted error
+    line (a code in it wins over its message), or a fragment of the error message in English or
+    as the Japanese/Korean portal shows it (with or without spaces). Unknown codes exit with
+    status 2 and the nearest known codes.
 
     \b
     Examples:
@@ -118,33 +122,32 @@ def explain(
         raise BcdrfixError(str(exc)) from None
     registry = _registry()
     if as_json:
-        click.echo(
-            json.dumps(
-                {
-                    "query": text,
-                    "matched_by": match.how,
-                    "entries": [
-                        entry_as_dict(e, registry, values, platform) for e in match.entries
-                    ],
-                },
-                indent=2,
-                ensure_ascii=False,
-            )
+        echo_json(
+            {
+                "query": text,
+                "matched_by": match.how,
+                "entries": [entry_as_dict(e, registry, values, platform) for e in match.entries],
+            }
         )
         return
-    console = plain_console()
+    out = console()
+    if quiet:
+        for entry in match.entries:
+            out.print(Text(f"{entry.display}: {entry.summary}"), soft_wrap=True)
+        return
     if len(match.entries) > 1:
-        console.print(
+        out.print(
             Text(
-                f"{text!r} matches {len(match.entries)} entries: {', '.join(match.codes)}",
+                f"{printable(repr(text))} matches {len(match.entries)} entries: "
+                f"{', '.join(match.codes)}",
                 style="bold",
             )
         )
-        console.print()
+        out.print()
     for index, entry in enumerate(match.entries):
         if index:
-            console.rule()
-        _print_entry(console, entry, match, registry, values, platform, inventory)
+            out.rule()
+        _print_entry(out, entry, match, registry, values, platform, inventory)
 
 
 def _grid(*widths: int | None) -> Table:
@@ -174,7 +177,7 @@ def _print_entry(
     )
     head = _grid(1, 9, None)
     head.add_row("", Text("Message", style="bold"), Text(entry.message))
-    for lang, message in entry.localized.items():
+    for lang, message in entry.localized_messages():
         head.add_row("", "", Text(f"{lang}: {message}"))
     head.add_row("", Text("Meaning", style="bold"), Text(entry.summary))
     head.add_row("", Text("Platforms", style="bold"), Text(", ".join(entry.platforms)))
@@ -259,7 +262,7 @@ def _print_entry(
         )
         console.print(title)
         for command in step.commands(values):
-            console.print(Text(f"       {command}", style="cyan"), soft_wrap=True)
+            console.print(Text(f"       {printable(command)}", style="cyan"), soft_wrap=True)
         if step.portal:
             console.print(Text(f"       portal: {step.portal}"), soft_wrap=True)
 
@@ -276,7 +279,7 @@ def _print_entry(
         if disruptive:
             lines.append(f"bcdrfix fix {inv} --code {code} --allow-disruptive   # after approval")
         for line in lines:
-            console.print(Text(f"  {line}", style="cyan"), soft_wrap=True)
+            console.print(Text(f"  {printable(line)}", style="cyan"), soft_wrap=True)
     else:
         console.print("  nothing to run on hosts; use the Azure steps above")
 
@@ -288,8 +291,9 @@ def _print_entry(
 @click.option(
     "--platform", type=click.Choice(PLATFORMS), help="Only codes that occur on this platform."
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the catalog as JSON.")
-def codes(platform: str | None, as_json: bool) -> None:
+@json_option("Print the catalog as JSON.")
+@quiet_option("Only the codes, one per line.")
+def codes(platform: str | None, as_json: bool, quiet: bool) -> None:
     """List the error codes bcdrfix knows, with their scope and the controls that fix them.
 
     \b
@@ -302,13 +306,11 @@ def codes(platform: str | None, as_json: bool) -> None:
     registry = _registry()
     entries = catalog.for_platform(platform)
     if as_json:
-        click.echo(
-            json.dumps(
-                [entry_as_dict(e, registry, None, platform) for e in entries],
-                indent=2,
-                ensure_ascii=False,
-            )
-        )
+        echo_json([entry_as_dict(e, registry, None, platform) for e in entries])
+        return
+    if quiet:
+        for entry in entries:
+            click.echo(entry.code)
         return
     table = Table(
         title=f"bcdrfix error codes{f' ({platform})' if platform else ''}", show_lines=False
@@ -334,11 +336,11 @@ def codes(platform: str | None, as_json: bool) -> None:
             "yes" if is_disruptive(entry, registry, platform) else "",
             Text(entry.message),
         )
-    console = plain_console()
-    if not console.is_terminal:
-        console.width = max(console.width, 160)  # piped: a table that stays readable in a file
-    console.print(table)
-    console.print(
+    out = console()
+    if not out.is_terminal:
+        out.width = max(out.width, 160)  # piped: a table that stays readable in a file
+    out.print(table)
+    out.print(
         Text(
             f"{len(entries)} entries. bcdrfix explain CODE shows causes, controls and Azure steps."
         )
@@ -349,7 +351,7 @@ def explain_internal_code(text: str, as_json: bool) -> bool:
     """``bcdrfix explain`` for an internal code of the backup extension that the catalog does not
     list under a catalog code (those resolve as aliases): what it is and how sure a mapping is.
     False when ``text`` is no internal code either."""
-    key = text.strip()
+    key = unicodedata.normalize("NFKC", text).strip()  # full-width forms, as in lookup
     if key.isdigit() and int(key) in INTERNAL_CODES:
         number, name = int(key), INTERNAL_CODES[int(key)]
     elif key.lower() in INTERNAL_BY_NAME:
@@ -358,12 +360,7 @@ def explain_internal_code(text: str, as_json: bool) -> bool:
         return False
     mapping = map_internal(name)
     if as_json:
-        click.echo(
-            json.dumps(
-                {"query": text, "internal_code": number, "name": name, **mapping.as_dict()},
-                indent=2,
-            )
-        )
+        echo_json({"query": text, "internal_code": number, "name": name, **mapping.as_dict()})
         return True
     console = plain_console()
     console.print(Text(f"{name} ({number})", style="bold cyan"))

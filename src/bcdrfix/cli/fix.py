@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import glob
-import json
 import shlex
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NoReturn
 
 import click
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
@@ -19,10 +19,30 @@ from bcdrfix.catalog import (
 )
 from bcdrfix.cli.diagnose import print_diagnosis
 from bcdrfix.cli.errors import BcdrfixError
-from bcdrfix.cli.explain import catalog_or_exit, plain_console
-from bcdrfix.core.redact import printable, redact_data
+from bcdrfix.cli.explain import catalog_or_exit
+from bcdrfix.cli.output import (
+    console,
+    echo_json,
+    json_option,
+    printable,
+    quiet_option,
+    verbose_option,
+)
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.fix.by_code import (
+    ALREADY_RIGHT,
+    CHANGED,
+    CHANGED_REST_BY_HAND,
+    ERROR,
+    EXIT_ATTENTION,
+    EXIT_FAILED,
+    EXIT_OK,
+    FAILED,
+    NEEDS_APPROVAL,
+    NOT_APPLICABLE,
+    NOT_CHANGED,
+    NOT_RUN,
+    WOULD_CHANGE,
     FixInputError,
     FixReport,
     parse_data,
@@ -61,7 +81,9 @@ from bcdrfix.inventory.load import InventoryError
     help="Extra host data for this run, as pyinfra --data (e.g. bcdrfix_agent_restart=true).",
 )
 @click.option("--group-data", multiple=True, metavar="DIR", help="Extra group_data directory.")
-@click.option("--json", "as_json", is_flag=True, help="Print the per-host report as JSON.")
+@json_option("Print the per-host report as JSON on stdout (progress stays on stderr).")
+@quiet_option("No progress and no table: one line per host (with --json: no progress).")
+@verbose_option("Also show why each control is already right, and every step of each fix.")
 def fix(
     inventory: str,
     code: str | None,
@@ -72,13 +94,18 @@ def fix(
     data_items: tuple[str, ...],
     group_data: tuple[str, ...],
     as_json: bool,
+    quiet: bool,
+    verbose: int,
 ) -> None:
     """Run the controls the catalog maps to an error code on every host of INVENTORY.
 
     Uses pyinfra with the usual inventory and group_data/ conventions. The code, the inventory
     and every host's bcdrfix settings are validated before any host is contacted. An unreachable
-    host fails alone. Exit status: 0 all right or fixed; 1 a host was unreachable or a fix
-    failed; 2 bad input; 3 something needs approval or an opt-in (or would change, with --dry).
+    host fails alone. Progress goes to stderr as it happens.
+
+    Exit status (the same as audit): 0 all right or fixed; 1 something waits for you (needs
+    approval or an opt-in, rest by hand, or would change with --dry); 2 a host was unreachable or
+    a fix failed, or bad input.
 
     \b
     Examples:
@@ -92,11 +119,25 @@ def fix(
       bcdrfix fix inventories/prod.py --from-guest-status --dry
     """
     catalog_or_exit()
+    err = console(stderr=True)
+
+    def progress(line: str) -> None:
+        err.print(Text(printable(line), "dim"), soft_wrap=True)  # one line per event in CI logs
+
     if from_guest_status:
         if code:
             raise BcdrfixError("pass either --code CODE or --from-guest-status, not both")
         _fix_from_guest_status(
-            inventory, limit, dry, allow_disruptive, data_items, group_data, as_json
+            inventory,
+            limit,
+            dry,
+            allow_disruptive,
+            data_items,
+            group_data,
+            as_json,
+            quiet=quiet,
+            verbose=verbose,
+            progress=progress,
         )
     if not code:
         raise BcdrfixError("pass either --code CODE or --from-guest-status")
@@ -110,32 +151,40 @@ def fix(
             allow_disruptive=allow_disruptive,
             data=data,
             group_data=group_data,
+            progress=None if quiet else progress,
         )
     except (FixInputError, InventoryError, CodeNotFound, SettingsError) as exc:
         raise BcdrfixError(str(exc)) from None
     if as_json:
-        click.echo(json.dumps(redact_data(report.as_dict()), indent=2, ensure_ascii=False))
+        echo_json(report.as_dict())
+    elif quiet:
+        _print_host_lines(console(), report)
     else:
-        _print_report(report)
+        _print_report(console(), report, verbose)
     sys.exit(report.exit_code)
 
 
 OUTCOME_STYLE = {
-    "changed": "green",
-    "would change": "yellow",
-    "already right": "dim",
-    "not applicable": "dim",
-    "needs approval": "yellow",
-    "not changed": "yellow",
-    "changed, rest by hand": "yellow",
-    "failed": "red",
-    "error": "red",
-    "not run": "red",
+    CHANGED: "green",
+    WOULD_CHANGE: "yellow",
+    ALREADY_RIGHT: "dim",
+    NOT_APPLICABLE: "dim",
+    NEEDS_APPROVAL: "yellow",
+    NOT_CHANGED: "yellow",
+    CHANGED_REST_BY_HAND: "yellow",
+    FAILED: "red",
+    ERROR: "red",
+    NOT_RUN: "red",
 }
+QUIET_OUTCOMES = (ALREADY_RIGHT, NOT_APPLICABLE)  # their reason is shown with -v
 
 
-def _print_report(report) -> None:
-    console = plain_console()
+def outcome_text(outcome: str) -> Text:
+    """An outcome as people read it (``needs-approval`` -> ``needs approval``)."""
+    return Text(outcome.replace("-", " "), style=OUTCOME_STYLE.get(outcome, ""))
+
+
+def _print_report(console: Console, report: FixReport, verbose: int = 0) -> None:
     title = f"bcdrfix fix {', '.join(report.codes)}{' (dry run: nothing was changed)' if report.dry else ''}"
     table = Table(title=title)
     table.add_column("Host", no_wrap=True)
@@ -153,15 +202,18 @@ def _print_report(report) -> None:
             continue
         for number, outcome in enumerate(host.outcomes):
             detail = outcome.summary
-            if outcome.outcome in ("changed", "would change", "not changed") and outcome.steps:
-                detail += " -> " + "; ".join(outcome.steps)
+            if verbose or outcome.outcome in (CHANGED, WOULD_CHANGE, NOT_CHANGED):
+                if outcome.steps:
+                    detail += " -> " + "; ".join(outcome.steps)
             if outcome.error:
                 detail += f" -> {outcome.error}"
+            if outcome.outcome in QUIET_OUTCOMES and not verbose:
+                detail = ""
             last = number == len(host.outcomes) - 1 and not host.error
             table.add_row(
                 Text(printable(host.name)) if number == 0 else "",
                 outcome.control,
-                Text(outcome.outcome, style=OUTCOME_STYLE.get(outcome.outcome, "")),
+                outcome_text(outcome.outcome),
                 Text(printable(detail)),
                 end_section=last,
             )
@@ -175,21 +227,13 @@ def _print_report(report) -> None:
     if not console.is_terminal:
         console.width = max(console.width, 140)  # piped into a log: keep rows readable
     console.print(table)
-    for host in report.hosts:
-        if host.reachable and host.outcomes:
-            counts: dict[str, int] = {}
-            for outcome in host.outcomes:
-                counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
-            summary = ", ".join(f"{n} {name}" for name, n in counts.items())
-            console.print(Text(printable(f"{host.name} ({host.platform}): {summary}")))
-        elif not host.reachable:
-            console.print(Text(printable(f"{host.name}: unreachable ({host.error})"), style="red"))
+    _print_host_lines(console, report)
     if report.control_plane:
         console.print()
         console.print(
             Text(
                 "Azure control-plane steps bcdrfix does not run "
-                f"(bcdrfix explain {shlex.quote(report.query)} prints the commands):",
+                f"(bcdrfix explain {printable(shlex.quote(report.query))} prints the commands):",
                 style="bold",
             )
         )
@@ -197,6 +241,22 @@ def _print_report(report) -> None:
             console.print(
                 Text(f"  - {step['title']}{'  [disruptive]' if step['disruptive'] else ''}")
             )
+
+
+def _print_host_lines(console: Console, report: FixReport) -> None:
+    """One line per host: its outcomes counted, or why it was not fixed."""
+    for host in report.hosts:
+        name = printable(host.name)
+        if host.reachable and host.outcomes:
+            counts: dict[str, int] = {}
+            for outcome in host.outcomes:
+                counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1
+            summary = ", ".join(f"{n} {what.replace('-', ' ')}" for what, n in counts.items())
+            console.print(Text(f"{name} ({host.platform}): {summary}"))
+        elif not host.reachable:
+            console.print(Text(f"{name}: unreachable ({printable(host.error)})", style="red"))
+        elif host.error:
+            console.print(Text(f"{name}: error ({printable(host.error)})", style="red"))
 
 
 # --- fix --from-guest-status: each host by its own code ----------------------------------------
@@ -210,12 +270,14 @@ def run_fix_from_guest_status(
     allow_disruptive: bool = False,
     data: dict | None = None,
     group_data: Iterable[str] = (),
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[dict, dict[str, FixReport]]:
     """Diagnose, then ``bcdrfix fix --code`` per catalog code on exactly the hosts that reported it.
 
-    Exit status: 0 every failed host fixed (or nothing to fix); 1 a host could not be diagnosed
-    or fixed; 3 something waits for a person (approval, an opt-in, a failure only Azure or a
-    person can fix, an uncertain mapping) or would change (``dry``).
+    Exit status, the scheme of audit and fix: 0 every failed host fixed (or nothing to fix);
+    1 something waits for a person (approval, an opt-in, a failure only Azure or a person can
+    fix, an uncertain mapping) or would change (``dry``); 2 a host could not be diagnosed or
+    fixed.
     """
     diagnosis = run_diagnose(inventory, limit=limit)
     groups, left_alone, attention = plan_fixes(diagnosis)
@@ -231,6 +293,7 @@ def run_fix_from_guest_status(
             allow_disruptive=allow_disruptive,
             data=data,
             group_data=group_data,
+            progress=progress,
         )
         fixed.append(
             {
@@ -242,13 +305,12 @@ def run_fix_from_guest_status(
         )
         exits.append(report.exit_code)
         reports[code] = report
-    codes = exits
-    if 1 in codes or any(row["kind"] == "not-diagnosed" for row in attention):
-        exit_code = 1
-    elif 3 in codes or attention:
-        exit_code = 3
+    if EXIT_FAILED in exits or any(row["kind"] == "not-diagnosed" for row in attention):
+        exit_code = EXIT_FAILED
+    elif EXIT_ATTENTION in exits or attention:
+        exit_code = EXIT_ATTENTION
     else:
-        exit_code = 0
+        exit_code = EXIT_OK
     document = {
         "schema": "bcdrfix-fix-from-guest-status",
         "dry": dry,
@@ -269,6 +331,9 @@ def _fix_from_guest_status(
     data_items: tuple[str, ...],
     group_data: tuple[str, ...],
     as_json: bool,
+    quiet: bool = False,
+    verbose: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> NoReturn:
     """``bcdrfix fix INVENTORY --from-guest-status``: each host fixed by its own reported code."""
     try:
@@ -280,33 +345,43 @@ def _fix_from_guest_status(
             allow_disruptive=allow_disruptive,
             data=data,
             group_data=group_data,
+            progress=None if quiet else progress,
         )
     except (InventoryError, FixInputError, SettingsError) as exc:
         raise BcdrfixError(str(exc)) from None
+    out = console()
     if as_json:
-        click.echo(json.dumps(redact_data(result), indent=2, ensure_ascii=False))
+        echo_json(result)
+    elif quiet:
+        for report in reports.values():
+            _print_host_lines(out, report)
     else:
-        console = plain_console()
-        print_diagnosis(console, result["diagnosis"])
-        _print_groups(console, result, reports)
+        print_diagnosis(out, result["diagnosis"])
+        _print_groups(out, result, reports, verbose)
     sys.exit(result["exit_code"])
 
 
-def _print_groups(console, result: dict, reports: dict[str, FixReport]) -> None:
+def _print_groups(
+    console: Console, result: dict, reports: dict[str, FixReport], verbose: int = 0
+) -> None:
     for group in result["groups"]:
         console.print()
         internal = ", ".join(group["internal_codes"])
         console.print(
-            Text(f"{group['code']} ({internal}): {', '.join(group['hosts'])}", style="bold")
+            Text(
+                printable(f"{group['code']} ({internal}): {', '.join(group['hosts'])}"),
+                style="bold",
+            )
         )
-        _print_report(reports[group["code"]])
+        _print_report(console, reports[group["code"]], verbose)
     if result["attention"]:
         console.print()
         console.print(Text("Not fixed, needs a person:", style="bold yellow"))
         for row in result["attention"]:
-            console.print(Text(f"  {row['host']}: {row['code_name'] or '-'}: {row['why']}"))
+            line = f"  {row['host']}: {row['code_name'] or '-'}: {row['why']}"
+            console.print(Text(printable(line)))
     if result["left_alone"]:
         console.print()
         console.print(Text("Left alone (no failure in the guest):", style="bold"))
         for row in result["left_alone"]:
-            console.print(Text(f"  {row['host']}: {row['why']}"))
+            console.print(Text(printable(f"  {row['host']}: {row['why']}")))

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import json
-
 import click
 
 from bcdrfix.cli.errors import BcdrfixError
 from bcdrfix.cli.options import inventory_slice
+from bcdrfix.cli.output import echo_json, printable, quiet_option
 from bcdrfix.inventory.load import InventoryError, host_address, load_inventory
 
 
@@ -26,7 +25,10 @@ def inventory_group() -> None:
     show_default=True,
     help="names: one per line; limit: pyinfra --limit arguments; json.",
 )
-def inventory_hosts(inventory: str, limits: tuple[str, ...], shard: str | None, fmt: str) -> None:
+@quiet_option("Accepted like everywhere; the output is already bare.")
+def inventory_hosts(
+    inventory: str, limits: tuple[str, ...], shard: str | None, fmt: str, quiet: bool
+) -> None:
     """List the hosts of an inventory slice, e.g. to run a pyinfra deploy on one shard.
 
     \b
@@ -42,11 +44,11 @@ def inventory_hosts(inventory: str, limits: tuple[str, ...], shard: str | None, 
         raise BcdrfixError(str(exc)) from None
     if fmt == "names":
         for host in loaded.selected:
-            click.echo(host.name)
+            click.echo(printable(host.name))
     elif fmt == "limit":
         if not loaded.selected:
             raise BcdrfixError("this slice has no host to contact")
-        click.echo(" ".join(f"--limit={host.name}" for host in loaded.selected))
+        click.echo(" ".join(printable(f"--limit={host.name}") for host in loaded.selected))
     else:
         rows = [
             {
@@ -68,4 +70,4 @@ def inventory_hosts(inventory: str, limits: tuple[str, ...], shard: str | None, 
             }
             for m in loaded.not_contacted
         ]
-        click.echo(json.dumps(sorted(rows, key=lambda r: r["name"]), indent=2))
+        echo_json(sorted(rows, key=lambda r: r["name"]))

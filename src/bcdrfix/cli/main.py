@@ -6,9 +6,10 @@ import sys
 
 import click
 
-from bcdrfix.cli import audit, demo, diagnose, explain, fix, inventory, report
+from bcdrfix.cli import audit, demo, diagnose, explain, fix, inventory, report, settings
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.lab import cli as lab_cli
+from bcdrfix.reports.terminal import printable
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -25,6 +26,11 @@ def main() -> None:
       bcdrfix fix inventories/mine.py --from-guest-status   # fix each VM by its own error
       bcdrfix demo                                    # local lab: audit -> fix -> audit
       bcdrfix lab up --hosts 4                        # boot local test hosts with broken agents
+
+    \b
+    Every command: exit status 0 all right, 1 findings (something waits for you), 2 not done
+    (a host unreachable or failed, or bad input); --json prints JSON only on stdout; -q drops
+    progress and tables; -v adds detail; NO_COLOR=1 turns colour off.
     """
 
 
@@ -32,7 +38,7 @@ def run() -> None:
     try:
         main(standalone_mode=True)
     except SettingsError as exc:
-        click.echo(f"bcdrfix: error: {exc}", err=True)
+        click.echo(f"bcdrfix: error: {printable(str(exc))}", err=True)
         sys.exit(2)
 
 
@@ -42,6 +48,7 @@ for command in (
     inventory.inventory_group,
     explain.explain,
     explain.codes,
+    settings.settings_command,
     fix.fix,
     diagnose.diagnose_command,
     demo.demo,

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import click
-from rich.console import Console
 
 from bcdrfix.cli.audit import exit_with
 from bcdrfix.cli.errors import BcdrfixError
+from bcdrfix.cli.output import console, quiet_option
 from bcdrfix.reports import (
     ReportError,
     check_report_paths,
@@ -32,7 +32,8 @@ def report_group() -> None:
     required=True,
     help="Write the merged report: .json, .xml (JUnit) or .html. Repeatable.",
 )
-def report_merge(inputs: tuple[str, ...], reports: tuple[str, ...]) -> None:
+@quiet_option("The summary line only.")
+def report_merge(inputs: tuple[str, ...], reports: tuple[str, ...], quiet: bool) -> None:
     """Join the JSON reports of several runs (the shards of a fleet, or runs before and after a fix).
 
     A host found in several reports keeps its latest run. Exits like `bcdrfix audit` would have
@@ -49,7 +50,8 @@ def report_merge(inputs: tuple[str, ...], reports: tuple[str, ...]) -> None:
         write_reports(merged, reports)
     except ReportError as exc:
         raise BcdrfixError(str(exc)) from None
-    out = Console(highlight=False)
-    out.print(f"merged {len(inputs)} report(s), {len(merged['runs'])} run(s)")
+    out = console()
+    if not quiet:
+        out.print(f"merged {len(inputs)} report(s), {len(merged['runs'])} run(s)")
     out.print(summary_line(merged))
     exit_with(out, merged, reports)

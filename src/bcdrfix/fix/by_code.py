@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -90,17 +90,22 @@ def fix_error_code(code: str | None = None):
 
 # --- the report -------------------------------------------------------------------------------
 
-# What happened to one control on one host, as users read it.
-ALREADY_RIGHT = "already right"
+# What happened to one control on one host (kebab-case in JSON, like the audit's statuses;
+# the terminal shows them with spaces).
+ALREADY_RIGHT = "already-right"
 CHANGED = "changed"
-CHANGED_REST_BY_HAND = "changed, rest by hand"  # the fix did its part and left work to a person
-WOULD_CHANGE = "would change"
-NOT_CHANGED = "not changed"  # the check fails but its fix made no change (it needs an opt-in)
-NEEDS_APPROVAL = "needs approval"
-NOT_APPLICABLE = "not applicable"
+CHANGED_REST_BY_HAND = "changed-rest-by-hand"  # the fix did its part and left work to a person
+WOULD_CHANGE = "would-change"
+NOT_CHANGED = "not-changed"  # the check fails but its fix made no change (it needs an opt-in)
+NEEDS_APPROVAL = "needs-approval"
+NOT_APPLICABLE = "not-applicable"
 FAILED = "failed"
 ERROR = "error"
-NOT_RUN = "not run"
+NOT_RUN = "not-run"
+
+# Exit status, the same scheme as the audit's (README, "Exit status"): 0 all right, 1 something
+# waits for you (the audit's findings), 2 a host could not be fixed or reached (or bad input).
+EXIT_OK, EXIT_ATTENTION, EXIT_FAILED = 0, 1, 2
 
 PROBLEMS = (FAILED, ERROR, NOT_RUN)
 ATTENTION = (NEEDS_APPROVAL, NOT_CHANGED, WOULD_CHANGE, CHANGED_REST_BY_HAND)
@@ -146,12 +151,12 @@ class FixReport:
 
     @property
     def exit_code(self) -> int:
-        """0 all right or fixed; 1 a host failed or was unreachable; 3 something waits for you."""
+        """0 all right or fixed; 1 something waits for you; 2 a host failed or was unreachable."""
         if any(h.failed for h in self.hosts):
-            return 1
+            return EXIT_FAILED
         if any(o.outcome in ATTENTION for h in self.hosts for o in h.outcomes):
-            return 3
-        return 0
+            return EXIT_ATTENTION
+        return EXIT_OK
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -175,17 +180,33 @@ def parse_data(items: Iterable[str]) -> dict[str, Any]:
     return data
 
 
-def _recorder():
-    """A pyinfra state callback handler that records why a host could not be reached."""
+def _recorder(progress: Callable[[str], None]):
+    """A pyinfra state callback handler that records why a host could not be reached and tells
+    ``progress`` (one line per event: connected, unreachable, each operation's outcome)."""
     from pyinfra.api.state import BaseStateCallback
+
+    def op_name(state, op_hash) -> str:
+        meta = state.op_meta.get(op_hash)
+        return sorted(meta.names)[0] if meta is not None and meta.names else "operation"
 
     class Recorder(BaseStateCallback):
         def __init__(self) -> None:
             self.connect_errors: dict[str, str] = {}
 
+        def host_connect(self, state, host) -> None:  # type: ignore[override]
+            progress(f"{host.name}: connected")
+
         def host_connect_error(self, state, host, error) -> None:  # type: ignore[override]
             args = getattr(error, "args", None) or [error]
             self.connect_errors[host.name] = " ".join(str(args[0]).split())
+            progress(f"{host.name}: unreachable ({self.connect_errors[host.name]})")
+
+        def operation_host_success(self, state, host, op_hash, retry_count=0) -> None:  # type: ignore[override]
+            # the operation's result is recorded after this callback: the table tells changed
+            progress(f"{host.name}: {op_name(state, op_hash)}: done")
+
+        def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0) -> None:  # type: ignore[override]
+            progress(f"{host.name}: {op_name(state, op_hash)}: failed")
 
     return Recorder()
 
@@ -200,11 +221,15 @@ def run_fix(
     data: Mapping[str, Any] | None = None,
     group_data: Iterable[str] = (),
     cwd: str | None = None,
+    progress: Callable[[str], None] | None = None,
 ) -> FixReport:
     """Validate, connect, prepare ``fix_error_code`` on every host, run unless ``dry``, report.
 
+    ``progress`` gets one line per step as it happens (connecting, each host checked, each
+    operation's outcome per host); the lines carry host names, which are untrusted.
     Raises ``FixInputError``/``CodeNotFound``/``SettingsError`` before any host is contacted.
     """
+    say = progress or (lambda line: None)
     import gevent
     from pyinfra.api import Config, State
     from pyinfra.api.connect import connect_all, disconnect_all
@@ -233,7 +258,7 @@ def run_fix(
     inventory = loaded.inventory
     chosen = set(loaded.selected)
     selected = [h for h in inventory if h in chosen]  # in inventory order
-    recorder = _recorder()
+    recorder = _recorder(say)
     state.add_callback_handler(recorder)
 
     # Everything that can be checked without a host, for every host, before contacting any.
@@ -272,6 +297,7 @@ def run_fix(
         return FixReport(code, [e.code for e in entries], dry, list(reports.values()), steps)
 
     state.limit_hosts = hosts
+    say(f"checking {len(hosts)} host(s) for {', '.join(e.code for e in entries)}")
     results: dict[str, list] = {}
     pyinfra_logger = logging.getLogger("pyinfra")
     quiet = logging.NullHandler()  # failures are reported below, not as pyinfra log lines
@@ -298,7 +324,9 @@ def run_fix(
             for host, greenlet in greenlets.items():
                 if greenlet.successful():
                     results[host.name] = greenlet.value or []
+                    _say_checked(say, host.name, results[host.name])
                 else:
+                    say(f"{host.name}: error ({_one_line(greenlet.exception)})")
                     reports[host.name].error = _one_line(greenlet.exception)
                     try:
                         state.fail_hosts({host})
@@ -306,6 +334,7 @@ def run_fix(
                         pass
 
             if not dry and state.active_hosts:
+                say(f"changing {len(state.active_hosts)} host(s)")
                 state.set_stage(StateStage.Execute)
                 try:
                     run_ops(state)
@@ -330,6 +359,15 @@ def run_fix(
         for control, finding in results.get(host.name, []):
             report.outcomes.append(_outcome(control, finding, ops, dry))
     return FixReport(code, [e.code for e in entries], dry, list(reports.values()), steps)
+
+
+def _say_checked(say: Callable[[str], None], name: str, findings: list) -> None:
+    counts: dict[str, int] = {}
+    for _, finding in findings:
+        counts[finding.status.value] = counts.get(finding.status.value, 0) + 1
+    say(
+        f"{name}: checked: {', '.join(f'{n} {status}' for status, n in counts.items()) or 'nothing'}"
+    )
 
 
 def _one_line(exc: BaseException | None) -> str:

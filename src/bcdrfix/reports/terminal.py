@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import unicodedata
 from typing import Any
 
 from rich.console import Console
@@ -12,7 +14,7 @@ from rich.text import Text
 
 from bcdrfix.audit.document import AUDITED, FINDING_STATUSES, NOT_RUNNING, results_by_host
 from bcdrfix.audit.engine import Progress as AuditProgress
-from bcdrfix.core.redact import printable
+from bcdrfix.core.redact import printable as redact_printable
 
 CELL = {
     "pass": ("✔", "green"),
@@ -25,17 +27,32 @@ CELL = {
 FULL_TABLE_HOSTS = 40
 
 
+def printable(text: object) -> str:
+    """``text`` safe for a terminal: secrets masked and every control character (ESC, CSI, BEL,
+    DEL) shown as ``?`` (``bcdrfix.core.redact.printable``), and so are line breaks and
+    format characters such as bidi overrides; all other text, Japanese and Korean included, kept.
+
+    Host names, inventory values, error codes and messages pasted by users and everything a host
+    reports are untrusted: none of them may move the cursor, recolour or rewrite the terminal.
+    (Output goes through consoles without markup, so ``[brackets]`` stay literal too.)
+    """
+    text = redact_printable(str(text))
+    if text.isprintable():
+        return text
+    return "".join(
+        ch if ch.isprintable() or unicodedata.category(ch) == "Zs" else "?" for ch in text
+    )
+
+
 def host_line(host: dict, findings: int) -> Text:
     if host["state"] == AUDITED:
         style, what = ("red", f"{findings} finding(s)") if findings else ("green", "compliant")
     elif host["state"] == NOT_RUNNING:
-        style, what = "dim", f"not contacted: {host['message']}"
+        style, what = "dim", f"not contacted: {printable(host['message'])}"
     else:
-        style, what = "magenta", f"{host['state']}: {host['message']}"
+        style, what = "magenta", f"{host['state']}: {printable(host['message'])}"
     duration = f" ({host['duration_s']:.1f}s)" if host.get("duration_s") is not None else ""
-    return Text.assemble(
-        ("  " + printable(host["name"]), "bold"), ": ", (printable(what), style), duration
-    )
+    return Text.assemble(("  " + printable(host["name"]), "bold"), ": ", (what, style), duration)
 
 
 class LiveProgress:
@@ -69,6 +86,7 @@ class LiveProgress:
     def done(self, host: dict, results: list[dict]) -> None:
         findings = sum(1 for r in results if r["status"] in FINDING_STATUSES)
         if self.bar is not None:
+            # the bar's columns read markup: the name is escaped for it
             self.bar.update(self.task, advance=1, last=escape(printable(host["name"])))
             self.bar.console.print(host_line(host, findings))
         else:
@@ -96,7 +114,7 @@ def summary_table(document: dict, width: int = 100) -> Table:
     short = column_names(controls, width)
     results = results_by_host(document)
 
-    longest = max((len(h["name"]) for h in document["hosts"]), default=4)
+    longest = max((len(printable(h["name"])) for h in document["hosts"]), default=4)
     # Rich squeezes columns that do not fit down to nothing, blanking the status cells (16 Windows
     # controls overflow 80 columns); dropping the cell padding keeps every status visible.
     padded = min(longest, 32) + len("result") + 12 + sum(len(short[c]) + 3 for c in controls)
@@ -136,10 +154,9 @@ def summary_table(document: dict, width: int = 100) -> Table:
                 else Text("pass", "green")
             )
         elif host["state"] == NOT_RUNNING:
-            verdict = Text(printable(f"not running ({host['message']})"), "dim")
+            verdict = Text(f"not running ({printable(host['message'])})", "dim")
         else:
-            verdict = Text(printable(f"{host['state']}: {host['message']}"), "magenta")
-        # Host names are untrusted: no markup ("x[/]"), no escape sequences.
+            verdict = Text(f"{host['state']}: {printable(host['message'])}", "magenta")
         table.add_row(Text(printable(host["name"])), *cells, verdict)
     if hidden:
         table.add_row(
@@ -174,6 +191,35 @@ def legend() -> Text:
     for status, (symbol, style) in CELL.items():
         parts += [(symbol, style), f" {status}  "]
     return Text.assemble(*parts)
+
+
+def print_findings(console: Console, document: dict) -> None:
+    """``-v``: every finding with its evidence and the command that fixes it, host by host."""
+    results = results_by_host(document)
+    for host in document["hosts"]:
+        findings = [
+            r for r in results.get(host["name"], {}).values() if r["status"] in FINDING_STATUSES
+        ]
+        if not findings:
+            continue
+        console.print(Text(printable(host["name"]), "bold"))
+        for result in findings:
+            symbol, style = CELL[result["status"]]
+            console.print(
+                Text.assemble(
+                    "  ",
+                    (f"{symbol} {result['status']}", style),
+                    f" {result['control']}: {printable(result['summary'])}",
+                )
+            )
+            for label in ("observed", "desired"):
+                if result.get(label) is not None:
+                    value = json.dumps(result[label], ensure_ascii=False, default=str)
+                    console.print(Text(f"      {label}: {printable(value)}", "dim"))
+            if result.get("codes"):
+                console.print(Text(f"      prevents: {', '.join(result['codes'])}", "dim"))
+            if result.get("fix"):
+                console.print(Text(f"      fix: {printable(result['fix'])}"))
 
 
 def print_summary(console: Console, document: dict) -> None:
