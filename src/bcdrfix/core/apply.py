@@ -14,7 +14,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from bcdrfix.core.model import Control, ControlRegistry, Finding, Status, Step
+from bcdrfix.core.model import Control, ControlRegistry, Finding, Status, Step, error
+from bcdrfix.core.observe import unreadable_probes
+from bcdrfix.core.operations.lock import host_lock, host_unlock
 from bcdrfix.core.operations.report import note
 from bcdrfix.core.settings import Setting, Settings, load_settings
 
@@ -70,6 +72,9 @@ def evaluate(
 ) -> list[tuple[Control, Finding]]:
     results = []
     for control in controls:
+        if unreadable := unreadable_probes(observation, control.probes):
+            results.append((control, error("cannot check: " + "; ".join(unreadable))))
+            continue
         finding = control.evaluate(observation, settings)
         if finding.status is Status.FAIL and control.disruptive and not settings.allow_disruptive:
             finding = Finding(
@@ -97,9 +102,25 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
         return []
     observation = observe(engine.observers, host, controls, settings, platform)
     results = evaluate(controls, observation, settings)
+    planned = [
+        (control, finding, plan_steps(control, finding, observation, settings))
+        for control, finding in results
+    ]
+    # A host with changes to make is locked for this run's changes (see operations.lock).
+    changes = platform == "linux" and any(
+        step.op is not note for _, _, steps in planned for step in steps
+    )
+    if changes:
+        host_lock(
+            name="Lock the host for this run",
+            host_name=host.name,
+            wait=settings.lock_wait,
+            ttl=settings.lock_ttl,
+            # the controller sends a keepalive at least every ssh_keepalive seconds
+            stale=settings.ssh_keepalive + settings.ssh_dead_after,
+        )
     reported = []
-    for control, finding in host.loop(results):
-        steps = plan_steps(control, finding, observation, settings)
+    for control, finding, steps in host.loop(planned):
         run_steps(host, steps)
         reported.append(
             (
@@ -116,6 +137,8 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
                 ),
             )
         )
+    if changes:
+        host_unlock(name="Unlock the host")
     return reported
 
 

@@ -11,7 +11,11 @@ Probes may use the variables the preamble sets:
   detected from what is loaded on the host, empty when there is none;
 * ``BCDR_HAS_SYSTEMD``: ``1`` when systemd is PID 1.
 
-File contents travel base64-encoded so that any byte survives the trip.
+File contents travel base64-encoded so that any byte survives the trip. Every file is read
+through ``bcdr_file``, which reads at most ``BCDR_MAX_FILE_BYTES`` (``bcdrfix_max_file_bytes``):
+a larger file comes back as ``Unreadable`` and the controls reading it report an error instead
+of editing it. A probe whose output cannot be parsed is ``Unreadable`` too: one host's data
+never raises out of the observation (that would end the run for every host).
 """
 
 from __future__ import annotations
@@ -24,7 +28,24 @@ from typing import Any
 
 from pyinfra.api import FactBase
 
+from bcdrfix.core.connection import harden_connection
+
 SECTION = "@@bcdrfix-probe "
+
+
+class Unreadable(dict[str, str]):
+    """What a probe returns when bcdrfix cannot use the host's data; ``reason`` is one line.
+
+    A mapping, so that parsers keep their declared types; ``core.apply.evaluate`` turns a
+    control whose probes returned one into an error finding before its check runs.
+    """
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(unreadable=reason)
+
+    @property
+    def reason(self) -> str:
+        return self["unreadable"]
 
 
 @dataclass(frozen=True)
@@ -63,8 +84,13 @@ if [ -z "$BCDR_UNIT" ] && [ "$BCDR_HAS_SYSTEMD" = 1 ]; then
 fi
 bcdr_file() {
   if [ -f "$1" ]; then
+    bcdr_size=$(stat -L -c %s "$1")
+    if [ "$bcdr_size" -gt "${BCDR_MAX_FILE_BYTES:-1048576}" ]; then
+      printf 'toolarge %s %s\n' "$bcdr_size" "${BCDR_MAX_FILE_BYTES:-1048576}"
+      return
+    fi
     printf 'file %s\n' "$(stat -c '%a %U %G %s' "$1")"
-    base64 < "$1"
+    head -c "${BCDR_MAX_FILE_BYTES:-1048576}" < "$1" | base64
   else
     printf 'missing\n'
   fi
@@ -107,8 +133,18 @@ def parse_output(lines: list[str]) -> dict[str, Any]:
     }
     for name, body in sections.items():
         if name in PROBES:
-            result[name] = PROBES[name].parse(body)
+            try:
+                result[name] = PROBES[name].parse(body)
+            except (ValueError, IndexError, KeyError, TypeError) as exc:
+                result[name] = Unreadable(f"probe {name}: unexpected output ({exc})")
     return result
+
+
+def unreadable_probes(observation: dict[str, Any], probes: Iterable[str]) -> list[str]:
+    """Reasons why some of these probes' data cannot be used (empty when all can)."""
+    return [
+        value.reason for name in probes if isinstance(value := observation.get(name), Unreadable)
+    ]
 
 
 class LinuxObservation(FactBase):
@@ -133,6 +169,7 @@ class LinuxObservation(FactBase):
 
 
 def observe_linux(host: Any, probes: Iterable[str], settings: Any) -> dict[str, Any]:
+    harden_connection(host, settings.ssh_keepalive, settings.ssh_dead_after)
     return host.get_fact(
         LinuxObservation,
         probes=tuple(sorted(probes)),
@@ -148,6 +185,7 @@ def linux_probe_variables(settings: Any) -> tuple[tuple[str, str], ...]:
 
 PROBE_VARIABLES: dict[str, Callable[[Any], Any]] = {
     "BCDR_WAAGENT_CONF": lambda settings: settings.waagent_conf_path,
+    "BCDR_MAX_FILE_BYTES": lambda settings: settings.max_file_bytes,
 }
 
 # --- shared parsers -----------------------------------------------------------------------
@@ -160,6 +198,12 @@ def parse_key_values(lines: list[str]) -> dict[str, str]:
 
 def parse_file(lines: list[str]) -> dict[str, Any] | None:
     """Output of ``bcdr_file PATH``: None when missing, else mode/owner/group/size/text."""
+    if lines and lines[0].startswith("toolarge "):
+        size, limit = (lines[0].split() + ["?", "?"])[1:3]
+        return Unreadable(
+            f"the file is {size} bytes, more than bcdrfix reads ({limit} bytes, "
+            "bcdrfix_max_file_bytes): check it by hand"
+        )
     if not lines or lines[0].strip() == "missing" or not lines[0].startswith("file "):
         return None
     mode, owner, group, size = lines[0].split()[1:5]

@@ -163,6 +163,40 @@ SHARED.define(
     "Control ids this host must not check or fix (for example a VM you manage by hand).",
 )
 
+# --- connections and locks (every platform) -------------------------------------------------
+
+SHARED.define(
+    "bcdrfix_ssh_keepalive",
+    10,
+    as_int_range(1, 3600, "seconds"),
+    "Seconds between SSH keepalives on every connection bcdrfix uses.",
+)
+SHARED.define(
+    "bcdrfix_ssh_dead_after",
+    30,
+    as_int_range(5, 3600, "seconds"),
+    "A connection whose data stays unacknowledged this long is dead (TCP_USER_TIMEOUT): that "
+    "host fails alone, the others go on. A cut host fails within keepalive + dead-after seconds.",
+)
+SHARED.define(
+    "bcdrfix_lock_wait",
+    60,
+    as_int_range(0, 3600, "seconds"),
+    "Seconds a run waits for another bcdrfix run's lock on a host before that host fails.",
+)
+SHARED.define(
+    "bcdrfix_lock_ttl",
+    1800,
+    as_int_range(10, 86400, "seconds"),
+    "A run's host lock is released at its end, when its connection closes, or after this long.",
+)
+SHARED.define(
+    "bcdrfix_max_file_bytes",
+    1048576,
+    as_int_range(1024, 1073741824, "bytes"),
+    "Largest file the observation reads; a larger one is reported as an error, never edited.",
+)
+
 # --- loading ----------------------------------------------------------------------------------
 
 

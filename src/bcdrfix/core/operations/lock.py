@@ -1,0 +1,121 @@
+"""A per-host lock held for the duration of one bcdrfix run's changes.
+
+Two runs on the same host at once (two operators, a cron job and a person) must not interleave
+their changes: one stops the agent while the other writes its config. ``host_lock`` takes
+``flock`` on ``/run/bcdrfix/run.lock`` in a small holder process on the host and returns; the
+holder keeps the lock until
+
+* ``host_unlock`` (the run's last operation on the host) releases it, or
+* the SSH connection of the run ends (the run finished, failed or its controller was killed:
+  the holder watches the ``sshd`` process that serves the connection), or
+* nothing arrived on that connection for ``stale`` seconds (the controller sends an SSH
+  keepalive every ``bcdrfix_ssh_keepalive`` seconds, see ``core.connection``; a cut network
+  leaves sshd waiting, so the holder reads the socket's ``lastrcv`` with ``ss``), or
+* ``ttl`` seconds passed (a run whose connection hangs cannot lock the host forever).
+
+A second run waits at most ``wait`` seconds, then fails on that host alone with
+``another bcdrfix run holds host X since <UTC time> (run <id>)``. The lock lives in ``/run``
+(tmpfs), so a reboot never leaves a stale lock behind.
+"""
+
+from __future__ import annotations
+
+import shlex
+import uuid
+
+from pyinfra.api import StringCommand, operation
+
+from bcdrfix.core.operations.files import LOCK_DIR, REFUSED
+
+# One id per controller process; shown to a second run as the holder.
+RUN_ID = uuid.uuid4().hex[:12]
+
+
+def lock_script(
+    host_name: str, run_id: str, wait: int, ttl: int, stale: int = 0, lock_dir: str = LOCK_DIR
+) -> str:
+    q = shlex.quote
+    return "\n".join(
+        [
+            "umask 077",
+            f"d={q(lock_dir)} run={q(run_id)} wait={int(wait)} ttl={int(ttl)}",
+            f"stale={int(stale) * 1000}",
+            # ms since sshd $1 last received data on its connection (empty when unknown)
+            "lastrcv() {",
+            '  ss -tinpH state established 2>/dev/null | awk -v p="pid=$1," \\',
+            "    'index($0, p) { hit = 1; next }",
+            "     hit { if (match($0, /lastrcv:[0-9]+/)) print substr($0, RSTART + 8, RLENGTH - 8);"
+            " hit = 0 }'",
+            "}",
+            '(umask 022; mkdir -p "$d")',
+            # The sshd process serving this connection: the holder lives no longer than it.
+            "s=$$",
+            'while [ "$s" -gt 1 ]; do',
+            '  c=$(cat "/proc/$s/comm" 2>/dev/null) || { s=0; break; }',
+            '  case "$c" in sshd|sshd-session) break ;; esac',
+            "  s=$(sed -n 's/^PPid:[[:space:]]*//p' \"/proc/$s/status\")",
+            "done",
+            '[ "$s" -gt 1 ] || s=',
+            "r=$( {",
+            "  exec 2>/dev/null </dev/null",
+            '  exec 9>>"$d/run.lock"',
+            '  if flock -w "$wait" 9; then',
+            '    printf "%s %s %s\\n" "$run" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '
+            '"$(sh -c \'echo $PPID\')" > "$d/run.holder"',
+            "    end=$(( $(date +%s) + ttl ))",
+            "    echo ok",
+            "    exec >/dev/null",
+            "    n=0",
+            '    while grep -q "^$run " "$d/run.holder" && [ "$(date +%s)" -lt "$end" ] &&'
+            ' { [ -z "$s" ] || kill -0 "$s"; }; do',
+            "      sleep 1; n=$((n + 1))",
+            '      if [ -n "$s" ] && [ "$stale" -gt 0 ] && [ $((n % 3)) = 0 ]; then',
+            '        l=$(lastrcv "$s"); [ -z "$l" ] || [ "$l" -lt "$stale" ] || break',
+            "      fi",
+            "    done",
+            '    if grep -q "^$run " "$d/run.holder"; then rm -f "$d/run.holder"; fi',
+            "  else",
+            "    echo busy",
+            "  fi",
+            "} & )",
+            '[ "$r" = ok ] && exit 0',
+            'set -- $(cat "$d/run.holder" 2>/dev/null) "" "" ""',
+            f'echo "bcdrfix: another bcdrfix run holds host {q(host_name)} since ${{2:-?}} '
+            f'(run ${{1:-?}}); waited {int(wait)}s" >&2',
+            f"exit {REFUSED}",
+        ]
+    )
+
+
+def unlock_script(run_id: str, lock_dir: str = LOCK_DIR) -> str:
+    q = shlex.quote
+    return "\n".join(
+        [
+            f"d={q(lock_dir)} run={q(run_id)}",
+            'set -- $(cat "$d/run.holder" 2>/dev/null) "" "" ""',
+            '[ "$1" = "$run" ] || exit 0',
+            'rm -f "$d/run.holder"',
+            '[ -z "$3" ] || kill "$3" 2>/dev/null || :',
+        ]
+    )
+
+
+@operation(is_idempotent=False)
+def host_lock(
+    host_name: str, wait: int = 60, ttl: int = 1800, stale: int = 0, run_id: str = RUN_ID
+):
+    """
+    Take the per-host bcdrfix lock for this run (see the module docstring).
+
+    + host_name: the name shown to a second run
+    + wait: seconds to wait for another run's lock
+    + ttl: seconds after which the lock is released even if the run never ends
+    + stale: seconds of silence on the run's SSH connection after which it counts as gone
+    """
+    yield StringCommand(lock_script(host_name, run_id, wait, ttl, stale))
+
+
+@operation(is_idempotent=False)
+def host_unlock(run_id: str = RUN_ID):
+    """Release this run's per-host lock (nothing when another run holds it)."""
+    yield StringCommand(unlock_script(run_id))
