@@ -105,7 +105,7 @@ def test_missing_waagent_conf_is_an_error_saying_so_with_the_desired_keys():
     assert finding.desired["Extensions.Enabled"] == "y"
 
 
-def test_auto_restart_writes_drop_in_and_reloads_only_if_it_changed():
+def test_auto_restart_writes_drop_in_and_reloads_on_the_effective_state():
     obs = observation(
         agent_service={"ActiveState": "active", "UnitFileState": "enabled", "Restart": "no"}
     )
@@ -113,8 +113,14 @@ def test_auto_restart_writes_drop_in_and_reloads_only_if_it_changed():
     write, verify = commands("linux.agent_auto_restart", obs, bcdrfix_agent_restart_sec=7)
     assert write.kwargs["path"] == "/etc/systemd/system/waagent.service.d/zz-bcdrfix-restart.conf"
     assert "Restart=always\nRestartSec=7\n" in write.kwargs["content"]
-    assert verify.when_changed == 0
-    assert "systemctl daemon-reload" in verify.kwargs["commands"][0]
+    # Not "only if the drop-in changed": a run interrupted before the reload left the file right
+    # and Restart= wrong; the next run must reload (systemctl show decides).
+    assert verify.when_changed is None
+    command = verify.kwargs["commands"][0]
+    assert command.startswith(
+        '[ "$(systemctl show -p Restart --value waagent.service)" = always ] || '
+        "systemctl daemon-reload;"
+    )
 
 
 def test_conf_fix_writes_the_edited_file_then_try_restarts():
@@ -133,7 +139,46 @@ def test_conf_fix_writes_the_edited_file_then_try_restarts():
     write, restart = commands("linux.waagent_conf", obs)
     assert write.kwargs["content"] == CONF.replace("Enabled=n", "Enabled=y")
     assert restart.kwargs["commands"] == ["systemctl try-restart waagent.service"]
-    assert restart.when_changed == 0
+    assert restart.when_changed is None  # restarts even when an interrupted run wrote the file
+
+
+def test_right_conf_but_agent_started_before_it_changed_is_restarted():
+    """Config written, run interrupted before the restart: the agent still runs the old one."""
+    obs = observation(agent_loaded={"agent_started": 1000.0, "conf_changed": 1060.5})
+    finding = check("linux.waagent_conf", obs)
+    assert finding.status is Status.FAIL
+    assert "running agent started before it last changed" in finding.summary
+    (restart,) = commands("linux.waagent_conf", obs)
+    assert restart.kwargs["commands"] == ["systemctl try-restart waagent.service"]
+    fresh = observation(agent_loaded={"agent_started": 1061.0, "conf_changed": 1060.5})
+    assert check("linux.waagent_conf", fresh).status is Status.PASS
+    stopped = observation(agent_loaded={"agent_started": None, "conf_changed": 1060.5})
+    assert check("linux.waagent_conf", stopped).status is Status.PASS
+
+
+def test_agent_loaded_probe_compares_process_start_with_the_conf_change(tmp_path):
+    """In a PID namespace of its own (other agents may run on this machine)."""
+    conf = tmp_path / "waagent.conf"
+    conf.write_text(CONF)
+    script = build_script(["agent_loaded"], variables=[("BCDR_WAAGENT_CONF", str(conf))])
+    (tmp_path / "probe.sh").write_text(script)
+    scenario = (
+        "python3 -c 'import time; time.sleep(30)' /usr/sbin/waagent -daemon & sleep 2; "
+        f"sh {tmp_path}/probe.sh; echo @@@; sleep 0.1; echo '# edited' >> {conf}; "
+        f"sh {tmp_path}/probe.sh; kill $!"
+    )
+    proc = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", scenario],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    first, second = proc.stdout.split("@@@\n")
+    before = parse_output(first.splitlines())["agent_loaded"]
+    after = parse_output(second.splitlines())["agent_loaded"]
+    assert before["agent_started"] is not None
+    assert before["agent_started"] > before["conf_changed"]  # started after the file was written
+    assert after["agent_started"] < after["conf_changed"] - 1  # the file changed since
 
 
 def test_old_agent_is_reported_and_upgraded_only_when_asked():

@@ -41,11 +41,11 @@ class Unreadable(dict[str, str]):
     """
 
     def __init__(self, reason: str) -> None:
-        super().__init__(unreadable=reason)
+        super().__init__(bcdrfix_unreadable=reason)
 
     @property
     def reason(self) -> str:
-        return self["unreadable"]
+        return self["bcdrfix_unreadable"]
 
 
 @dataclass(frozen=True)

@@ -90,6 +90,61 @@ def _parse_waagent_conf(lines: list[str]) -> dict | None:
     return content
 
 
+# When the running agent started, against when its config last changed: the agent reads
+# waagent.conf only at start, so a config newer than the agent is not what the agent uses.
+# The agent is the unit's main process (the daemon) and its children (the extension handler);
+# without systemd, the processes running waagent. Start times come from /proc/PID/stat (clock
+# ticks since boot), converted with /proc/uptime.
+@probe(
+    "agent_loaded",
+    r"""
+read -r bcdr_up _ < /proc/uptime
+printf 'now %s %s %s\n' "$(date +%s.%N)" "$bcdr_up" "$(getconf CLK_TCK 2>/dev/null || echo 100)"
+printf 'conf %s\n' "$(stat -L -c %.9Z "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)"
+bcdr_main=
+[ -n "$BCDR_UNIT" ] && bcdr_main=$(systemctl show -p MainPID --value "$BCDR_UNIT")
+if [ -n "$bcdr_main" ] && [ "$bcdr_main" != 0 ]; then
+  bcdr_pids="$bcdr_main $(pgrep -P "$bcdr_main")"
+elif [ -z "$BCDR_UNIT" ]; then
+  bcdr_pids=$(pgrep -f -- '(waagent|WALinuxAgent).* -(daemon|run-exthandlers)')
+fi
+for pid in $bcdr_pids; do
+  case "$(cat /proc/$pid/comm 2>/dev/null)" in python*|waagent*) ;; *) continue ;; esac
+  printf 'process %s %s\n' "$pid" "$(sed 's/^.*) //' /proc/$pid/stat | cut -d' ' -f20)"
+done
+""",
+)
+def _parse_agent_loaded(lines: list[str]) -> dict[str, Any]:
+    """``{"conf_changed": epoch, "agent_started": epoch of the oldest agent process}``."""
+    now = uptime = conf = None
+    tick = 100.0
+    starts: list[float] = []
+    for line in lines:
+        words = line.split()
+        if words[:1] == ["now"] and len(words) == 4:
+            now, uptime, tick = float(words[1]), float(words[2]), float(words[3])
+        elif words[:1] == ["conf"] and len(words) == 2:
+            conf = float(words[1])
+        elif words[:1] == ["process"] and len(words) == 3:
+            starts.append(float(words[2]))
+    if now is None or uptime is None or not starts:
+        return {"conf_changed": conf, "agent_started": None}
+    boot = now - uptime
+    return {"conf_changed": conf, "agent_started": boot + min(starts) / tick}
+
+
+# A config changed less than this before the agent started counts as loaded (clock conversion).
+LOADED_TOLERANCE_S = 1.0
+
+
+def agent_older_than_conf(observation: Mapping[str, Any]) -> bool:
+    loaded = observation.get("agent_loaded")
+    if not isinstance(loaded, Mapping):
+        return False
+    started, changed = loaded.get("agent_started"), loaded.get("conf_changed")
+    return started is not None and changed is not None and started < changed - LOADED_TOLERANCE_S
+
+
 @probe(
     "agent_version",
     """
@@ -373,13 +428,14 @@ def fix_agent_auto_restart(observation, settings, finding: Finding) -> list[Step
             "current": observation.get("agent_restart_dropin"),
         },
     )
-    # Reload only when the drop-in changed, then check what systemd really applies.
+    # Keyed on the effective state, not on whether the drop-in changed: a run interrupted
+    # between the write and the reload leaves the file right and Restart= still wrong.
     verify = shell(
         "Reload systemd and verify Restart=always",
-        f"systemctl daemon-reload && r=$(systemctl show -p Restart --value {q}) && "
+        f'[ "$(systemctl show -p Restart --value {q})" = always ] || systemctl daemon-reload; '
+        f"r=$(systemctl show -p Restart --value {q}) && "
         f'{{ [ "$r" = always ] || {{ echo "bcdrfix: {unit} still has Restart=$r '
         f'(a drop-in in /run or a later one overrides it)" >&2; exit 1; }}; }}',
-        when_changed=0,
     )
     return [write, verify]
 
@@ -445,6 +501,13 @@ def check_waagent_conf(observation, settings) -> Finding:
             "backup extension does not and goes without the proxy (want 'Key=value')"
         )
         new_text = waagent_conf.normalise_proxy_lines(new_text)
+    if not problems and agent_older_than_conf(observation):
+        return failed(
+            f"{path}{via} is right, but the running agent started before it last changed: the "
+            "agent still uses the settings it read at its start (restart it)",
+            observed,
+            desired,
+        )
     if not problems:
         return passed(f"{path}{via}: " + ", ".join(s.describe() for s in states), observed, desired)
     return failed(f"{path}{via}: " + "; ".join(problems), observed, desired, new_text=new_text)
@@ -453,26 +516,29 @@ def check_waagent_conf(observation, settings) -> Finding:
 def fix_waagent_conf(observation, settings, finding: Finding) -> list[Step]:
     if finding.plan.get("by_hand"):
         return [note(finding.summary, name="waagent.conf needs a person", by_hand=True)]
-    steps = [
-        Step(
-            file_content,
-            {
-                "name": f"Write {settings.waagent_conf_path} (backup under {BACKUP_DIR})",
-                "path": settings.waagent_conf_path,
-                "content": finding.plan["new_text"],
-                "current": observation.get("waagent_conf"),
-            },
+    steps = []
+    if "new_text" in finding.plan:
+        steps.append(
+            Step(
+                file_content,
+                {
+                    "name": f"Write {settings.waagent_conf_path} (backup under {BACKUP_DIR})",
+                    "path": settings.waagent_conf_path,
+                    "content": finding.plan["new_text"],
+                    "current": observation.get("waagent_conf"),
+                },
+            )
         )
-    ]
     unit = agent_unit(observation)
     if unit:
+        # Not conditional on the write: the fix runs only when the file or the running agent is
+        # wrong, and a run interrupted after the write must restart the agent the next time.
         # try-restart: only a running agent is restarted; a stopped one is started by
         # linux.agent_service and then reads the new file anyway.
         steps.append(
             shell(
                 "Restart the agent to load the new configuration",
                 f"systemctl try-restart {shlex.quote(unit)}",
-                when_changed=0,
             )
         )
     return steps
@@ -484,7 +550,7 @@ CONTROLS.register(
         title="/etc/waagent.conf enables extensions and has the desired agent options",
         platform="linux",
         disruptive=False,
-        probes=("waagent_conf",),
+        probes=("waagent_conf", "agent_loaded"),
         check=check_waagent_conf,
         fix=fix_waagent_conf,
         description="Extensions.Enabled=y by default; Provisioning.Agent, Logs.Verbose and optional "
