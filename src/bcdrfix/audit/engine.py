@@ -43,6 +43,7 @@ from bcdrfix.audit.guest import GUEST_PARSE, GUEST_PROBE, last_backup
 from bcdrfix.catalog import load_catalog
 from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, load_settings
 from bcdrfix.core.apply import evaluate, platform_of, select_controls
+from bcdrfix.core.connection import close_connection
 from bcdrfix.core.redact import redact_data
 from bcdrfix.core.settings import Settings, SettingsError
 from bcdrfix.core.templating import TEMPLATES_DIR
@@ -251,11 +252,7 @@ def audit_host(
         ]
     finally:
         doc["duration_s"] = round(time.monotonic() - started, 3)
-        if host.connected:
-            try:
-                host.disconnect()
-            except Exception:  # noqa: BLE001 - the audit is done; a failed goodbye changes nothing
-                pass
+        close_connection(host)  # pyinfra's disconnect leaves the SSH client open
 
 
 def _not_contacted_document(machine: Any, run_id: str) -> dict:

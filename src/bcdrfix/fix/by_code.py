@@ -28,6 +28,7 @@ from typing import Any
 from bcdrfix.catalog import CatalogError, CodeNotFound, Entry, load_catalog, step_as_dict
 from bcdrfix.controls import ENGINE, REGISTRY, Status, apply_controls, load_settings
 from bcdrfix.core.apply import platform_of, select_controls
+from bcdrfix.core.connection import close_connection
 from bcdrfix.inventory.load import load_inventory
 
 ERROR_CODE_KEY = "error_code"  # host data key: --data error_code=CODE
@@ -343,6 +344,8 @@ def run_fix(
             state.set_stage(StateStage.Disconnect)
             disconnect_all(state)
     finally:
+        for host in hosts:  # pyinfra's disconnect leaves SSH clients open
+            close_connection(host)
         pyinfra_logger.removeHandler(quiet)
         if previous_progress is None:
             os.environ.pop("PYINFRA_PROGRESS", None)
