@@ -9,7 +9,17 @@ group data; every ``bcdrfix_*`` value is validated before anything runs. For Azu
 inventory instead: inventories/azure.py.
 """
 
-_ssh = {"ssh_user": "azureuser", "ssh_key": "~/.ssh/id_ed25519"}
+# SSH host keys: checked strictly against a known_hosts file you supply, so that the first
+# contact never trusts whatever key answers (a machine in the middle would get root's commands).
+# Put the hosts' keys there from a channel you trust (the VM's boot diagnostics / serial console,
+# or `az vm run-command invoke ... --scripts "cat /etc/ssh/ssh_host_ed25519_key.pub"`).
+# An unknown or changed key makes that host fail alone with one line; nothing is run on it.
+_ssh = {
+    "ssh_user": "azureuser",
+    "ssh_key": "~/.ssh/id_ed25519",
+    "ssh_strict_host_key_checking": "yes",
+    "ssh_known_hosts_file": "inventories/known_hosts",
+}
 
 linux = [
     ("web-01", {"ssh_hostname": "10.0.1.4", **_ssh}),

@@ -214,3 +214,17 @@ def test_inventory_json_listing_shows_what_is_not_contacted(azure_env):
     rows = {row["name"]: row for row in json.loads(proc.stdout)}
     assert rows["build-01"]["contact"] is False and rows["build-01"]["reason"] == "VM stopped"
     assert rows["web-02"]["contact"] is True and rows["web-02"]["address"] == "10.20.1.5"
+
+
+def test_known_hosts_file_makes_host_key_checking_strict(azure_env, monkeypatch, tmp_path):
+    loaded = load_inventory("inventories/azure.py")
+    web = next(h for h in loaded.selected if h.name == "web-02")
+    assert web.data.get("ssh_strict_host_key_checking") is None  # pyinfra's default (TOFU)
+    known = tmp_path / "known_hosts"
+    known.write_text("10.20.1.5 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n")
+    monkeypatch.setenv("BCDRFIX_AZURE_KNOWN_HOSTS", str(known))
+    loaded = load_inventory("inventories/azure.py")
+    for host in loaded.selected:
+        if host.data.get("ssh_hostname"):
+            assert host.data.ssh_strict_host_key_checking == "yes", host.name
+            assert host.data.ssh_known_hosts_file == str(known), host.name

@@ -30,3 +30,13 @@ def test_example_inventory_loads_with_valid_settings():
     assert set(hosts) == {"web-01", "web-02", "db-01", "@winrm/sql-07"}
     assert hosts["@winrm/sql-07"]["groups"] == ["example", "windows"]
     assert "linux" in hosts["db-01"]["groups"]
+
+
+def test_example_inventory_checks_host_keys_strictly_against_a_supplied_file():
+    from bcdrfix.inventory.load import load_inventory
+
+    loaded = load_inventory("inventories/example.py", cwd=str(REPO))
+    for host in loaded.selected:
+        if not host.name.startswith("@winrm/"):
+            assert host.data.ssh_strict_host_key_checking == "yes", host.name
+            assert host.data.ssh_known_hosts_file == "inventories/known_hosts", host.name
