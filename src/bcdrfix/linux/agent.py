@@ -63,7 +63,10 @@ def _parse_dropin(lines: list[str]) -> dict | None:
 f=${BCDR_WAAGENT_CONF:-/etc/waagent.conf}
 [ -L "$f" ] && printf 'link %s\\n' "$(readlink -f -- "$f")"
 if [ -e "$f" ] && [ ! -r "$f" ]; then printf 'unreadable %s\\n' "$(stat -L -c '%a %U %G' "$f")"
-elif [ -f "$f" ]; then printf 'file %s\\n' "$(stat -L -c '%a %U %G %s' "$f")"; base64 < "$f"
+elif [ -f "$f" ]; then
+  m=${BCDR_MAX_FILE_BYTES:-1048576} n=$(stat -L -c %s "$f")
+  if [ "$n" -gt "$m" ]; then printf 'toolarge %s %s\\n' "$n" "$m"
+  else printf 'file %s\\n' "$(stat -L -c '%a %U %G %s' "$f")"; head -c "$m" < "$f" | base64; fi
 else echo missing; fi
 """,
 )
