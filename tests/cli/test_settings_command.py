@@ -37,6 +37,8 @@ def group_data_settings() -> dict[str, list[tuple[str, int, bool, object]]]:
                 continue
             for target in node.targets:
                 assert isinstance(target, ast.Name), f"{path.name}:{node.lineno}"
+                if target.id.startswith("_"):
+                    continue  # a pyinfra global argument (``_timeout``), not a bcdrfix setting
                 documented = any(n in comments for n in range(node.lineno, node.end_lineno + 1))
                 number = node.lineno - 1
                 while not documented and number >= 1 and lines[number - 1].strip():
