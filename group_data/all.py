@@ -30,3 +30,7 @@ bcdrfix_lock_ttl = 1800
 
 # Largest file the observation reads (bytes); larger files are reported, never edited.
 bcdrfix_max_file_bytes = 1048576
+
+# Fail a host's operation (and so the pyinfra run) when a control needs approval, is reported
+# only, or leaves work by hand: for CI gates. Off: these are reported and the run succeeds.
+bcdrfix_fail_on_findings = False

@@ -157,7 +157,7 @@ def test_plain_pyinfra_deploy_does_the_same(lab, hosts):
     proc = run_pyinfra(
         "deploys/fix_error_code.py", "--data", "error_code=usererrorguestagentstatusunavailable"
     )
-    assert "linux.agent_service: Start the agent" in proc.stdout
+    assert "linux.agent_service: fix: Start the agent" in proc.stdout
     assert debian.service("walinuxagent").is_running
     code, report = bcdrfix_fix("--code", "UserErrorGuestAgentStatusUnavailable", "--dry")
     assert code == 0 and not any(changed(report).values())

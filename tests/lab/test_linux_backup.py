@@ -96,9 +96,13 @@ def extension_view(lab, name: str) -> dict:
 
 
 def findings(output: str) -> dict[tuple[str, str], str]:
-    """``(host, control) -> message`` from the noop lines of a verbose run."""
+    """``(host, control) -> message`` from what a verbose run says per host and control."""
     found = {}
-    for host, control, message in re.findall(r"\[([\w-]+)\]\s+noop: (linux\.\w+): (.*)", output):
+    line = (
+        r"\[([\w-]+)\]\s+(?:noop: )?(linux\.\w+): (?!fix: )"
+        r"(?:(?:pass|not-applicable|report only|needs approval): )?(.*)"
+    )
+    for host, control, message in re.findall(line, output):
         found[(host, control)] = message
     return found
 
@@ -122,9 +126,9 @@ def test_seeded_vmbackup_faults_are_found_and_fixed(runs):
         "lab-rhel-02": {"seqsnapshot": "0"},
         "lab-debian-03": {},
     }
-    write = runs["first"].split(
-        "Starting operation: linux.vmbackup_conf: Write /etc/azure/vmbackup.conf"
-    )[1]
+    write = runs["first"].split("Starting operation: bcdrfix.linux_backup | linux.vmbackup_conf: ")[
+        1
+    ]
     write = write.split("--> Starting operation")[0]
     assert set(re.findall(r"\[([\w-]+)\]\s+Success", write)) == {
         "lab-debian-01",
@@ -162,7 +166,7 @@ def test_mode_comments_and_backups_are_kept(lab, runs):
 def test_settings_left_in_the_template_path_are_reported(runs):
     first = runs["first"]
     assert re.search(
-        r"\[lab-debian-03\]\s+noop: linux\.vmbackup_conf_location: MountsToSkip=/mnt/resource, "
+        r"\[lab-debian-03\]\s+linux\.vmbackup_conf_location: report only: MountsToSkip=/mnt/resource, "
         r"SafeFreezeWaitInSeconds=600 set only in the extension's template",
         first,
     )

@@ -49,7 +49,9 @@ def run_deploy(tmp_path, deploy: str, responses: dict[str, dict], *data: str):
         args += ["--data", item]
     result = subprocess.run(args, cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-3000:]
-    return json.loads(result.stdout), commands_by_host(result.stderr)
+    document = json.loads(result.stdout)
+    document["stderr"] = result.stderr
+    return document, commands_by_host(result.stderr)
 
 
 def commands_by_host(stderr: str) -> dict[str, list[str]]:
@@ -70,35 +72,45 @@ def commands_by_host(stderr: str) -> dict[str, list[str]]:
 
 RESTART_MARK = "$dependents = Get-BcdrfixRunningDependents $service"
 
-# pyinfra groups the operations of all hosts by call site: one operation can carry the names of
-# a fix on one host and of a no-op note on another. These names are the notes'.
-NOTE_NAMES = (
-    "pass",
-    "not-applicable",
-    "needs-approval",
-    "error",
-    "report only",
-    "report writer",
-    "needs approval",
-)
+
+def _host_lines(result: dict, host: str) -> list[str]:
+    """What bcdrfix said about one host while the deploy was prepared (one line each)."""
+    prefix = re.compile(rf"^\s*\[@fake/{re.escape(host)}\]\s+(noop: )?")
+    return [prefix.sub("", line) for line in result["stderr"].splitlines() if prefix.match(line)]
 
 
-def _ops_for(result: dict, host: str, bucket: str, notes: bool) -> list[str]:
-    names = []
-    for op in result["results"]["operations"]:
-        if f"@fake/{host}" in op[bucket]:
-            names += [
-                n for n in op["names"] if n.split(": ", 1)[-1].startswith(NOTE_NAMES) == notes
-            ]
-    return names
+def _controls(result: dict, host: str, bucket: str) -> set[str]:
+    """Controls whose one operation ended in ``bucket`` (success = changed) on the host."""
+    return {
+        name.rsplit(" | ", 1)[-1].split(": ", 1)[0]  # "bcdrfix.windows_vss | windows.x: title"
+        for op in result["results"]["operations"]
+        if f"@fake/{host}" in op[bucket]
+        for name in op["names"]
+    }
 
 
 def changed_ops(result: dict, host: str) -> list[str]:
-    return _ops_for(result, host, "success", notes=False)
+    """``control: step`` of every fix step of the controls that changed the host."""
+    changed = _controls(result, host, "success")
+    return [
+        line.replace(": fix: ", ": ", 1)
+        for line in _host_lines(result, host)
+        if ": fix: " in line and line.split(": ", 1)[0] in changed
+    ]
 
 
 def no_change_ops(result: dict, host: str) -> list[str]:
-    return _ops_for(result, host, "no_change", notes=True)
+    """``control: what was said`` for the controls that changed nothing on the host."""
+    quiet = _controls(result, host, "no_change")
+    return [
+        line
+        for line in _host_lines(result, host)
+        if line.split(": ", 1)[0] in quiet and ": fix: " not in line
+    ]
+
+
+def said(lines: list[str], start: str) -> bool:
+    return any(line.startswith(start) for line in lines)
 
 
 @pytest.fixture(scope="module")
@@ -142,16 +154,16 @@ def test_agent_deploy_fixes_services_and_reports(runs):
     assert "$ServiceName = 'WindowsAzureGuestAgent'" in scripts[0]
     assert scripts[0].endswith("Start-BcdrfixService $service $WaitSeconds")
     assert "$StartupType = 'Automatic'" in scripts[1] and "$ServiceName = 'RdAgent'" in scripts[1]
-    assert "windows.agent_version: report only" in no_change_ops(result, "broken")
-    assert "windows.dhcp: report only" in no_change_ops(result, "broken")
+    assert said(_host_lines(result, "broken"), "windows.agent_version: report only: ")
+    assert said(_host_lines(result, "broken"), "windows.dhcp: report only: ")
 
 
 def test_vss_deploy_needs_approval_for_writer_restarts(runs):
     result, commands = runs["windows_vss"]
-    assert "windows.vss_writers: needs-approval" in no_change_ops(result, "broken")
+    assert said(_host_lines(result, "broken"), "windows.vss_writers: needs approval: ")
     assert not any(RESTART_MARK in c for c in commands["broken"])
     # no error code, no setting: the BcdrAgentPersistentKeys are left alone
-    assert "windows.bcdr_snapshot_keys: not-applicable" in no_change_ops(result, "broken")
+    assert said(_host_lines(result, "broken"), "windows.bcdr_snapshot_keys: not-applicable: ")
     assert not any("BcdrAgentPersistentKeys" in c for c in commands["broken"][1:])
 
 
@@ -170,7 +182,7 @@ def test_vss_deploy_restarts_writers_with_opt_in(tmp_path):
         "SQLWriter",
         "CryptSvc",
     ]
-    assert "windows.vss_writers: report writer" in no_change_ops(result, "broken")
+    assert said(_host_lines(result, "broken"), "windows.vss_writers: report writer: ")
 
 
 def test_com_deploy(runs):
@@ -180,7 +192,7 @@ def test_com_deploy(runs):
         "windows.msdtc_account: Run MSDTC as NT AUTHORITY\\NetworkService",
         "windows.comsysapp: Start COM+ System Application",
     ]
-    assert "windows.msdtc_account: needs approval" in no_change_ops(result, "broken")
+    assert said(_host_lines(result, "broken"), "windows.msdtc_account: needs approval: ")
     assert any(
         "StartName = $Account" in c and "$Account = 'NT AUTHORITY\\NetworkService'" in c
         for c in commands["broken"]
@@ -194,7 +206,7 @@ def test_msdtc_reinstall_on_request_with_approval(tmp_path):
         {"healthy": observation_response("healthy")},
         "bcdrfix_msdtc_reinstall=true",
     )
-    assert "windows.msdtc_reinstall: needs-approval" in no_change_ops(result, "healthy")
+    assert said(_host_lines(result, "healthy"), "windows.msdtc_reinstall: needs approval: ")
     result, commands = run_deploy(
         tmp_path,
         "windows_com",
@@ -217,7 +229,7 @@ def test_network_deploy_reports_only(runs):
     result, commands = runs["windows_network"]
     assert changed_ops(result, "broken") == []
     assert len(commands["broken"]) == 1  # the observation, with its TCP connects, and nothing else
-    assert "windows.connectivity: report only" in no_change_ops(result, "broken")
+    assert said(_host_lines(result, "broken"), "windows.connectivity: report only: ")
     assert "Invoke-BcdrfixSection 'connectivity'" in commands["broken"][0]
 
 

@@ -6,19 +6,31 @@ observer of each platform, assembled by ``bcdrfix.controls`` (deploy files call 
 
 Per control and host the run reports one of: already right (no change), changed, needs
 approval (a disruptive fix without opt-in), not applicable, or error.
+
+Each control is ONE pyinfra operation with the same name on every host
+(``linux.agent_service: the guest agent runs...``); per host its outcome is pyinfra's: changed
+(the fix ran), no change (already right, not applicable, needs approval, report only: each said
+on its own line), or failed (the check could not decide, or ``bcdrfix_fail_on_findings``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
+from pyinfra.api import FunctionCommand, operation
+from pyinfra.operations.util.files import generate_color_diff
+
 from bcdrfix.core.model import Control, ControlRegistry, Finding, Status, Step, error
 from bcdrfix.core.observe import unreadable_probes
+from bcdrfix.core.operations.files import file_content
 from bcdrfix.core.operations.lock import host_lock, host_unlock
-from bcdrfix.core.operations.report import note
+from bcdrfix.core.operations.report import note as note_op
 from bcdrfix.core.settings import Setting, Settings, load_settings
+
+logger = logging.getLogger("pyinfra")
 
 # function(host, probe names, settings) -> observation dict
 Observer = Callable[[Any, Iterable[str], Any], dict[str, Any]]
@@ -89,13 +101,23 @@ def evaluate(
     return results
 
 
+def operation_name(control: Control) -> str:
+    """The one pyinfra operation name of a control, the same on every host."""
+    return f"{control.id}: {control.title}"
+
+
 def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Control, Finding]]:
-    """Check and fix the given controls on the current pyinfra host."""
+    """Check and fix the given controls on the current pyinfra host: one operation per control.
+
+    Each control is one pyinfra operation named ``operation_name(control)`` on every host, so
+    pyinfra's results table counts hosts per control truthfully: changed (the fix ran), no change
+    (already right, not applicable, or only reported: why is logged, with ``-v`` for the quiet
+    ones), error (the check could not decide, or ``bcdrfix_fail_on_findings`` and something is
+    left to a person).
+    """
     from pyinfra import host
 
     settings = engine.load_settings(host.data, host.name)
-    # Say per host why nothing changed (already right, needs approval...), not only with -v.
-    host.state.print_noop_info = True
     platform = platform_of(host)
     controls = select_controls(engine.controls, control_ids, platform, settings)
     if not controls:
@@ -108,7 +130,7 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
     ]
     # A host with changes to make is locked for this run's changes (see operations.lock).
     changes = platform == "linux" and any(
-        step.op is not note for _, _, steps in planned for step in steps
+        not _is_note(step) for _, _, steps in planned for step in steps
     )
     if changes:
         host_lock(
@@ -120,18 +142,26 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
             stale=settings.ssh_keepalive + settings.ssh_dead_after,
         )
     reported = []
+    # One call site inside host.loop: pyinfra orders operations by call site and loop position,
+    # so the order is identical on every host whatever each host needs.
     for control, finding, steps in host.loop(planned):
-        run_steps(host, steps)
+        failure = failure_reason(control, finding, steps, settings)
+        _say(host, control, finding, steps, failure)
+        control_operation(
+            name=operation_name(control),
+            control_id=control.id,
+            steps=steps,
+            failure=failure,
+        )
         reported.append(
             (
                 control,
                 replace(
                     finding,
-                    # pyinfra merges operation names across hosts; keep this host's own.
                     steps=tuple(
                         step.name.removeprefix(f"{control.id}: ")
                         for step in steps
-                        if step.op is not note
+                        if not _is_note(step)
                     ),
                     by_hand=tuple(step.kwargs["message"] for step in steps if step.by_hand),
                 ),
@@ -142,6 +172,110 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
     return reported
 
 
+def _is_note(step: Step) -> bool:
+    return step.op is note_op
+
+
+def failure_reason(
+    control: Control, finding: Finding, steps: list[Step], settings: Settings
+) -> str | None:
+    """Why this control's operation must fail on this host, or None.
+
+    A check that could not decide (``error``) always fails: pyinfra must never say "no change"
+    about something it could not check. With ``bcdrfix_fail_on_findings`` a finding left to a
+    person (needs approval, report only, a fix that leaves work by hand) fails too.
+    """
+    if finding.status is Status.ERROR:
+        return f"could not check: {finding.summary}"
+    if not settings.fail_on_findings:
+        return None
+    if finding.status is Status.NEEDS_APPROVAL:
+        return f"needs approval: {finding.summary}"
+    if finding.status is Status.FAIL:
+        left = [step.kwargs["message"] for step in steps if _is_note(step)]
+        if not any(not _is_note(step) for step in steps):
+            return f"not fixed: {'; '.join(left) or finding.summary}"
+        if any(step.by_hand for step in steps):
+            return f"left to do by hand: {'; '.join(left)}"
+    return None
+
+
+def _say(host: Any, control: Control, finding: Finding, steps: list[Step], failure: str | None):
+    """One line per host for what needs a person or what a fix will do; the rest with -v."""
+    if failure:
+        host.log_styled(f"{control.id}: {failure}", fg="red", log_func=logger.error)
+        return
+    if finding.status is Status.NEEDS_APPROVAL:
+        host.log_styled(
+            f"{control.id}: needs approval: {finding.summary}", fg="yellow", log_func=logger.warning
+        )
+        return
+    if finding.status in (Status.PASS, Status.NOT_APPLICABLE):
+        host.noop(f"{control.id}: {finding.status.value}: {finding.summary}")
+        return
+    for step in steps:
+        what = step.name.removeprefix(f"{control.id}: ")
+        if _is_note(step):  # report only, needs approval, by hand: a person must read it
+            host.log_styled(
+                f"{control.id}: {what}: {step.kwargs['message']}",
+                fg="yellow",
+                log_func=logger.warning,
+            )
+        else:  # what the fix does on this host (the operation's name is the control's)
+            host.log(f"{control.id}: fix: {what}")
+
+
+@operation(is_idempotent=True)
+def control_operation(control_id: str, steps: Sequence[Step], failure: str | None = None):
+    """
+    Check-and-fix of one bcdrfix control on one host: the commands of every step of its fix.
+
+    + control_id: the control (``linux.agent_service``)
+    + steps: the fix's steps (``bcdrfix.core.model.Step``) planned for this host
+    + failure: a reason to fail this host's operation (the check could not decide...)
+
+    A step with ``when_changed`` runs only when the step it names yields commands, as pyinfra's
+    ``_if=meta.did_change`` would across operations. Files written by ``file_content`` show a
+    diff with ``--diff``.
+    """
+    if failure is not None:
+        yield FunctionCommand(_fail, (f"{control_id}: {failure}",), {})
+        return
+    changed: list[bool] = []
+    for step in steps:
+        if _is_note(step) or (step.when_changed is not None and not changed[step.when_changed]):
+            changed.append(False)
+            continue
+        kwargs = {key: value for key, value in step.kwargs.items() if key != "name"}
+        commands = list(step.op._inner(**kwargs))  # type: ignore[attr-defined]
+        changed.append(bool(commands))
+        if commands and step.op is file_content:
+            _log_diff(kwargs)
+        yield from commands
+
+
+def _fail(state: Any, host: Any, message: str) -> bool:
+    host.log_styled(message, fg="red", log_func=logger.error)
+    return False
+
+
+def _log_diff(kwargs: dict[str, Any]) -> None:
+    """Show the change of a file as pyinfra's own file operations do under ``--diff``."""
+    from pyinfra import host
+
+    state = host.state
+    if not state.config.DIFF or state.is_executing:
+        return
+    current = kwargs.get("current") or {}
+    host.log(f"Will modify {kwargs['path']}", logger.info)
+    for line in generate_color_diff(
+        str(current.get("text", "")).splitlines(keepends=True),
+        str(kwargs["content"]).splitlines(keepends=True),
+    ):
+        logger.info("  %s", line)
+    logger.info("")
+
+
 def plan_steps(
     control: Control, finding: Finding, observation: dict, settings: Settings
 ) -> list[Step]:
@@ -149,25 +283,10 @@ def plan_steps(
     if finding.status is Status.FAIL and control.fix is not None:
         steps = control.fix(observation, settings, finding)
     else:
-        # Names are the same on every host so that pyinfra groups them; details go to the message.
-        name = f"{finding.status.value}"
-        steps = [Step(note, {"name": name, "message": f"{control.id}: {finding.summary}"})]
+        # A failing check without a fix is reported only; the other outcomes say their status.
+        name = "report only" if finding.status is Status.FAIL else finding.status.value
+        steps = [Step(note_op, {"name": name, "message": finding.summary})]
     return [
         replace(step, kwargs={**step.kwargs, "name": f"{control.id}: {step.name}"})
         for step in steps
     ]
-
-
-def run_steps(host: Any, steps: list[Step]) -> list[Any]:
-    """Issue the steps' operations from this single call site, in order; return their metas.
-
-    pyinfra orders operations across hosts by call site and loop position; one call site inside
-    ``host.loop`` keeps the order identical on every host whatever each host needs.
-    """
-    metas: list[Any] = []
-    for step in host.loop(steps):
-        kwargs = dict(step.kwargs)
-        if step.when_changed is not None:
-            kwargs["_if"] = metas[step.when_changed].did_change
-        metas.append(step.op(**kwargs))
-    return metas

@@ -66,6 +66,12 @@ def error(summary: str, observed: Any = None, desired: Any = None) -> Finding:
     return Finding(Status.ERROR, summary, observed, desired)
 
 
+# What a check may raise on data it cannot read (a probe's output cut short, a value that does not
+# parse): the host gets an ``error`` finding. Anything else (TypeError, AttributeError...) is a
+# bug in bcdrfix and crashes loudly.
+DATA_ERRORS: tuple[type[Exception], ...] = (KeyError, ValueError)
+
+
 @dataclass(frozen=True)
 class Step:
     """One pyinfra operation a fix wants: ``op(**kwargs)``.
@@ -149,11 +155,14 @@ class Control:
     description: str = ""
 
     def evaluate(self, observation: Mapping[str, Any], settings: Any) -> Finding:
-        """Run the check; turn a crash on unexpected data into an ``error`` finding."""
+        """Run the check; turn unreadable data (``DATA_ERRORS``) into an ``error`` finding.
+
+        Only data errors are caught: a programming error must not pass for a finding.
+        """
         try:
             return self.check(observation, settings)
-        except Exception as exc:  # noqa: BLE001 - a broken observation must not stop the fleet
-            return error(f"could not evaluate: {type(exc).__name__}: {exc}")
+        except DATA_ERRORS as exc:
+            return error(f"could not evaluate the observed data: {type(exc).__name__}: {exc}")
 
 
 class ControlRegistry:

@@ -157,6 +157,13 @@ SHARED.define(
     "unmount/fsck). Off: such fixes are reported as 'needs approval'.",
 )
 SHARED.define(
+    "bcdrfix_fail_on_findings",
+    False,
+    as_bool,
+    "Fail a host's operation when a control needs approval, is only reported, or leaves work "
+    "by hand (for CI); by default these are reported and the run succeeds.",
+)
+SHARED.define(
     "bcdrfix_skip_controls",
     (),
     as_id_list,  # checked against the control registry by load_settings
