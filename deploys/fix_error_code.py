@@ -9,8 +9,10 @@ The controls come from the error-code catalog (`bcdrfix explain CODE` shows them
 
 `bcdrfix fix INVENTORY --code CODE` runs the same, validating the code and every host's settings
 before any host is contacted, and summarises per host what changed.
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.fix_error_code
 """
 
-from bcdrfix.fix.by_code import fix_error_code
+from bcdrfix.deploys import fix_error_code
 
 fix_error_code()

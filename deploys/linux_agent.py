@@ -3,17 +3,10 @@
 pyinfra inventories/lab.py deploys/linux_agent.py          # fix
 pyinfra inventories/lab.py deploys/linux_agent.py --dry    # preview
 pyinfra inventories/lab.py deploys/linux_agent.py --data bcdrfix_agent_restart=true
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.linux_agent
 """
 
-from bcdrfix.controls import apply_controls
+from bcdrfix.deploys import linux_agent
 
-# Order matters: the config is written before the service is (re)started.
-apply_controls(
-    [
-        "linux.waagent_conf",
-        "linux.agent_auto_restart",
-        "linux.agent_service",
-        "linux.agent_restart",
-        "linux.agent_package",
-    ]
-)
+linux_agent()

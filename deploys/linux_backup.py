@@ -6,18 +6,10 @@ connectivity, DHCP.
     pyinfra inventories/lab.py deploys/linux_backup.py \
         --data 'bcdrfix_vmbackup_conf={"MountsToSkip": ["/mnt/resource"], "SafeFreezeWaitInSeconds": 600}'
     pyinfra inventories/lab.py deploys/linux_backup.py --data bcdrfix_allow_disruptive=true  # umount/fsck
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.linux_backup
 """
 
-from bcdrfix.controls import apply_controls
+from bcdrfix.deploys import linux_backup
 
-# Order matters: vmbackup.conf (MountsToSkip) is written before freeze readiness is judged.
-apply_controls(
-    [
-        "linux.vmbackup_conf",
-        "linux.vmbackup_conf_location",
-        "linux.freeze_readiness",
-        "linux.selinux_waagent",
-        "linux.connectivity",
-        "linux.dhcp",
-    ]
-)
+linux_backup()

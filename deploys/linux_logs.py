@@ -1,11 +1,10 @@
 """Collect the agent's logs for a support case into collected-logs/<host>/ (bcdrfix_logs_dir).
 
 pyinfra inventories/lab.py deploys/linux_logs.py
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.linux_logs
 """
 
-from pyinfra import host
+from bcdrfix.deploys import linux_logs
 
-from bcdrfix.controls import load_settings
-from bcdrfix.linux.logs import collect_linux_logs
-
-collect_linux_logs(load_settings(host.data, host.name))
+linux_logs()

@@ -2,16 +2,10 @@
 
 pyinfra inventories/windows.py deploys/windows_agent.py
 pyinfra inventories/windows.py deploys/windows_agent.py --data bcdrfix_agent_restart=true
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.windows_agent
 """
 
-from bcdrfix.controls import apply_controls
+from bcdrfix.deploys import windows_agent
 
-apply_controls(
-    [
-        "windows.agent_services",
-        "windows.agent_restart",
-        "windows.agent_version",
-        "windows.dotnet_version",
-        "windows.dhcp",
-    ]
-)
+windows_agent()

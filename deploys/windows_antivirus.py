@@ -1,8 +1,10 @@
 """Antivirus: Microsoft Defender excludes the two VMSnapshot plugin folders.
 
 pyinfra inventories/windows.py deploys/windows_antivirus.py
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.windows_antivirus
 """
 
-from bcdrfix.controls import apply_controls
+from bcdrfix.deploys import windows_antivirus
 
-apply_controls(["windows.defender_exclusions"])
+windows_antivirus()

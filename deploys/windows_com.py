@@ -3,9 +3,10 @@
     pyinfra inventories/windows.py deploys/windows_com.py
     pyinfra inventories/windows.py deploys/windows_com.py \
         --data bcdrfix_msdtc_reinstall=true --data bcdrfix_allow_disruptive=true
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.windows_com
 """
 
-from bcdrfix.controls import apply_controls
+from bcdrfix.deploys import windows_com
 
-# The account is fixed before a reinstall could be requested; COM+ is started last.
-apply_controls(["windows.msdtc_account", "windows.msdtc_reinstall", "windows.comsysapp"])
+windows_com()

@@ -3,9 +3,10 @@
 Both changes are disruptive and need approval:
 
     pyinfra inventories/windows.py deploys/windows_machinekeys.py --data bcdrfix_allow_disruptive=true
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.windows_machinekeys
 """
 
-from bcdrfix.controls import apply_controls
+from bcdrfix.deploys import windows_machinekeys
 
-# The ACL first: the agent can only write new certificates' keys into a readable MachineKeys.
-apply_controls(["windows.machinekeys_acl", "windows.crp_certificates"])
+windows_machinekeys()

@@ -3,8 +3,10 @@
     pyinfra inventories/windows.py deploys/windows_msi.py
     pyinfra inventories/windows.py deploys/windows_msi.py \
         --data bcdrfix_msi_reregister=true --data bcdrfix_allow_disruptive=true
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.windows_msi
 """
 
-from bcdrfix.controls import apply_controls
+from bcdrfix.deploys import windows_msi
 
-apply_controls(["windows.msiserver", "windows.msi_reregister"])
+windows_msi()

@@ -2,8 +2,10 @@
 
 pyinfra inventories/windows.py deploys/windows_network.py \
     --data bcdrfix_storage_endpoints=myaccount.blob.core.windows.net
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.windows_network
 """
 
-from bcdrfix.controls import apply_controls
+from bcdrfix.deploys import windows_network
 
-apply_controls(["windows.connectivity"])
+windows_network()

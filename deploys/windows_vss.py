@@ -3,18 +3,10 @@ on request, snapshot keys, SQL copy backups, BitLocker (report).
 
     pyinfra inventories/windows.py deploys/windows_vss.py                     # restarts need approval
     pyinfra inventories/windows.py deploys/windows_vss.py --data bcdrfix_allow_disruptive=true
+
+The same deploy from any folder: pyinfra INVENTORY bcdrfix.deploys.windows_vss
 """
 
-from bcdrfix.controls import apply_controls
+from bcdrfix.deploys import windows_vss
 
-apply_controls(
-    [
-        "windows.iaasvmprovider",
-        "windows.vss_service",
-        "windows.bcdr_snapshot_keys",
-        "windows.sql_vss_copy_backup",
-        "windows.vss_writers",
-        "windows.vss_service_restart",
-        "windows.bitlocker",
-    ]
-)
+windows_vss()

@@ -36,7 +36,64 @@ OBSERVERS: Mapping[str, apply.Observer] = {
 }
 ENGINE = apply.Engine(REGISTRY, SETTINGS, OBSERVERS)
 
+# --- the packaged deploys (``bcdrfix.deploys``) -------------------------------------------------
+
+# deploy function name -> its controls, in the order they run.
+DEPLOYS: dict[str, tuple[str, ...]] = {
+    # The config is written before the service is (re)started.
+    "linux_agent": (
+        "linux.waagent_conf",
+        "linux.agent_auto_restart",
+        "linux.agent_service",
+        "linux.agent_restart",
+        "linux.agent_package",
+    ),
+    # vmbackup.conf (MountsToSkip) is written before freeze readiness is judged.
+    "linux_backup": (
+        "linux.vmbackup_conf",
+        "linux.vmbackup_conf_location",
+        "linux.freeze_readiness",
+        "linux.selinux_waagent",
+        "linux.connectivity",
+        "linux.dhcp",
+    ),
+    "windows_agent": (
+        "windows.agent_services",
+        "windows.agent_restart",
+        "windows.agent_version",
+        "windows.dotnet_version",
+        "windows.dhcp",
+    ),
+    "windows_antivirus": ("windows.defender_exclusions",),
+    # The account is fixed before a reinstall could be requested; COM+ is started last.
+    "windows_com": ("windows.msdtc_account", "windows.msdtc_reinstall", "windows.comsysapp"),
+    # The ACL first: the agent can only write new certificates' keys into a readable MachineKeys.
+    "windows_machinekeys": ("windows.machinekeys_acl", "windows.crp_certificates"),
+    "windows_msi": ("windows.msiserver", "windows.msi_reregister"),
+    "windows_tls": ("windows.tls_strong_crypto",),
+    # Network endpoints and the WinHTTP proxy (report only).
+    "windows_network": ("windows.connectivity",),
+    "windows_vss": (
+        "windows.iaasvmprovider",
+        "windows.vss_service",
+        "windows.bcdr_snapshot_keys",
+        "windows.sql_vss_copy_backup",
+        "windows.vss_writers",
+        "windows.vss_service_restart",
+        "windows.bitlocker",
+    ),
+}
+
+
+def deploy_for_control(control_id: str) -> str | None:
+    """The importable name of the deploy that fixes a control (the one with the fewest controls),
+    e.g. ``bcdrfix.deploys.linux_agent``; None when no deploy covers it."""
+    owners = sorted((len(ids), name) for name, ids in DEPLOYS.items() if control_id in ids)
+    return f"bcdrfix.deploys.{owners[0][1]}" if owners else None
+
+
 __all__ = [
+    "DEPLOYS",
     "ENGINE",
     "OBSERVERS",
     "REGISTRY",
@@ -47,6 +104,7 @@ __all__ = [
     "Status",
     "Step",
     "apply_controls",
+    "deploy_for_control",
     "load_settings",
 ]
 

@@ -40,7 +40,8 @@ def test_audit_checks_every_linux_control_except_on_demand_actions_and_skipped_o
 
 def test_fix_commands_point_at_the_deploy_that_contains_the_control():
     deploys = deploy_for_controls(str(REPO))
-    assert deploys["linux.waagent_conf"] == "deploys/linux_agent.py"
+    assert deploys["linux.waagent_conf"] == "bcdrfix.deploys.linux_agent"
+    assert deploys["linux.dhcp"] == "bcdrfix.deploys.linux_backup"
     assert fix_command("inventories/azure.py", "deploys/linux_agent.py", "@winrm/sql 01", True) == (
         "pyinfra inventories/azure.py deploys/linux_agent.py --limit '@winrm/sql 01' -y "
         "--data bcdrfix_allow_disruptive=true"

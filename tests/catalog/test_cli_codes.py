@@ -46,7 +46,7 @@ def test_explain_shows_meaning_causes_controls_azure_steps_and_the_fix_command(r
         "az vm restart --resource-group <resource-group> --name <vm-name>",
         "[disruptive]",
         "bcdrfix fix INVENTORY --code 151099",
-        "pyinfra INVENTORY deploys/fix_error_code.py --data error_code=151099",
+        "pyinfra INVENTORY bcdrfix.deploys.fix_error_code --data error_code=151099",
     ):
         assert text in out, text
     # causes in the article's order

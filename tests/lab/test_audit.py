@@ -154,7 +154,7 @@ def test_evidence_and_codes_explain_each_finding(audited):
     assert "UserErrorGuestAgentStatusUnavailable" in stopped["codes"]
     assert (
         stopped["fix"]
-        == "pyinfra inventories/lab.py deploys/linux_agent.py --limit lab-debian-01 -y"
+        == "pyinfra inventories/lab.py bcdrfix.deploys.linux_agent --limit lab-debian-01 -y"
     )
     conf = results[("lab-debian-01", "linux.waagent_conf")]
     assert (
@@ -224,7 +224,7 @@ def test_cli_html_report_renders(lab, cli_reports):
     assert "0 / 6" not in dom and "1 / 6" in dom
     for host in lab.hosts:
         assert host.name in dom
-    assert "pyinfra inventories/lab.py deploys/linux_agent.py --limit lab-debian-01 -y" in dom
+    assert "pyinfra inventories/lab.py bcdrfix.deploys.linux_agent --limit lab-debian-01 -y" in dom
     stats = browser.colour_stats(browser.screenshot(paths["html"], folder / "audit.png"))
     assert stats["ink"] > 0.03 and stats["red"] > 0 and stats["green"] > 0
 

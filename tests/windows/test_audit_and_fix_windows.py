@@ -150,11 +150,11 @@ def test_audit_points_findings_at_their_fix_and_asks_approval_for_disruptive_one
     results = results_of(document, "broken")
     vss = results["windows.vss_writers"]["fix"]
     assert vss == (
-        f"pyinfra {inventory} deploys/windows_vss.py --limit @fake/broken -y "
+        f"pyinfra {inventory} bcdrfix.deploys.windows_vss --limit @fake/broken -y "
         "--data bcdrfix_allow_disruptive=true"
     )
     assert results["windows.tls_strong_crypto"]["fix"] == (
-        f"pyinfra {inventory} deploys/windows_tls.py --limit @fake/broken -y"
+        f"pyinfra {inventory} bcdrfix.deploys.windows_tls --limit @fake/broken -y"
     )
     assert results["windows.dotnet_version"]["fix"] is None
     hosts = {h["name"]: h for h in document["hosts"]}

@@ -17,7 +17,6 @@ observers come from ``bcdrfix.controls``; the codes per control from the catalog
 
 from __future__ import annotations
 
-import ast
 import getpass
 import logging
 import os
@@ -28,7 +27,6 @@ import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from bcdrfix.audit.document import (
@@ -41,12 +39,12 @@ from bcdrfix.audit.document import (
 )
 from bcdrfix.audit.guest import GUEST_PARSE, GUEST_PROBE, last_backup
 from bcdrfix.catalog import load_catalog
-from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, load_settings
+from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, deploy_for_control, load_settings
 from bcdrfix.core.apply import evaluate, platform_of, select_controls
 from bcdrfix.core.connection import close_connection
 from bcdrfix.core.redact import redact_data
 from bcdrfix.core.settings import Settings, SettingsError
-from bcdrfix.core.templating import TEMPLATES_DIR
+from bcdrfix.inventory.ansible import looks_like_ansible_inventory, pyinfra_command_start
 from bcdrfix.inventory.load import LoadedInventory, host_address, load_inventory
 
 
@@ -60,45 +58,21 @@ def audit_controls(platform: str, settings: Settings) -> list[Control]:
 # --- fix commands -----------------------------------------------------------------------------
 
 
-def deploys_dir(cwd: str) -> Path:
-    local = Path(cwd) / "deploys"
-    return local if local.is_dir() else TEMPLATES_DIR.parent / "deploys"
-
-
-def deploy_for_controls(cwd: str) -> dict[str, str]:
-    """control id -> the deploy file that fixes it (the one with the fewest controls wins).
-
-    Deploys name their controls as string literals (``apply_controls(["linux.waagent_conf"])``),
-    so reading them with ``ast`` is enough and runs none of their code.
-    """
-    folder = deploys_dir(cwd)
-    found: dict[str, list[tuple[int, str]]] = {}
-    for path in sorted(folder.glob("*.py")):
-        try:
-            tree = ast.parse(path.read_text(encoding="utf-8"))
-        except (OSError, SyntaxError):
-            continue
-        ids = {
-            node.value
-            for node in ast.walk(tree)
-            if isinstance(node, ast.Constant)
-            and isinstance(node.value, str)
-            and node.value in REGISTRY
-        }
-        try:
-            shown = str(path.relative_to(cwd))
-        except ValueError:
-            shown = str(path)
-        for control_id in ids:
-            found.setdefault(control_id, []).append((len(ids), shown))
-    return {cid: sorted(options)[0][1] for cid, options in found.items()}
+def deploy_for_controls(cwd: str | None = None) -> dict[str, str]:
+    """control id -> the packaged deploy that fixes it (``bcdrfix.deploys.linux_agent``): a
+    command that works wherever bcdrfix is installed, whatever the current folder."""
+    found = {cid: deploy_for_control(cid) for cid in REGISTRY.ids()}
+    return {cid: name for cid, name in found.items() if name}
 
 
 def fix_command(inventory: str, deploy: str, host: str, disruptive: bool = False) -> str:
-    words = ["pyinfra", inventory, deploy, "--limit", host, "-y"]
+    prefix, start = "", ["pyinfra", inventory]
+    if looks_like_ansible_inventory(inventory):  # plain pyinfra reads it through bcdrfix
+        prefix, start = pyinfra_command_start(inventory)
+    words = [*start, deploy, "--limit", host, "-y"]
     if disruptive:
         words += ["--data", "bcdrfix_allow_disruptive=true"]
-    return shlex.join(words)
+    return prefix + shlex.join(words)
 
 
 # --- the run ----------------------------------------------------------------------------------

@@ -274,7 +274,7 @@ def _print_entry(
         lines = [
             f"bcdrfix fix {inv} --code {code} --dry        # what would change",
             f"bcdrfix fix {inv} --code {code} [--limit HOST]",
-            f"pyinfra {inv} deploys/fix_error_code.py --data error_code={code}",
+            f"pyinfra {inv} bcdrfix.deploys.fix_error_code --data error_code={code}",
         ]
         if disruptive:
             lines.append(f"bcdrfix fix {inv} --code {code} --allow-disruptive   # after approval")

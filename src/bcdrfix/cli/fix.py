@@ -114,7 +114,7 @@ def fix(
       bcdrfix fix inventories/prod.py --code ExtensionFailedVssWriterInBadState --allow-disruptive
       bcdrfix fix inventories/prod.py --code 151095 --data bcdrfix_agent_upgrade=true --json
     Same with plain pyinfra:
-      pyinfra inventories/lab.py deploys/fix_error_code.py --data error_code=151099
+      pyinfra inventories/lab.py bcdrfix.deploys.fix_error_code --data error_code=151099
     Each host by the code its own backup extension reported (see bcdrfix diagnose):
       bcdrfix fix inventories/prod.py --from-guest-status --dry
     """

@@ -34,7 +34,7 @@ def inventory_hosts(
     \b
     Examples:
       bcdrfix inventory hosts inventories/azure.py --shard 1/3
-      pyinfra inventories/azure.py deploys/linux_agent.py -y \\
+      pyinfra inventories/azure.py bcdrfix.deploys.linux_agent -y \\
           $(bcdrfix inventory hosts inventories/azure.py --shard 1/3 --format limit)
     """
 

@@ -1,23 +1,23 @@
-"""jinja2 rendering of the files in the repository's ``templates/`` folder."""
+"""jinja2 rendering of bcdrfix's templates, loaded from the installed package.
+
+The repository keeps them in its top-level ``templates/`` folder; the build ships that folder as
+the package ``bcdrfix.templates`` (see setup.py), so the same loader works from a clone (editable
+install) and from a wheel, whatever the current directory.
+"""
 
 from __future__ import annotations
 
-import os
 from functools import lru_cache
-from pathlib import Path
 
 import jinja2
 
-# src/bcdrfix/core/templating.py -> repository root / templates (the package is installed editable)
-TEMPLATES_DIR = Path(
-    os.environ.get("BCDRFIX_TEMPLATES", Path(__file__).resolve().parents[3] / "templates")
-)
+TEMPLATES_PACKAGE = "bcdrfix.templates"
 
 
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
     return jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        loader=jinja2.PackageLoader(TEMPLATES_PACKAGE, "."),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=jinja2.select_autoescape(["html", "htm", "xml"]),
