@@ -31,6 +31,12 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from bcdrfix.inventory.ansible import (
+    AnsibleInventoryError,
+    looks_like_ansible_inventory,
+    make_pyinfra_inventory,
+)
+
 
 class InventoryError(ValueError):
     """The inventory cannot be used; the message is one line meant for the user."""
@@ -325,8 +331,9 @@ def load_inventory(
         make_inventory,
     )
 
+    ansible = looks_like_ansible_inventory(path)  # INI/YAML: read by `ansible-inventory`
     looks_like_file = path.endswith(".py") or os.sep in path
-    if looks_like_file and not Path(path).is_file():
+    if looks_like_file and not ansible and not Path(path).is_file():
         raise InventoryError(f"inventory {path}: no such file")
     group_data = list(group_data)
     for directory in group_data:
@@ -345,29 +352,34 @@ def load_inventory(
     preselected = None
     defines_hosts = True
     try:
-        if Path(path).is_file():
-            # Run the inventory file once; select this slice's hosts before pyinfra builds them.
-            groups = _get_groups_from_filename(path)
-            defines_hosts = any(_group_hosts(value) for value in groups.values())
-            preselected = preselect_groups(
-                groups,
-                Path(path).name.rsplit(".", 1)[0],
-                patterns,
-                shard_tuple,
-                _NOT_CONTACTED.values(),
-            )
-            reading: contextlib.AbstractContextManager = _groups_read_as(
-                groups if preselected is None else preselected[0]
-            )
+        if ansible:  # read by `ansible-inventory` (bcdrfix.inventory.ansible)
+            inventory = make_pyinfra_inventory(path, override_data=dict(override_data or {}))
         else:
-            reading = contextlib.nullcontext()
-        with reading:
-            inventory = make_inventory(
-                path,
-                override_data=dict(override_data or {}),
-                cwd=cwd,
-                group_data_directories=group_data,
-            )
+            if Path(path).is_file():
+                # Run the inventory file once; select this slice's hosts before pyinfra builds them.
+                groups = _get_groups_from_filename(path)
+                defines_hosts = any(_group_hosts(value) for value in groups.values())
+                preselected = preselect_groups(
+                    groups,
+                    Path(path).name.rsplit(".", 1)[0],
+                    patterns,
+                    shard_tuple,
+                    _NOT_CONTACTED.values(),
+                )
+                reading: contextlib.AbstractContextManager = _groups_read_as(
+                    groups if preselected is None else preselected[0]
+                )
+            else:
+                reading = contextlib.nullcontext()
+            with reading:
+                inventory = make_inventory(
+                    path,
+                    override_data=dict(override_data or {}),
+                    cwd=cwd,
+                    group_data_directories=group_data,
+                )
+    except AnsibleInventoryError as exc:
+        raise InventoryError(str(exc)) from None
     except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is one line
         if isinstance(exc, PyinfraError):
             raise InventoryError(f"inventory {path}: {_one_line(exc)}") from None
