@@ -4,12 +4,17 @@ fail and needs-approval are ``<failure>``, error is ``<error>``, not-applicable 
 the element's text carries the evidence (observed, desired), the error codes the control
 prevents and the command that fixes it. A host that could not be audited is one ``<error>``
 test case named ``audit``; a stopped VM is one ``<skipped>`` test case.
+
+Each suite carries the Ant schema's ``hostname`` (the host's address, else its name), ``id``,
+``package`` and a ``timestamp`` in its ISO 8601 form without zone (UTC); each test case carries
+the control's error codes and its fix command as ``<properties>`` for CI tools that read them.
 """
 
 from __future__ import annotations
 
 import json
 import xml.etree.ElementTree as ET
+from datetime import UTC, datetime
 
 from bcdrfix.audit.document import AUDITED, NOT_RUNNING, results_by_host
 from bcdrfix.audit.guest import describe
@@ -33,6 +38,23 @@ def _clean(text: str) -> str:
     return "".join(ch if ch in "\t\n\r" or ord(ch) >= 0x20 else f"\\x{ord(ch):02x}" for ch in text)
 
 
+def ant_timestamp(text: str) -> str:
+    """ISO 8601 with an offset -> ``YYYY-MM-DDTHH:MM:SS`` in UTC, the form the Ant schema accepts."""
+    if not text:
+        return ""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is not None:
+        moment = moment.astimezone(UTC).replace(tzinfo=None)
+    return moment.replace(microsecond=0).isoformat()
+
+
+def _properties(parent: ET.Element, items: list[tuple[str, str]]) -> None:
+    if items:
+        properties = ET.SubElement(parent, "properties")
+        for name, value in items:
+            ET.SubElement(properties, "property", name=name, value=_clean(value))
+
+
 def build_junit(document: dict) -> ET.ElementTree:
     by_host = results_by_host(document)
     run_started = {run["id"]: run["started"] for run in document["runs"]}
@@ -41,8 +63,15 @@ def build_junit(document: dict) -> ET.ElementTree:
     root = ET.Element("testsuites", name="bcdrfix audit")
     totals = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
     total_time = 0.0
-    for host in document["hosts"]:
-        suite = ET.SubElement(root, "testsuite", name=host["name"])
+    for index, host in enumerate(document["hosts"]):
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=host["name"],
+            hostname=_clean(str(host.get("address") or host["name"])),
+            id=str(index),
+            package="bcdrfix",
+        )
         counts = {"tests": 0, "failures": 0, "errors": 0, "skipped": 0}
         properties = ET.SubElement(suite, "properties")
         for key in ("platform", "address", "state"):
@@ -74,6 +103,9 @@ def build_junit(document: dict) -> ET.ElementTree:
                 name=result["control"],
                 time=f"{share:.3f}",
             )
+            codes = [("codes", ",".join(result["codes"]))] if result["codes"] else []
+            fix = [("fix", result["fix"])] if result.get("fix") else []
+            _properties(case, codes + fix)
             counts["tests"] += 1
             status = result["status"]
             message = _clean(result["summary"])
@@ -94,7 +126,7 @@ def build_junit(document: dict) -> ET.ElementTree:
                     f"{titles.get(result['control'], result['control'])}: {result['summary']}"
                 )
         duration = host.get("duration_s") or 0.0
-        suite.set("timestamp", run_started.get(host["run"], ""))
+        suite.set("timestamp", ant_timestamp(run_started.get(host["run"], "")))
         suite.set("time", f"{duration:.3f}")
         for key, value in counts.items():
             suite.set(key, str(value))
