@@ -20,8 +20,13 @@ _state = json.loads(_state_file.read_text())
 _ssh = {
     "ssh_user": "root",
     "ssh_key": _state["key"],
-    "ssh_strict_host_key_checking": "no",
-    "ssh_known_hosts_file": "/dev/null",
+    # The lab made every host key and wrote them down: check them (lab.json from older labs
+    # has no known_hosts; those hosts are accepted on first use).
+    **(
+        {"ssh_strict_host_key_checking": "yes", "ssh_known_hosts_file": _state["known_hosts"]}
+        if _state.get("known_hosts")
+        else {"ssh_strict_host_key_checking": "accept-new"}
+    ),
 }
 
 linux = [

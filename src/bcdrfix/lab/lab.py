@@ -126,6 +126,9 @@ class LabState:
     subnet: str = f"198.18.{LAB_ID}"
     bridge: str = LAB_TAG
     key: str = str(LAB_DIR / "id_ed25519")
+    # Each host's SSH host key is made before it boots, so the lab knows it: the inventory and
+    # lab commands check host keys against this file (no "unknown host key" warnings, no TOFU).
+    known_hosts: str = str(LAB_DIR / "known_hosts")
     hosts: list[LabHost] = field(default_factory=list)
     standins_pid: int | None = None  # listeners standing in for Azure's endpoints
 
@@ -322,6 +325,31 @@ def mount_overlay(host: LabHost, rootfs: Path) -> None:
     )
 
 
+HOST_KEY = "etc/ssh/ssh_host_ed25519_key"
+
+
+def make_host_key(host: LabHost) -> str:
+    """Give the host its own ed25519 host key (the only one its sshd offers); return the public
+    key line for known_hosts."""
+    m = host.merged
+    key = m / HOST_KEY
+    for old in (key, key.with_name(key.name + ".pub")):
+        old.unlink(missing_ok=True)
+    run("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host.name}", "-f", str(key))
+    os.chmod(key, 0o600)
+    (m / "etc/ssh/sshd_config.d/bcdrfix-lab-hostkey.conf").write_text(f"HostKey /{HOST_KEY}\n")
+    kind, blob = key.with_name(key.name + ".pub").read_text().split()[:2]
+    return f"{host.address} {kind} {blob}\n"
+
+
+def write_known_hosts(state: LabState, lines: Iterable[str]) -> None:
+    path = Path(state.known_hosts)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text("".join(lines))
+    tmp.replace(path)
+
+
 def customise(host: LabHost, public_key: str) -> None:
     m = host.merged
     (m / "etc/hostname").write_text(host.name + "\n")
@@ -404,9 +432,9 @@ def ssh_command(state: LabState, host: LabHost, command: str) -> list[str]:
         "-i",
         state.key,
         "-o",
-        "StrictHostKeyChecking=no",
+        "StrictHostKeyChecking=yes",
         "-o",
-        "UserKnownHostsFile=/dev/null",
+        f"UserKnownHostsFile={state.known_hosts}",
         "-o",
         "LogLevel=ERROR",
         "-o",
@@ -525,9 +553,12 @@ def up(
         if standins:
             start_standins(state)
             state.save()
+        known: list[str] = []
         for host in hosts:
             mount_overlay(host, rootfs)
             customise(host, public_key)
+            known.append(make_host_key(host))
+            write_known_hosts(state, known)
             create_network(state, host)
             boot(host)
             state.save()
@@ -563,6 +594,7 @@ def down(log=print) -> None:
             (root / LAB_TAG).rmdir()
         except OSError:
             pass
+    Path(state.known_hosts).unlink(missing_ok=True)
     (LAB_DIR / "lab.json").unlink(missing_ok=True)
     log(f"lab: removed {len(state.hosts)} host(s)")
 
