@@ -39,7 +39,9 @@ def venv(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("wheel")
     dist = base / "dist"
     subprocess.run(
-        [sys.executable, "-m", "build", "--wheel", "--outdir", str(dist), str(REPO)],
+        # sdist first, then the wheel from it: what a release builds, and nothing left over
+        # in the work tree (a stale build/ folder) can slip into the wheel
+        [sys.executable, "-m", "build", "--outdir", str(dist), str(REPO)],
         check=True,
         capture_output=True,
         timeout=600,
