@@ -142,4 +142,4 @@ def test_a_missing_waagent_conf_is_named_not_a_crash():
     settings = load_settings({})
     finding = REGISTRY.get("linux.waagent_conf").evaluate({"waagent_conf": None}, settings)
     assert finding.status.value == "error"
-    assert finding.summary == "/etc/waagent.conf does not exist: is the agent installed?"
+    assert finding.summary.startswith("/etc/waagent.conf is missing")

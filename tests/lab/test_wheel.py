@@ -182,7 +182,7 @@ def test_plain_pyinfra_run_is_truthful(lab, venv, folder):
     proc = run(venv, folder, "pyinfra", "-y", "inventory.py", "bcdrfix.deploys.linux_agent")
     out = proc.stdout + proc.stderr
     assert proc.returncode != 0, out[-3000:]
-    assert f"[{NO_CONF}]" in out and "/etc/waagent.conf does not exist" in out
+    assert f"[{NO_CONF}]" in out and "/etc/waagent.conf is missing" in out
     table = out[out.index("Results:") :]
     rows = [line.split() for line in table.splitlines() if "linux.waagent_conf:" in line]
     assert len(rows) == 1, table  # one line per control, the same name on every host
