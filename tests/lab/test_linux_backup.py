@@ -192,8 +192,11 @@ def test_static_address_is_reported_and_network_config_left_alone(lab, runs):
     assert "198.18." in host.check_output("ip -o -4 addr show dev eth0")
     assert host.run("ls -A /var/backups/bcdrfix/etc/systemd 2>/dev/null").stdout.strip() == ""
     out = findings(runs["second"])
-    # A report-only fix's note carries the finding itself (no control prefix).
-    match = re.search(r"\[lab-debian-01\]\s+noop: (eth0 uses a static address .*)", runs["second"])
+    # A report-only fix says so on the host's line, under the control's name.
+    match = re.search(
+        r"\[lab-debian-01\]\s+linux\.dhcp: report only: (eth0 uses a static address .*)",
+        runs["second"],
+    )
     assert match and "(systemd-networkd" in match.group(1), runs["second"]
     assert "bcdrfix reports only" in match.group(1)
     assert (
