@@ -128,7 +128,11 @@ class LabState:
     key: str = str(LAB_DIR / "id_ed25519")
     # Each host's SSH host key is made before it boots, so the lab knows it: the inventory and
     # lab commands check host keys against this file (no "unknown host key" warnings, no TOFU).
-    known_hosts: str = str(LAB_DIR / "known_hosts")
+    # A new name per lab: pyinfra caches a known_hosts file by its name for the process's life,
+    # and the next lab's hosts reuse the addresses with new keys.
+    known_hosts: str = field(
+        default_factory=lambda: str(LAB_DIR / f"known_hosts.{os.getpid()}.{time.time_ns()}")
+    )
     hosts: list[LabHost] = field(default_factory=list)
     standins_pid: int | None = None  # listeners standing in for Azure's endpoints
 
