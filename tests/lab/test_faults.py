@@ -220,6 +220,43 @@ def test_a_cut_host_fails_alone_within_the_bound_while_the_others_finish(lab):
     converges(lab)
 
 
+def test_a_killed_host_fails_alone_within_the_bound_while_the_others_finish(lab):
+    """Every process of one lab machine killed mid-run (a crashed VM): it fails alone, the rest
+    finish, and once the machine is booted again (its disk survived) a rerun converges."""
+    victim, others = lab.hosts[0], lab.hosts[1:]
+    for host in others:
+        break_host(lab, host)
+    break_host(lab, victim, extra=slow_start(victim))
+    run = pyinfra(*FAST)
+    try:
+        assert wait_until(lambda: restarting(lab, victim), 60), "the restart never began"
+        killed = time.monotonic()
+        for pid in {p for d in labmod.cgroup_dirs(victim) for p in labmod.cgroup_pids(d)}:
+            os.kill(pid, signal.SIGKILL)  # systemd-nspawn and everything in the machine
+        output, _ = run.communicate(timeout=120)
+        took = time.monotonic() - killed
+    finally:
+        if run.poll() is None:
+            run.kill()
+        labmod.kill_cgroup(victim)  # reaped, cgroups removed: ready to boot again
+    print(f"run ended {took:.1f} s after the kill")
+    assert took < 25, (took, output[-3000:])  # the documented bound: keepalive + dead-after
+    assert run.returncode != 0
+    victim_lines = [l for l in output.splitlines() if l.lstrip().startswith(f"[{victim.name}]")]
+    print(*victim_lines, sep="\n")
+    errors = [line for line in victim_lines if re.search("error", line, re.I)]
+    assert errors, output[-3000:]
+    for host in others:
+        assert fixed(lab, host), (host.name, output[-3000:])
+        assert f"[{host.name}]" not in "\n".join(errors)
+    labmod.boot(victim)
+    labmod.wait_for_ssh([victim])
+    remove_slow_start(lab, victim)
+    assert agent_view(lab, victim)["extensions"] in (True, False)  # whole, parseable
+    assert debris(lab, victim) == []
+    converges(lab)
+
+
 def test_a_killed_controller_leaves_whole_files_no_debris_and_no_lock(lab):
     victim = lab.hosts[0]
     for host in lab.hosts[1:]:

@@ -111,7 +111,7 @@ class _Job:
     results: list[dict] = field(default_factory=list)
 
 
-def _control_document(control: Control) -> dict:
+def control_document(control: Control) -> dict:
     return {
         "id": control.id,
         "title": control.title,
@@ -304,7 +304,7 @@ def run_audit(
                 "duration_s": round(time.monotonic() - started, 3),
             }
         ],
-        "controls": [_control_document(REGISTRY.get(cid)) for cid in REGISTRY.ids() if cid in used],
+        "controls": [control_document(REGISTRY.get(cid)) for cid in REGISTRY.ids() if cid in used],
         "hosts": hosts,
         "results": sorted(
             (r for job in jobs for r in job.results), key=lambda r: (r["host"], r["control"])

@@ -13,7 +13,7 @@ from typing import Any
 
 # user:password@ after a URL scheme, or right after "proxy=" / "proxy: " (scheme-less proxies).
 _CREDENTIALS = re.compile(
-    r"(?P<lead>(?:[A-Za-z][A-Za-z0-9+.\-]*://)|(?:proxy\s*[=:]\s*[\"']?))"
+    r"(?P<lead>(?:[A-Za-z][A-Za-z0-9+.\-]{0,31}://)|(?:proxy\s{0,8}[=:]\s{0,8}[\"']?))"
     r"(?P<userinfo>[^\s/@\"']+)@",
     re.IGNORECASE,
 )
@@ -21,7 +21,13 @@ _CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
 
 
 def redact(text: str) -> str:
-    """``text`` with the user/password part of proxy URLs replaced by ``***``."""
+    """``text`` with the user/password part of proxy URLs replaced by ``***``.
+
+    Linear on untrusted text (a merged report, a host's file): no ``@``, no credentials; the
+    scheme and the spaces around ``proxy=`` are bounded, so no position is rescanned at length.
+    """
+    if "@" not in text:
+        return text
     return _CREDENTIALS.sub(lambda m: f"{m.group('lead')}***@", text)
 
 
