@@ -118,14 +118,16 @@ def test_probes_write_nothing_on_the_host(name):
 
 def test_connectivity_probe_masks_proxy_credentials(tmp_path, ports):
     fake = tmp_path / "systemctl"
+    # `systemctl show -p ... -- UNIT...`: one block per unit, blank-line separated, like systemd
     fake.write_text(
         "#!/bin/sh\n"
-        'case "$*" in\n'
-        "  *MainPID*) echo 0 ;;\n"
-        "  *--value*) ;;\n"
-        "  *) echo 'Environment=https_proxy=http://user:s3cret@127.0.0.1:9 no_proxy=x'\n"
-        "     echo 'EnvironmentFiles=' ;;\n"
-        "esac\n"
+        "first=1\n"
+        'for a; do case "$a" in *.service) ;; *) continue ;; esac\n'
+        '  [ "$first" = 1 ] || echo; first=0\n'
+        "  echo MainPID=0\n"
+        "  echo 'Environment=https_proxy=http://user:s3cret@127.0.0.1:9 no_proxy=x'\n"
+        '  echo "Id=$a"; echo LoadState=loaded\n'
+        "done\n"
     )
     fake.chmod(0o755)
     settings = loopback_settings(*ports)

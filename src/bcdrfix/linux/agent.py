@@ -37,9 +37,8 @@ DROPIN_NAME = "zz-bcdrfix-restart.conf"  # sorts after admins' override.conf, so
 @probe(
     "agent_service",
     """
-[ -n "$BCDR_UNIT" ] && systemctl show -p Id -p LoadState -p ActiveState -p SubState \
-  -p UnitFileState -p Restart -p RestartUSec -p MainPID -p FragmentPath -p DropInPaths \
-  -p NRestarts "$BCDR_UNIT"
+[ -n "$BCDR_UNIT" ] && bcdr_show "$BCDR_UNIT" Id LoadState ActiveState SubState \
+  UnitFileState Restart RestartUSec MainPID FragmentPath DropInPaths NRestarts
 """,
 )
 def _parse_agent_service(lines: list[str]) -> dict[str, str]:
@@ -206,13 +205,14 @@ def _parse_agent_version(lines: list[str]) -> dict[str, Any]:
     """
 echo "@@ units"
 for u in walinuxagent.service waagent.service; do
-  printf '%s %s\\n' "$u" "$(systemctl show -p LoadState --value "$u" 2>/dev/null)"
+  bcdr_get "$u" LoadState; printf '%s %s\\n' "$u" "$BCDR_V"
 done
 echo "@@ processes"
-for p in /proc/[0-9]*; do
-  c=$(tr '\\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+# One grep over every command line (NUL-separated arguments become spaces), no fork per process.
+grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' |
+while IFS= read -r c; do
+  p=${c%%:*}; p=${p%/cmdline}; c=${c#*/cmdline:}
   case "$c" in *bcdrfix-probe*) continue ;; esac
-  case "$c" in *waagent*|*WALinuxAgent*) ;; *) continue ;; esac
   case "$c" in *" -daemon"*|*" -run-exthandlers"*) printf '%s %s\\n' "${p#/proc/}" "$c" ;; esac
 done
 """,
