@@ -58,9 +58,7 @@ def main() -> int:
     host = host or state.hosts[0]
     settings = load_settings({**lab_endpoint_data(state.subnet), **host.host_data}, host.name)
     variables = linux_probe_variables(settings)
-    audit_probes = sorted(
-        {p for c in REGISTRY.all("linux") for p in c.probes}
-    )
+    audit_probes = sorted({p for c in REGISTRY.all("linux") for p in c.probes})
 
     ssh_ms, _ = cpu_ms(state, host, "true", args.repeat)
     preamble_ms, _ = cpu_ms(state, host, build_script((), None, variables), args.repeat)
