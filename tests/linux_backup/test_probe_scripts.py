@@ -11,7 +11,7 @@ from importlib import resources
 import pytest
 
 from bcdrfix.controls import REGISTRY, load_settings
-from bcdrfix.core.observe import build_script, linux_probe_variables, parse_output
+from bcdrfix.core.observe import PROBES, build_script, linux_probe_variables, parse_output
 from bcdrfix.linux import script
 from bcdrfix.linux.connectivity import connectivity_targets
 
@@ -140,3 +140,27 @@ def test_connectivity_probe_masks_proxy_credentials(tmp_path, ports):
     assert "127.0.0.1:9" in observation["connectivity"]["results"]
     finding = REGISTRY.get("linux.connectivity").evaluate(observation, settings)
     assert "s3cret" not in repr(finding)
+
+
+def test_network_config_one_ip_and_one_tar_parse_like_separate_calls(tmp_path):
+    """Issue 14: one `ip -batch` and one stat + tar for every file report what separate calls did."""
+    netplan = tmp_path / "50-cloud-init.yaml"
+    netplan.write_text("network:\n  ethernets:\n    eth0:\n      dhcp4: true\n")
+    helper = tmp_path / "run.sh"
+    helper.write_text(
+        'echo "@@ file netplan $1"\n'
+        'echo "@@ files-stat"; stat -c "%a %U %G %s %n" -- "$1"\n'
+        'echo "@@ files-tar"; tar -c -h -P -f - -- "$1" | base64\n'
+    )
+    out = subprocess.run(["sh", str(helper), str(netplan)], capture_output=True, text=True)
+    ip = [
+        "default via 10.0.0.1 dev eth0 proto dhcp src 10.0.0.4 metric 100 ",
+        "2: eth0    inet 10.0.0.4/24 brd 10.0.0.255 scope global eth0\\       valid_lft forever",
+        "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DEFAULT",
+    ]
+    lines = ["@@ ip", *ip, *out.stdout.splitlines()]
+    facts = PROBES["network_config"].parse(lines)
+    assert (facts["route"], facts["addr"], facts["link"]) == ([ip[0]], [ip[1]], [ip[2]])
+    content = facts["netplan"][str(netplan)]
+    assert content["text"] == netplan.read_text()
+    assert content["size"] == netplan.stat().st_size and len(content["mode"]) == 3
