@@ -164,3 +164,28 @@ def test_network_config_one_ip_and_one_tar_parse_like_separate_calls(tmp_path):
     content = facts["netplan"][str(netplan)]
     assert content["text"] == netplan.read_text()
     assert content["size"] == netplan.stat().st_size and len(content["mode"]) == 3
+
+
+def test_freeze_mounts_one_lsblk_one_awk_one_stat(tmp_path):
+    """Issue 14: the freezable mounts come from one lsblk and one awk, statfs from one stat."""
+    (tmp_path / "lsblk").write_text(
+        "#!/bin/sh\n"
+        'echo \'NAME="a" KNAME="a" TYPE="part" FSTYPE="ext4" MOUNTPOINT="/proc"\'\n'
+        'echo \'NAME="b" KNAME="b" TYPE="part" FSTYPE="xfs" MOUNTPOINT="/no/such/mnt"\'\n'
+        'echo \'NAME="c" KNAME="c" TYPE="part" FSTYPE="vfat" MOUNTPOINT="/boot/efi"\'\n'
+        'echo \'NAME="d" KNAME="d" TYPE="disk" FSTYPE="" MOUNTPOINT=""\'\n'
+    )
+    (tmp_path / "dumpe2fs").write_text(
+        "#!/bin/sh\necho 'Filesystem state:         clean'\necho 'Other: x'\n"
+    )
+    for name in ("lsblk", "dumpe2fs"):
+        (tmp_path / name).chmod(0o755)
+    body = build_script(["freeze_mounts"])
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30, env=env)
+    facts = parse_output(out.stdout.splitlines())["freeze_mounts"]
+    assert facts["state"] == {
+        "a": {"responds": "yes", "Filesystem state": "clean"},
+        "b": {"responds": "no"},
+    }
+    assert [d["kname"] for d in facts["devices"]] == ["a", "b", "c", "d"]
