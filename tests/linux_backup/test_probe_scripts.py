@@ -189,3 +189,16 @@ def test_freeze_mounts_one_lsblk_one_awk_one_stat(tmp_path):
         "b": {"responds": "no"},
     }
     assert [d["kname"] for d in facts["devices"]] == ["a", "b", "c", "d"]
+
+
+def test_connectivity_probe_tries_the_waagent_conf_proxy(tmp_path, ports):
+    """HttpProxy.Host/Port (comments, quotes and blanks cut off, the last of each) is probed."""
+    conf = tmp_path / "waagent.conf"
+    conf.write_text(
+        'HttpProxy.Host=10.9.9.9\nHttpProxy.Host = "127.0.0.1"  # the proxy\nHttpProxy.Port=9\n'
+    )
+    settings = loopback_settings(*ports, bcdrfix_waagent_conf_path=str(conf))
+    body = build_script(["connectivity", "waagent_conf"], None, linux_probe_variables(settings))
+    out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30)
+    results = parse_output(out.stdout.splitlines())["connectivity"]["results"]
+    assert "127.0.0.1:9" in results and "10.9.9.9:9" not in results

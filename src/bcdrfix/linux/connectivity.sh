@@ -26,9 +26,24 @@ bcdr_proxy_candidates() {
 candidates=$(bcdr_proxy_candidates 2>/dev/null \
   | sed -E 's#(proxy=["'\'']?([A-Za-z][A-Za-z0-9+.-]*://)?)[^/@[:space:]"'\'']*@#\1***@#gI')
 printf '%s\n' "$candidates"
-proxies=$( { printf '%s\n' "$candidates" | grep -i -E '(https?_proxy)=' | sed -E 's/.*https?_proxy=["'\'']?//I; s#^[a-zA-Z]+://##; s#^.*@##; s#[/"'\'' ].*$##'
-  grep -E '^HttpProxy\.(Host|Port)[[:space:]]*=' "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null | sed 's/#.*//; s/"//g; s/[[:space:]]//g' | awk -F= '$1=="HttpProxy.Host"{h=$2} $1=="HttpProxy.Port"{p=$2} END{if(h!="" && p!="") print h":"p}'
-} | sort -u)
+# The proxies to try, in ONE awk: https?_proxy= in those lines (scheme, credentials and path
+# cut off), and HttpProxy.Host:Port from waagent.conf (the last of each, comments cut off).
+proxies=$(printf '%s\n' "$candidates" | awk '
+  FILENAME == "-" {
+    low = tolower($0); if (low !~ /https?_proxy=/) next
+    at = 0; rest = low
+    while (match(rest, /https?_proxy=/)) { at += RSTART + RLENGTH - 1; rest = substr(rest, RSTART + RLENGTH) }
+    s = substr($0, at + 1)
+    sub(/^["\047]/, "", s); sub(/^[a-zA-Z]+:\/\//, "", s); sub(/^.*@/, "", s); sub(/[\/"\047 ].*$/, "", s)
+    if (s != "" && !(s in seen)) { seen[s] = 1; print s }
+    next
+  }
+  /^HttpProxy\.(Host|Port)[[:space:]]*=/ {
+    l = $0; sub(/#.*/, "", l); gsub(/"/, "", l); gsub(/[[:space:]]/, "", l); split(l, f, "=")
+    if (f[1] == "HttpProxy.Host") host = f[2]; else port = f[2]
+  }
+  END { s = host ":" port; if (host != "" && port != "" && !(s in seen)) print s }
+' - "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)
 echo "@@ results"
 # Every endpoint at once in ONE bash (its /dev/tcp), each connect in a forked subshell printing
 # one short line; `timeout` bounds the whole at the per-connect timeout (all start together) and
