@@ -155,16 +155,17 @@ echo "@@ version"
 # installed agent's AGENT_VERSION, and the goal-state agent of the running extension handler
 # (/proc/PID/cmdline .../WALinuxAgent-X.Y.Z/... -run-exthandlers), else the installed one.
 if command -v waagent >/dev/null; then
-  v=$(sed -n "s/^AGENT_VERSION *= *['\\"]\\([0-9][0-9.]*\\)['\\"].*/\\1/p" \\
+  v=$(sed -n "/^AGENT_VERSION *= *['\\"]\\([0-9][0-9.]*\\)['\\"].*/{s//\\1/p;q;}" \\
     /usr/lib/python3*/*-packages/azurelinuxagent/common/version.py \\
     /usr/lib64/python3*/*-packages/azurelinuxagent/common/version.py \\
-    /usr/local/lib/python3*/*-packages/azurelinuxagent/common/version.py 2>/dev/null | head -n 1)
+    /usr/local/lib/python3*/*-packages/azurelinuxagent/common/version.py 2>/dev/null)
   if [ -n "$v" ]; then
     f=$(grep -a -l -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+.*-run-exthandlers' \\
-      /proc/[0-9]*/cmdline 2>/dev/null | head -n 1)
+      /proc/[0-9]*/cmdline 2>/dev/null)
+    f=${f%%"$BCDR_NL"*}
     g=
-    [ -n "$f" ] && g=$(grep -a -o -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+[.0-9]*' "$f" | head -n 1)
-    g=${g#/WALinuxAgent-}
+    [ -n "$f" ] && g=$(grep -a -o -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+[.0-9]*' "$f")
+    g=${g%%"$BCDR_NL"*}; g=${g#/WALinuxAgent-}
     echo "WALinuxAgent-$v"
     echo "Goal state agent: ${g:-$v}"
   else
@@ -172,14 +173,23 @@ if command -v waagent >/dev/null; then
   fi
 fi
 echo "@@ package"
-command -v dpkg-query >/dev/null && dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' \
-  waagent walinuxagent 2>/dev/null | grep ' ii'
+if command -v dpkg-query >/dev/null; then
+  out=$(dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' waagent walinuxagent \\
+    2>/dev/null)
+  ifs=$IFS; IFS=$BCDR_NL; set -f
+  for l in $out; do case "$l" in *" ii"*) printf '%s\\n' "$l" ;; esac; done
+  IFS=$ifs; set +f
+fi
 command -v rpm >/dev/null && rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE} ii\\n' \
   WALinuxAgent python-azure-agent python3-azure-agent 2>/dev/null | grep ' ii$'
 echo "@@ manager"
 for pm in apt-get dnf yum zypper; do command -v "$pm" >/dev/null && { echo "$pm"; break; }; done
 echo "@@ os"
-sed -n 's/^ID=//p' /etc/os-release 2>/dev/null | tr -d '"'
+if [ -r /etc/os-release ]; then
+  while IFS= read -r l; do
+    case "$l" in ID=*) l=${l#ID=}; l=${l#\\"}; printf '%s\\n' "${l%\\"}" ;; esac
+  done < /etc/os-release
+fi
 """,
 )
 def _parse_agent_version(lines: list[str]) -> dict[str, Any]:
