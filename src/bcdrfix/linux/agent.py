@@ -104,15 +104,20 @@ read -r bcdr_up _ < /proc/uptime
 printf 'now %s %s %s\n' "$(date +%s.%N)" "$bcdr_up" "$(getconf CLK_TCK 2>/dev/null || echo 100)"
 printf 'conf %s\n' "$(stat -L -c %.9Z "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)"
 bcdr_main=
-[ -n "$BCDR_UNIT" ] && bcdr_main=$(systemctl show -p MainPID --value "$BCDR_UNIT")
+[ -n "$BCDR_UNIT" ] && { bcdr_get "$BCDR_UNIT" MainPID; bcdr_main=$BCDR_V; }
 if [ -n "$bcdr_main" ] && [ "$bcdr_main" != 0 ]; then
   bcdr_pids="$bcdr_main $(pgrep -P "$bcdr_main")"
 elif [ -z "$BCDR_UNIT" ]; then
   bcdr_pids=$(pgrep -f -- '(waagent|WALinuxAgent).* -(daemon|run-exthandlers)')
 fi
+# read by the shell, no fork per process: comm, and field 20 after "PID (comm) " of stat
 for pid in $bcdr_pids; do
-  case "$(cat /proc/$pid/comm 2>/dev/null)" in python*|waagent*) ;; *) continue ;; esac
-  printf 'process %s %s\n' "$pid" "$(sed 's/^.*) //' /proc/$pid/stat | cut -d' ' -f20)"
+  bcdr_comm=; read -r bcdr_comm < "/proc/$pid/comm" 2>/dev/null
+  case "$bcdr_comm" in python*|waagent*) ;; *) continue ;; esac
+  bcdr_stat=; read -r bcdr_stat < "/proc/$pid/stat" 2>/dev/null || continue
+  # shellcheck disable=SC2086  # the fields of /proc/PID/stat
+  set -- ${bcdr_stat##*) }
+  printf 'process %s %s\n' "$pid" "${20:-}"
 done
 """,
 )
