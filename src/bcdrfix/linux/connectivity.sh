@@ -23,8 +23,12 @@ bcdr_proxy_candidates() {
   [ $# -gt 0 ] && grep -h -i -E '^[[:space:]]*(export[[:space:]]+)?(https?|no)_proxy=' "$@"
 }
 # user:password@ in a proxy URL becomes ***@ before anything leaves the host.
-candidates=$(bcdr_proxy_candidates 2>/dev/null \
-  | sed -E 's#(proxy=["'\'']?([A-Za-z][A-Za-z0-9+.-]*://)?)[^/@[:space:]"'\'']*@#\1***@#gI')
+# (No "@" anywhere: nothing to mask, no sed.)
+candidates=$(bcdr_proxy_candidates 2>/dev/null)
+case "$candidates" in *@*)
+  candidates=$(printf '%s\n' "$candidates" \
+    | sed -E 's#(proxy=["'\'']?([A-Za-z][A-Za-z0-9+.-]*://)?)[^/@[:space:]"'\'']*@#\1***@#gI') ;;
+esac
 printf '%s\n' "$candidates"
 # The proxies to try, in ONE awk: https?_proxy= in those lines (scheme, credentials and path
 # cut off), and HttpProxy.Host:Port from waagent.conf (the last of each, comments cut off).

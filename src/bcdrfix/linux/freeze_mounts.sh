@@ -11,7 +11,7 @@ echo "@@ lsblk"
 devices=$(lsblk -b -n -P -o NAME,KNAME,TYPE,FSTYPE,MOUNTPOINT)
 [ -n "$devices" ] && printf '%s\n' "$devices"
 echo "@@ mounts"
-cat /proc/self/mounts
+while IFS= read -r l; do printf '%s\n' "$l"; done < /proc/self/mounts  # no cat
 # The mounts the extension freezes, from that one lsblk and the mount table in ONE awk (no fork
 # per mount): kname, fstype and mount point, tab-separated. Like the extension: lsblk's FSTYPE, else the
 # mount table's (lsblk has none without udev).

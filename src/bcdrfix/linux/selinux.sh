@@ -1,10 +1,10 @@
 # shellcheck shell=sh
-echo "@@ now"; date +%s
 # read, not cat: no fork, and selinuxfs writes no newline after the 0 or 1
 enforce=absent; [ -r /sys/fs/selinux/enforce ] && { read -r enforce < /sys/fs/selinux/enforce || true; }
 echo "@@ enforce"; printf '%s\n' "${enforce:-absent}"
 echo "@@ getenforce"; command -v getenforce >/dev/null && getenforce
 if [ "$enforce" = 1 ]; then
+  echo "@@ now"; date +%s  # the age of denials; not needed (nor read) when not enforcing
   echo "@@ agent-domain"
   bcdr_get "$BCDR_UNIT" MainPID; pid=$BCDR_V
   [ "${pid:-0}" -gt 0 ] && tr -d '\0' < "/proc/$pid/attr/current" && echo
