@@ -117,7 +117,7 @@ def _split_ip(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
 
 
 def _file_contents(parts: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
-    """Files read by one ``stat`` and one ``tar | base64``; ``file-body`` sections without tar."""
+    """Files read by one ``tar | base64`` (its headers: mode, owner, size); ``file-body`` without tar."""
     result: dict[str, dict[str, Any]] = {}
     for name, body in parts.items():
         if name.startswith("file-body "):
@@ -137,15 +137,21 @@ def _file_contents(parts: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
             for member in archive.getmembers():
                 path = "/" + member.name.lstrip("/")
                 handle = archive.extractfile(member)
-                if path not in meta or handle is None:
+                if handle is None:
                     continue
-                mode, owner, group, size = meta[path]
+                data = handle.read()  # a hard link's header has size 0: the data's length
+                mode, owner, group, size = meta.get(path) or (
+                    format(member.mode & 0o7777, "o"),
+                    member.uname,
+                    member.gname,
+                    str(len(data)),
+                )
                 result[path] = {
                     "mode": mode,
                     "owner": owner,
                     "group": group,
                     "size": int(size),
-                    "text": handle.read().decode("utf-8", errors="surrogateescape"),
+                    "text": data.decode("utf-8", errors="surrogateescape"),
                 }
     except (tarfile.TarError, ValueError, EOFError):
         pass  # a truncated archive: the files it did not carry are reported missing

@@ -1,7 +1,7 @@
 # shellcheck shell=sh
 # One `ip` for the routes, addresses and links (the parser tells their lines apart).
 echo "@@ ip"; printf 'route show default\naddr show\nlink show\n' | ip -o -4 -batch -
-# Every configuration file: a "@@ file KIND PATH" line each, then ONE stat and ONE tar for all
+# Every configuration file: a "@@ file KIND PATH" line each, then ONE tar for all
 # of them (no fork per file); without tar, each file's own stat and base64 (bcdr_file).
 set --
 for f in /etc/netplan/*.yaml /etc/netplan/*.yml /run/netplan/*.yaml /run/netplan/*.yml; do
@@ -20,8 +20,7 @@ for f in /etc/network/interfaces /etc/network/interfaces.d/*; do
 done
 if [ $# -gt 0 ]; then
   if command -v tar >/dev/null 2>&1; then
-    echo "@@ files-stat"; stat -c '%a %U %G %s %n' -- "$@"
-    echo "@@ files-tar"; tar -c -h -P -f - -- "$@" | base64
+    echo "@@ files-tar"; tar -c -h -P -f - -- "$@" | base64  # mode, owner, size: tar's headers
   else
     for f; do printf '@@ file-body %s\n' "$f"; bcdr_file "$f"; done
   fi
