@@ -11,7 +11,7 @@ from importlib import resources
 import pytest
 
 from bcdrfix.controls import REGISTRY, load_settings
-from bcdrfix.core.observe import build_script, linux_probe_variables, parse_output
+from bcdrfix.core.observe import PROBES, build_script, linux_probe_variables, parse_output
 from bcdrfix.linux import script
 from bcdrfix.linux.connectivity import connectivity_targets
 
@@ -118,14 +118,16 @@ def test_probes_write_nothing_on_the_host(name):
 
 def test_connectivity_probe_masks_proxy_credentials(tmp_path, ports):
     fake = tmp_path / "systemctl"
+    # `systemctl show -p ... -- UNIT...`: one block per unit, blank-line separated, like systemd
     fake.write_text(
         "#!/bin/sh\n"
-        'case "$*" in\n'
-        "  *MainPID*) echo 0 ;;\n"
-        "  *--value*) ;;\n"
-        "  *) echo 'Environment=https_proxy=http://user:s3cret@127.0.0.1:9 no_proxy=x'\n"
-        "     echo 'EnvironmentFiles=' ;;\n"
-        "esac\n"
+        "first=1\n"
+        'for a; do case "$a" in *.service) ;; *) continue ;; esac\n'
+        '  [ "$first" = 1 ] || echo; first=0\n'
+        "  echo MainPID=0\n"
+        "  echo 'Environment=https_proxy=http://user:s3cret@127.0.0.1:9 no_proxy=x'\n"
+        '  echo "Id=$a"; echo LoadState=loaded\n'
+        "done\n"
     )
     fake.chmod(0o755)
     settings = loopback_settings(*ports)
@@ -138,3 +140,71 @@ def test_connectivity_probe_masks_proxy_credentials(tmp_path, ports):
     assert "127.0.0.1:9" in observation["connectivity"]["results"]
     finding = REGISTRY.get("linux.connectivity").evaluate(observation, settings)
     assert "s3cret" not in repr(finding)
+
+
+def test_network_config_one_ip_and_one_tar_parse_like_separate_calls(tmp_path):
+    """Issue 14: one `ip -batch` and one tar for every file report what separate calls did."""
+    netplan = tmp_path / "50-cloud-init.yaml"
+    netplan.write_text("network:\n  ethernets:\n    eth0:\n      dhcp4: true\n")
+    helper = tmp_path / "run.sh"
+    helper.write_text(
+        'echo "@@ file netplan $1"\necho "@@ files-tar"; tar -c -h -P -f - -- "$1" | base64\n'
+    )
+    out = subprocess.run(["sh", str(helper), str(netplan)], capture_output=True, text=True)
+    ip = [
+        "default via 10.0.0.1 dev eth0 proto dhcp src 10.0.0.4 metric 100 ",
+        "2: eth0    inet 10.0.0.4/24 brd 10.0.0.255 scope global eth0\\       valid_lft forever",
+        "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DEFAULT",
+    ]
+    lines = ["@@ ip", *ip, *out.stdout.splitlines()]
+    facts = PROBES["network_config"].parse(lines)
+    assert (facts["route"], facts["addr"], facts["link"]) == ([ip[0]], [ip[1]], [ip[2]])
+    content = facts["netplan"][str(netplan)]
+    assert content["text"] == netplan.read_text()
+    netplan.chmod(0o640)
+    stat = subprocess.run(
+        ["stat", "-c", "%a %U %G %s", str(netplan)], capture_output=True, text=True
+    )
+    out = subprocess.run(["sh", str(helper), str(netplan)], capture_output=True, text=True)
+    content = PROBES["network_config"].parse(out.stdout.splitlines())["netplan"][str(netplan)]
+    assert [content[k] for k in ("mode", "owner", "group")] + [str(content["size"])] == (
+        stat.stdout.split()
+    )  # what stat said, from tar's headers
+
+
+def test_freeze_mounts_one_lsblk_one_awk_one_stat(tmp_path):
+    """Issue 14: the freezable mounts come from one lsblk and one awk, statfs from one stat."""
+    (tmp_path / "lsblk").write_text(
+        "#!/bin/sh\n"
+        'echo \'NAME="a" KNAME="a" TYPE="part" FSTYPE="ext4" MOUNTPOINT="/proc"\'\n'
+        'echo \'NAME="b" KNAME="b" TYPE="part" FSTYPE="xfs" MOUNTPOINT="/no/such/mnt"\'\n'
+        'echo \'NAME="c" KNAME="c" TYPE="part" FSTYPE="vfat" MOUNTPOINT="/boot/efi"\'\n'
+        'echo \'NAME="d" KNAME="d" TYPE="disk" FSTYPE="" MOUNTPOINT=""\'\n'
+    )
+    (tmp_path / "dumpe2fs").write_text(
+        "#!/bin/sh\necho 'Filesystem state:         clean'\necho 'Other: x'\n"
+    )
+    for name in ("lsblk", "dumpe2fs"):
+        (tmp_path / name).chmod(0o755)
+    body = build_script(["freeze_mounts"])
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30, env=env)
+    facts = parse_output(out.stdout.splitlines())["freeze_mounts"]
+    assert facts["state"] == {
+        "a": {"responds": "yes", "Filesystem state": "clean"},
+        "b": {"responds": "no"},
+    }
+    assert [d["kname"] for d in facts["devices"]] == ["a", "b", "c", "d"]
+
+
+def test_connectivity_probe_tries_the_waagent_conf_proxy(tmp_path, ports):
+    """HttpProxy.Host/Port (comments, quotes and blanks cut off, the last of each) is probed."""
+    conf = tmp_path / "waagent.conf"
+    conf.write_text(
+        'HttpProxy.Host=10.9.9.9\nHttpProxy.Host = "127.0.0.1"  # the proxy\nHttpProxy.Port=9\n'
+    )
+    settings = loopback_settings(*ports, bcdrfix_waagent_conf_path=str(conf))
+    body = build_script(["connectivity", "waagent_conf"], None, linux_probe_variables(settings))
+    out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30)
+    results = parse_output(out.stdout.splitlines())["connectivity"]["results"]
+    assert "127.0.0.1:9" in results and "10.9.9.9:9" not in results

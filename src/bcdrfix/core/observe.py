@@ -72,14 +72,64 @@ def probe(name: str, script: str) -> Callable[[Callable[[list[str]], Any]], Call
 
 PREAMBLE = r"""
 export LC_ALL=C
+BCDR_NL='
+'
 BCDR_HAS_SYSTEMD=0
 [ -d /run/systemd/system ] && BCDR_HAS_SYSTEMD=1
+# One `systemctl show` for every unit and property the probes read (bcdr_show, bcdr_get).
+BCDR_SHOW_PROPS='-p Id -p LoadState -p ActiveState -p SubState -p UnitFileState -p Restart
+ -p RestartUSec -p MainPID -p FragmentPath -p DropInPaths -p NRestarts -p Environment
+ -p EnvironmentFiles'
+BCDR_SHOW_UNITS='walinuxagent.service waagent.service systemd-networkd.service NetworkManager.service'
+case " $BCDR_SHOW_UNITS " in
+  *" ${BCDR_UNIT_OVERRIDE:-} "*) ;;
+  *) BCDR_SHOW_UNITS="$BCDR_UNIT_OVERRIDE $BCDR_SHOW_UNITS" ;;
+esac
+BCDR_SHOW=
+BCDR_SYSTEMCTL=0
+command -v systemctl >/dev/null 2>&1 && BCDR_SYSTEMCTL=1
+if [ "$BCDR_SYSTEMCTL" = 1 ]; then
+  # shellcheck disable=SC2086  # word splitting of the property and unit lists is intended
+  BCDR_SHOW=$(systemctl show $BCDR_SHOW_PROPS -- $BCDR_SHOW_UNITS 2>/dev/null)
+fi
+# bcdr_block UNIT: that unit's lines of BCDR_SHOW in bcdr_b (one block per unit, in order,
+# blank-line separated); when the blocks do not add up, that unit's own `systemctl show`.
+bcdr_block() {
+  bcdr_r="$BCDR_SHOW$BCDR_NL$BCDR_NL"; bcdr_b=; bcdr_n=0
+  for bcdr_u in $BCDR_SHOW_UNITS; do
+    case "$bcdr_r" in *"$BCDR_NL$BCDR_NL"*) ;; *) bcdr_n=1; break ;; esac
+    bcdr_b=${bcdr_r%%"$BCDR_NL$BCDR_NL"*}; bcdr_r=${bcdr_r#*"$BCDR_NL$BCDR_NL"}
+    [ "$bcdr_u" = "$1" ] && break
+    bcdr_b=
+  done
+  if [ "$BCDR_SYSTEMCTL" = 1 ] && { [ -z "$bcdr_b" ] || [ "$bcdr_n" = 1 ]; }; then
+    # shellcheck disable=SC2086
+    bcdr_b=$(systemctl show $BCDR_SHOW_PROPS -- "$1" 2>/dev/null)
+  fi
+}
+# bcdr_show UNIT [PROPERTY...]: the unit's Key=Value lines (only these properties), no forks.
+bcdr_show() {
+  bcdr_block "$1"; shift
+  bcdr_ifs=$IFS; IFS=$BCDR_NL; set -f
+  for bcdr_l in $bcdr_b; do
+    [ $# -eq 0 ] && { printf '%s\n' "$bcdr_l"; continue; }
+    for bcdr_p; do case "$bcdr_l" in "$bcdr_p="*) printf '%s\n' "$bcdr_l"; break ;; esac; done
+  done
+  IFS=$bcdr_ifs; set +f
+}
+# bcdr_get UNIT PROPERTY: its value in BCDR_V (empty when unknown), no forks.
+bcdr_get() {
+  bcdr_block "$1"; BCDR_V=
+  case "$BCDR_NL$bcdr_b" in
+    *"$BCDR_NL$2="*)
+      BCDR_V=$BCDR_NL$bcdr_b; BCDR_V=${BCDR_V#*"$BCDR_NL$2="}; BCDR_V=${BCDR_V%%"$BCDR_NL"*} ;;
+  esac
+}
 BCDR_UNIT=${BCDR_UNIT_OVERRIDE:-}
 if [ -z "$BCDR_UNIT" ] && [ "$BCDR_HAS_SYSTEMD" = 1 ]; then
   for u in walinuxagent.service waagent.service; do
-    if [ "$(systemctl show -p LoadState --value "$u" 2>/dev/null)" = loaded ]; then
-      BCDR_UNIT=$(systemctl show -p Id --value "$u"); break
-    fi
+    bcdr_get "$u" LoadState
+    if [ "$BCDR_V" = loaded ]; then bcdr_get "$u" Id; BCDR_UNIT=$BCDR_V; break; fi
   done
 fi
 bcdr_file() {

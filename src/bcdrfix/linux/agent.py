@@ -37,9 +37,8 @@ DROPIN_NAME = "zz-bcdrfix-restart.conf"  # sorts after admins' override.conf, so
 @probe(
     "agent_service",
     """
-[ -n "$BCDR_UNIT" ] && systemctl show -p Id -p LoadState -p ActiveState -p SubState \
-  -p UnitFileState -p Restart -p RestartUSec -p MainPID -p FragmentPath -p DropInPaths \
-  -p NRestarts "$BCDR_UNIT"
+[ -n "$BCDR_UNIT" ] && bcdr_show "$BCDR_UNIT" Id LoadState ActiveState SubState \
+  UnitFileState Restart RestartUSec MainPID FragmentPath DropInPaths NRestarts
 """,
 )
 def _parse_agent_service(lines: list[str]) -> dict[str, str]:
@@ -105,15 +104,20 @@ read -r bcdr_up _ < /proc/uptime
 printf 'now %s %s %s\n' "$(date +%s.%N)" "$bcdr_up" "$(getconf CLK_TCK 2>/dev/null || echo 100)"
 printf 'conf %s\n' "$(stat -L -c %.9Z "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)"
 bcdr_main=
-[ -n "$BCDR_UNIT" ] && bcdr_main=$(systemctl show -p MainPID --value "$BCDR_UNIT")
+[ -n "$BCDR_UNIT" ] && { bcdr_get "$BCDR_UNIT" MainPID; bcdr_main=$BCDR_V; }
 if [ -n "$bcdr_main" ] && [ "$bcdr_main" != 0 ]; then
   bcdr_pids="$bcdr_main $(pgrep -P "$bcdr_main")"
 elif [ -z "$BCDR_UNIT" ]; then
   bcdr_pids=$(pgrep -f -- '(waagent|WALinuxAgent).* -(daemon|run-exthandlers)')
 fi
+# read by the shell, no fork per process: comm, and field 20 after "PID (comm) " of stat
 for pid in $bcdr_pids; do
-  case "$(cat /proc/$pid/comm 2>/dev/null)" in python*|waagent*) ;; *) continue ;; esac
-  printf 'process %s %s\n' "$pid" "$(sed 's/^.*) //' /proc/$pid/stat | cut -d' ' -f20)"
+  bcdr_comm=; read -r bcdr_comm < "/proc/$pid/comm" 2>/dev/null
+  case "$bcdr_comm" in python*|waagent*) ;; *) continue ;; esac
+  bcdr_stat=; read -r bcdr_stat < "/proc/$pid/stat" 2>/dev/null || continue
+  # shellcheck disable=SC2086  # the fields of /proc/PID/stat
+  set -- ${bcdr_stat##*) }
+  printf 'process %s %s\n' "$pid" "${20:-}"
 done
 """,
 )
@@ -156,16 +160,17 @@ echo "@@ version"
 # installed agent's AGENT_VERSION, and the goal-state agent of the running extension handler
 # (/proc/PID/cmdline .../WALinuxAgent-X.Y.Z/... -run-exthandlers), else the installed one.
 if command -v waagent >/dev/null; then
-  v=$(sed -n "s/^AGENT_VERSION *= *['\\"]\\([0-9][0-9.]*\\)['\\"].*/\\1/p" \\
+  v=$(sed -n "/^AGENT_VERSION *= *['\\"]\\([0-9][0-9.]*\\)['\\"].*/{s//\\1/p;q;}" \\
     /usr/lib/python3*/*-packages/azurelinuxagent/common/version.py \\
     /usr/lib64/python3*/*-packages/azurelinuxagent/common/version.py \\
-    /usr/local/lib/python3*/*-packages/azurelinuxagent/common/version.py 2>/dev/null | head -n 1)
+    /usr/local/lib/python3*/*-packages/azurelinuxagent/common/version.py 2>/dev/null)
   if [ -n "$v" ]; then
     f=$(grep -a -l -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+.*-run-exthandlers' \\
-      /proc/[0-9]*/cmdline 2>/dev/null | head -n 1)
+      /proc/[0-9]*/cmdline 2>/dev/null)
+    f=${f%%"$BCDR_NL"*}
     g=
-    [ -n "$f" ] && g=$(grep -a -o -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+[.0-9]*' "$f" | head -n 1)
-    g=${g#/WALinuxAgent-}
+    [ -n "$f" ] && g=$(grep -a -o -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+[.0-9]*' "$f")
+    g=${g%%"$BCDR_NL"*}; g=${g#/WALinuxAgent-}
     echo "WALinuxAgent-$v"
     echo "Goal state agent: ${g:-$v}"
   else
@@ -173,14 +178,23 @@ if command -v waagent >/dev/null; then
   fi
 fi
 echo "@@ package"
-command -v dpkg-query >/dev/null && dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' \
-  waagent walinuxagent 2>/dev/null | grep ' ii'
+if command -v dpkg-query >/dev/null; then
+  out=$(dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' waagent walinuxagent \\
+    2>/dev/null)
+  ifs=$IFS; IFS=$BCDR_NL; set -f
+  for l in $out; do case "$l" in *" ii"*) printf '%s\\n' "$l" ;; esac; done
+  IFS=$ifs; set +f
+fi
 command -v rpm >/dev/null && rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE} ii\\n' \
   WALinuxAgent python-azure-agent python3-azure-agent 2>/dev/null | grep ' ii$'
 echo "@@ manager"
 for pm in apt-get dnf yum zypper; do command -v "$pm" >/dev/null && { echo "$pm"; break; }; done
 echo "@@ os"
-sed -n 's/^ID=//p' /etc/os-release 2>/dev/null | tr -d '"'
+if [ -r /etc/os-release ]; then
+  while IFS= read -r l; do
+    case "$l" in ID=*) l=${l#ID=}; l=${l#\\"}; printf '%s\\n' "${l%\\"}" ;; esac
+  done < /etc/os-release
+fi
 """,
 )
 def _parse_agent_version(lines: list[str]) -> dict[str, Any]:
@@ -206,13 +220,14 @@ def _parse_agent_version(lines: list[str]) -> dict[str, Any]:
     """
 echo "@@ units"
 for u in walinuxagent.service waagent.service; do
-  printf '%s %s\\n' "$u" "$(systemctl show -p LoadState --value "$u" 2>/dev/null)"
+  bcdr_get "$u" LoadState; printf '%s %s\\n' "$u" "$BCDR_V"
 done
 echo "@@ processes"
-for p in /proc/[0-9]*; do
-  c=$(tr '\\0' ' ' < "$p/cmdline" 2>/dev/null) || continue
+# One grep over every command line (NUL-separated arguments become spaces), no fork per process.
+grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' |
+while IFS= read -r c; do
+  p=${c%%:*}; p=${p%/cmdline}; c=${c#*/cmdline:}
   case "$c" in *bcdrfix-probe*) continue ;; esac
-  case "$c" in *waagent*|*WALinuxAgent*) ;; *) continue ;; esac
   case "$c" in *" -daemon"*|*" -run-exthandlers"*) printf '%s %s\\n' "${p#/proc/}" "$c" ;; esac
 done
 """,

@@ -1,33 +1,77 @@
 # shellcheck shell=sh
 # TCP connects to $BCDR_ENDPOINTS and to the agent's proxy, with the proxy settings it found.
 # Writes nothing on the host: no temporary file; proxy credentials are masked before printing.
-bcdr_connect() {
-  # shellcheck disable=SC2016  # $0 and $1 expand in the inner bash
-  timeout "${BCDR_CONNECT_TIMEOUT:-3}" bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>&1
-}
+# The unit's properties come from the preamble's one `systemctl show` (bcdr_get, bcdr_show).
 bcdr_proxy_candidates() {
-  pid=$(systemctl show -p MainPID --value "$BCDR_UNIT" 2>/dev/null)
+  bcdr_get "$BCDR_UNIT" MainPID; pid=$BCDR_V
   echo "@@ environ"
   [ "${pid:-0}" -gt 0 ] && tr '\0' '\n' < "/proc/$pid/environ" | grep -i -E '^(https?|no)_proxy='
   echo "@@ unit"
-  [ -n "$BCDR_UNIT" ] && systemctl show -p Environment -p EnvironmentFiles "$BCDR_UNIT"
+  [ -n "$BCDR_UNIT" ] && bcdr_show "$BCDR_UNIT" Environment EnvironmentFiles
   echo "@@ envfiles"
-  for f in $(systemctl show -p EnvironmentFiles --value "$BCDR_UNIT" 2>/dev/null | sed 's/ (ignore_errors=[a-z]*)//g'); do
-    [ -r "${f#-}" ] && grep -i -E '^[[:space:]]*(export[[:space:]]+)?(https?|no)_proxy=' "${f#-}"
+  [ -n "$BCDR_UNIT" ] || return 0
+  bcdr_block "$BCDR_UNIT"; set --
+  ifs=$IFS; IFS=$BCDR_NL; set -f
+  # shellcheck disable=SC2154  # bcdr_b: set by the preamble's bcdr_block
+  for l in $bcdr_b; do
+    case "$l" in EnvironmentFiles=*) ;; *) continue ;; esac
+    l=${l#EnvironmentFiles=}; l=${l%" (ignore_errors="*}; l=${l#-}
+    [ -r "$l" ] && set -- "$@" "$l"
   done
+  IFS=$ifs; set +f
+  # one grep for every readable file
+  [ $# -gt 0 ] && grep -h -i -E '^[[:space:]]*(export[[:space:]]+)?(https?|no)_proxy=' "$@"
 }
 # user:password@ in a proxy URL becomes ***@ before anything leaves the host.
-candidates=$(bcdr_proxy_candidates 2>/dev/null \
-  | sed -E 's#(proxy=["'\'']?([A-Za-z][A-Za-z0-9+.-]*://)?)[^/@[:space:]"'\'']*@#\1***@#gI')
+# (No "@" anywhere: nothing to mask, no sed.)
+candidates=$(bcdr_proxy_candidates 2>/dev/null)
+case "$candidates" in *@*)
+  candidates=$(printf '%s\n' "$candidates" \
+    | sed -E 's#(proxy=["'\'']?([A-Za-z][A-Za-z0-9+.-]*://)?)[^/@[:space:]"'\'']*@#\1***@#gI') ;;
+esac
 printf '%s\n' "$candidates"
-proxies=$( { printf '%s\n' "$candidates" | grep -i -E '(https?_proxy)=' | sed -E 's/.*https?_proxy=["'\'']?//I; s#^[a-zA-Z]+://##; s#^.*@##; s#[/"'\'' ].*$##'
-  grep -E '^HttpProxy\.(Host|Port)[[:space:]]*=' "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null | sed 's/#.*//; s/"//g; s/[[:space:]]//g' | awk -F= '$1=="HttpProxy.Host"{h=$2} $1=="HttpProxy.Port"{p=$2} END{if(h!="" && p!="") print h":"p}'
-} | sort -u)
+# The proxies to try, in ONE awk: https?_proxy= in those lines (scheme, credentials and path
+# cut off), and HttpProxy.Host:Port from waagent.conf (the last of each, comments cut off).
+proxies=$(printf '%s\n' "$candidates" | awk '
+  FILENAME == "-" {
+    low = tolower($0); if (low !~ /https?_proxy=/) next
+    at = 0; rest = low
+    while (match(rest, /https?_proxy=/)) { at += RSTART + RLENGTH - 1; rest = substr(rest, RSTART + RLENGTH) }
+    s = substr($0, at + 1)
+    sub(/^["\047]/, "", s); sub(/^[a-zA-Z]+:\/\//, "", s); sub(/^.*@/, "", s); sub(/[\/"\047 ].*$/, "", s)
+    if (s != "" && !(s in seen)) { seen[s] = 1; print s }
+    next
+  }
+  /^HttpProxy\.(Host|Port)[[:space:]]*=/ {
+    l = $0; sub(/#.*/, "", l); gsub(/"/, "", l); gsub(/[[:space:]]/, "", l); split(l, f, "=")
+    if (f[1] == "HttpProxy.Host") host = f[2]; else port = f[2]
+  }
+  END { s = host ":" port; if (host != "" && port != "" && !(s in seen)) print s }
+' - "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)
 echo "@@ results"
-# Each connect prints one short line (a single write, atomic on a pipe); no temporary files.
+# Every endpoint at once in ONE bash (its /dev/tcp), each connect in a forked subshell printing
+# one short line; `timeout` bounds the whole at the per-connect timeout (all start together) and
+# kills what still waits: an endpoint without a line did not answer in time (exit 124).
+eps=
 for ep in $BCDR_ENDPOINTS $proxies; do
   case "$ep" in *:*) ;; *) ep="$ep:80" ;; esac
-  ( out=$(bcdr_connect "${ep%:*}" "${ep##*:}"); rc=$?
-    printf '%s %s %s\n' "$ep" "$rc" "$(printf %s "$out" | tr '\n' ' ' | cut -c1-200)" ) &
+  eps="$eps $ep"
 done
-wait
+# shellcheck disable=SC2016,SC2086  # $ep expands in the inner bash; one word per endpoint
+out=$(timeout "${BCDR_CONNECT_TIMEOUT:-3}" bash -c '
+printf -v nl "\n"
+for ep; do
+  ( m=$( { exec 3<>"/dev/tcp/${ep%:*}/${ep##*:}"; } 2>&1 ); rc=$?
+    m=${m//$nl/ }; printf "%s %s %s\n" "$ep" "$rc" "${m:0:200}" ) &
+done
+wait' bash $eps 2>&1)
+rc=$?
+msg=$out
+[ "$rc" = 124 ] && msg=
+[ -n "$out" ] && printf '%s\n' "$out"
+for ep in $eps; do
+  case "$BCDR_NL$out" in
+    *"$BCDR_NL$ep "[0-9]*|*"$BCDR_NL$ep -"[0-9]*) ;;
+    *) printf '%s %s %s\n' "$ep" "$rc" "$(printf %s "$msg" | tr '\n' ' ' | cut -c1-200)" ;;
+  esac
+done

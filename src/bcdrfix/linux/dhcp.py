@@ -5,7 +5,10 @@ Control: linux.dhcp.
 
 from __future__ import annotations
 
+import base64
+import io
 import re
+import tarfile
 from typing import Any
 
 from bcdrfix.core.model import (
@@ -52,20 +55,22 @@ PROBE_VARIABLES["BCDR_DHCP_IFACE"] = lambda settings: settings.dhcp_interface or
 @probe("network_config", script("network_config.sh"))
 def _parse_network_config(lines: list[str]) -> dict[str, Any]:
     parts = split_subsections(lines)
+    route, addr, link = _split_ip(parts.get("ip", []))
     facts: dict[str, Any] = {
-        "route": parts.get("route", []),
-        "addr": parts.get("addr", []),
-        "link": parts.get("link", []),
+        "route": parts.get("route", route),
+        "addr": parts.get("addr", addr),
+        "link": parts.get("link", link),
         "netplan": {},
         "ifcfg": {},
         "ifupdown": {},
         "networkd": dict(l.split("=", 1) for l in parts.get("networkd-state", []) if "=" in l),
     }
     facts["networkd"]["files"] = {}
+    contents = _file_contents(parts)
     for name, body in parts.items():
         if name.startswith("file "):
             _, kind, path = name.split(" ", 2)
-            content = parse_file(body)
+            content = parse_file(body) if body else contents.get(path)
             if content is None:
                 continue
             if kind == "networkd":
@@ -90,6 +95,67 @@ def _parse_network_config(lines: list[str]) -> dict[str, Any]:
             )
     facts["nm"] = {"state": nm_state.get("active"), "connections": connections}
     return facts
+
+
+_IP_LINK = re.compile(r"^\d+: \S+: <")  # ip -o link: "2: eth0@if9: <BROADCAST,...>"
+_IP_ADDR = re.compile(r"^\d+: ")  # ip -o addr: "2: eth0    inet 10.0.0.4/24 ..."
+
+
+def _split_ip(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """``ip -o -batch`` of route, addr and link: routes, addresses and links by their form."""
+    route: list[str] = []
+    addr: list[str] = []
+    link: list[str] = []
+    for line in lines:
+        if _IP_LINK.match(line):
+            link.append(line)
+        elif _IP_ADDR.match(line):
+            addr.append(line)
+        elif line.strip():
+            route.append(line)
+    return route, addr, link
+
+
+def _file_contents(parts: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
+    """Files read by one ``tar | base64`` (its headers: mode, owner, size); ``file-body`` without tar."""
+    result: dict[str, dict[str, Any]] = {}
+    for name, body in parts.items():
+        if name.startswith("file-body "):
+            content = parse_file(body)
+            if content is not None:
+                result[name[len("file-body ") :]] = content
+    meta = {}
+    for line in parts.get("files-stat", []):
+        fields = line.split(" ", 4)
+        if len(fields) == 5:
+            meta[fields[4]] = fields[:4]
+    blob = "".join(line.strip() for line in parts.get("files-tar", []))
+    if not blob:
+        return result
+    try:
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(blob)), mode="r:") as archive:
+            for member in archive.getmembers():
+                path = "/" + member.name.lstrip("/")
+                handle = archive.extractfile(member)
+                if handle is None:
+                    continue
+                data = handle.read()  # a hard link's header has size 0: the data's length
+                mode, owner, group, size = meta.get(path) or (
+                    format(member.mode & 0o7777, "o"),
+                    member.uname,
+                    member.gname,
+                    str(len(data)),
+                )
+                result[path] = {
+                    "mode": mode,
+                    "owner": owner,
+                    "group": group,
+                    "size": int(size),
+                    "text": data.decode("utf-8", errors="surrogateescape"),
+                }
+    except (tarfile.TarError, ValueError, EOFError):
+        pass  # a truncated archive: the files it did not carry are reported missing
+    return result
 
 
 # --- check and fix --------------------------------------------------------------------------------------

@@ -1,20 +1,36 @@
 # shellcheck shell=sh
-echo "@@ route"; ip -o route show default
-echo "@@ addr"; ip -o -4 addr show
-echo "@@ link"; ip -o link show
+# One `ip` for the routes, addresses and links (the parser tells their lines apart).
+echo "@@ ip"; printf 'route show default\naddr show\nlink show\n' | ip -o -4 -batch -
+# Every configuration file: a "@@ file KIND PATH" line each, then ONE tar for all
+# of them (no fork per file); without tar, each file's own stat and base64 (bcdr_file).
+set --
 for f in /etc/netplan/*.yaml /etc/netplan/*.yml /run/netplan/*.yaml /run/netplan/*.yml; do
-  [ -f "$f" ] && { printf '@@ file netplan %s\n' "$f"; bcdr_file "$f"; }
+  [ -f "$f" ] && { printf '@@ file netplan %s\n' "$f"; set -- "$@" "$f"; }
 done
-echo "@@ networkd-state"
-echo "active=$(systemctl is-active systemd-networkd 2>/dev/null)"
-echo "enabled=$(systemctl is-enabled systemd-networkd 2>/dev/null)"
 for d in /etc/systemd/network /run/systemd/network /usr/lib/systemd/network /lib/systemd/network; do
   [ -L "$d" ] && continue
-  for f in "$d"/*.network; do [ -f "$f" ] && { printf '@@ file networkd %s\n' "$f"; bcdr_file "$f"; }; done
+  for f in "$d"/*.network; do [ -f "$f" ] && { printf '@@ file networkd %s\n' "$f"; set -- "$@" "$f"; }; done
 done
+for f in /etc/sysconfig/network-scripts/ifcfg-* /etc/sysconfig/network/ifcfg-*; do
+  case "$f" in *~|*.bak|*.orig|*.rpmsave|*.rpmnew|*ifcfg-lo) continue ;; esac
+  [ -f "$f" ] && { printf '@@ file ifcfg %s\n' "$f"; set -- "$@" "$f"; }
+done
+for f in /etc/network/interfaces /etc/network/interfaces.d/*; do
+  [ -f "$f" ] && { printf '@@ file ifupdown %s\n' "$f"; set -- "$@" "$f"; }
+done
+if [ $# -gt 0 ]; then
+  if command -v tar >/dev/null 2>&1; then
+    echo "@@ files-tar"; tar -c -h -P -f - -- "$@" | base64  # mode, owner, size: tar's headers
+  else
+    for f; do printf '@@ file-body %s\n' "$f"; bcdr_file "$f"; done
+  fi
+fi
+echo "@@ networkd-state"
+bcdr_get systemd-networkd.service ActiveState; echo "active=$BCDR_V"
+bcdr_get systemd-networkd.service UnitFileState; echo "enabled=$BCDR_V"
 echo "@@ nm-state"
-echo "active=$(systemctl is-active NetworkManager 2>/dev/null)"
-if command -v nmcli >/dev/null 2>&1 && [ "$(systemctl is-active NetworkManager 2>/dev/null)" = active ]; then
+bcdr_get NetworkManager.service ActiveState; echo "active=$BCDR_V"
+if [ "$BCDR_V" = active ] && command -v nmcli >/dev/null 2>&1; then
   echo "@@ nm-connections"
   nmcli -t -f NAME,UUID,TYPE,DEVICE,FILENAME connection show --active
   echo "@@ nm-methods"
@@ -22,10 +38,3 @@ if command -v nmcli >/dev/null 2>&1 && [ "$(systemctl is-active NetworkManager 2
     printf '%s %s\n' "$u" "$(nmcli -t -f ipv4.method connection show "$u" | sed 's/^ipv4.method://')"
   done
 fi
-for f in /etc/sysconfig/network-scripts/ifcfg-* /etc/sysconfig/network/ifcfg-*; do
-  case "$f" in *~|*.bak|*.orig|*.rpmsave|*.rpmnew|*ifcfg-lo) continue ;; esac
-  [ -f "$f" ] && { printf '@@ file ifcfg %s\n' "$f"; bcdr_file "$f"; }
-done
-for f in /etc/network/interfaces /etc/network/interfaces.d/*; do
-  [ -f "$f" ] && { printf '@@ file ifupdown %s\n' "$f"; bcdr_file "$f"; }
-done
