@@ -162,8 +162,10 @@ def test_agent_loaded_probe_compares_process_start_with_the_conf_change(tmp_path
     conf.write_text(CONF)
     script = build_script(["agent_loaded"], variables=[("BCDR_WAAGENT_CONF", str(conf))])
     (tmp_path / "probe.sh").write_text(script)
+    # The probe's start time is boot time (whole seconds) plus the process's clock ticks: up to
+    # 1 s early. The agent starts well over a second after the file was written.
     scenario = (
-        "python3 -c 'import time; time.sleep(30)' /usr/sbin/waagent -daemon & sleep 2; "
+        "sleep 1.5; python3 -c 'import time; time.sleep(30)' /usr/sbin/waagent -daemon & sleep 2; "
         f"sh {tmp_path}/probe.sh; echo @@@; sleep 0.1; echo '# edited' >> {conf}; "
         f"sh {tmp_path}/probe.sh; kill $!"
     )
