@@ -73,7 +73,14 @@ class Listeners:
                 return  # stopped
 
     def stop(self, port: int) -> None:
-        self.sockets.pop(port).close()
+        # close() alone leaves the port listening while the serving thread sits in accept() (it
+        # holds the socket for up to its 0.5 s timeout): shut it down first, so it refuses now.
+        sock = self.sockets.pop(port)
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        sock.close()
 
     def stop_all(self) -> None:
         for port in list(self.sockets):
