@@ -1,0 +1,90 @@
+"""The Linux agent's unit and processes: probes and helpers shared by the agent controls."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from bcdrfix.core.model import (
+    Finding,
+    error,
+    not_applicable,
+)
+from bcdrfix.core.observe import parse_key_values, probe, split_subsections
+
+# --- probes ---------------------------------------------------------------------------------
+
+
+@probe(
+    "agent_service",
+    """
+[ -n "$BCDR_UNIT" ] && bcdr_show "$BCDR_UNIT" Id LoadState ActiveState SubState \
+  UnitFileState Restart RestartUSec MainPID FragmentPath DropInPaths NRestarts
+""",
+)
+def _parse_agent_service(lines: list[str]) -> dict[str, str]:
+    return parse_key_values(lines)
+
+
+@probe(
+    "agent_processes",
+    """
+echo "@@ units"
+for u in walinuxagent.service waagent.service; do
+  bcdr_get "$u" LoadState; printf '%s %s\\n' "$u" "$BCDR_V"
+done
+echo "@@ processes"
+# One grep over every command line (NUL-separated arguments become spaces), no fork per process.
+grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' |
+while IFS= read -r c; do
+  p=${c%%:*}; p=${p%/cmdline}; c=${c#*/cmdline:}
+  case "$c" in *bcdrfix-probe*) continue ;; esac
+  case "$c" in *" -daemon"*|*" -run-exthandlers"*) printf '%s %s\\n' "${p#/proc/}" "$c" ;; esac
+done
+""",
+)
+def _parse_agent_processes(lines: list[str]) -> dict[str, Any]:
+    """The agent units' LoadState (a masked unit is not "loaded") and the agent's processes."""
+    parts = split_subsections(lines)
+    units = dict(line.split(" ", 1) for line in parts.get("units", []) if " " in line)
+    processes = [
+        line.split(" ", 1)[1].strip() for line in parts.get("processes", []) if " " in line
+    ]
+    return {
+        "units": {name: state.strip() for name, state in units.items()},
+        "daemon": any(" -daemon" in p for p in processes),
+        "exthandlers": any(" -run-exthandlers" in p for p in processes),
+    }
+
+
+# --- helpers ----------------------------------------------------------------------------------
+
+
+def agent_unit(observation: Mapping[str, Any]) -> str | None:
+    return observation.get("agent_unit")
+
+
+def _unit_for_fix(observation: Mapping[str, Any]) -> str:
+    """The agent's unit; fixes run only after a check that found one."""
+    unit = agent_unit(observation)
+    if not unit:
+        raise LookupError("the agent's systemd unit was not found")
+    return unit
+
+
+def masked_unit(observation: Mapping[str, Any]) -> str | None:
+    units = (observation.get("agent_processes") or {}).get("units", {})
+    return next((name for name, state in units.items() if state == "masked"), None)
+
+
+def _no_systemd(observation: Mapping[str, Any]) -> Finding | None:
+    if not observation.get("has_systemd"):
+        return not_applicable("systemd is not PID 1 on this host")
+    if not agent_unit(observation) and (masked := masked_unit(observation)):
+        return error(f"{masked} is masked: systemd will not start the agent")
+    if not agent_unit(observation):
+        return error(
+            "no agent unit found (walinuxagent.service or waagent.service): is the agent installed? "
+            "(380008 AzureVmOffline)"
+        )
+    return None
