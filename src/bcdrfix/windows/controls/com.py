@@ -10,7 +10,6 @@ from bcdrfix.core.model import (
     Step,
     error,
     failed,
-    not_applicable,
     note,
     passed,
 )
@@ -19,6 +18,7 @@ from bcdrfix.windows.controls.base import (
     NETWORK_SERVICE,
     _guard,
     _register,
+    on_request,
     restart_step,
     service_of,
     service_step,
@@ -182,11 +182,9 @@ MSDTC_REINSTALL_PLAN = (
 )
 
 
-@_guard
-def check_msdtc_reinstall(observation, settings) -> Finding:
-    if not settings.msdtc_reinstall:
-        return not_applicable("no MSDTC reinstall requested (set bcdrfix_msdtc_reinstall=true)")
-    return failed(f"MSDTC reinstall requested: {MSDTC_REINSTALL_PLAN}", desired="reinstalled")
+check_msdtc_reinstall = on_request(
+    "msdtc_reinstall", "MSDTC reinstall", MSDTC_REINSTALL_PLAN, "reinstalled"
+)
 
 
 def fix_msdtc_reinstall(observation, settings, finding: Finding) -> list[Step]:
