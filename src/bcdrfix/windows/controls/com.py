@@ -45,19 +45,21 @@ def check_comsysapp(observation, settings) -> Finding:
     return passed("COMSysApp is running", {"state": "Running"})
 
 
+def _start_comsysapp(observation, settings, **desired: Any) -> Step:
+    return service_step(
+        "COMSysApp",
+        "Start COM+ System Application",
+        service_of(observation, "COMSysApp"),
+        settings,
+        **desired,
+    )
+
+
 def fix_comsysapp(observation, settings, finding: Finding) -> list[Step]:
     desired: dict[str, Any] = {"running": True}
     if finding.plan.get("enable"):
         desired["start_mode"] = "Manual"  # the Windows default for COMSysApp
-    return [
-        service_step(
-            "COMSysApp",
-            "Start COM+ System Application",
-            service_of(observation, "COMSysApp"),
-            settings,
-            **desired,
-        )
-    ]
+    return [_start_comsysapp(observation, settings, **desired)]
 
 
 _register(
@@ -155,15 +157,7 @@ def fix_msdtc_account(observation, settings, finding: Finding) -> list[Step]:
             return steps
     else:
         steps.append(service_step("MSDTC", "Start MSDTC", current, settings, running=True))
-    steps.append(
-        service_step(
-            "COMSysApp",
-            "Start COM+ System Application",
-            service_of(observation, "COMSysApp"),
-            settings,
-            running=True,
-        )
-    )
+    steps.append(_start_comsysapp(observation, settings, running=True))
     return steps
 
 
