@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from bcdrfix.audit.document import HOST_ERROR, UNREACHABLE
 from bcdrfix.audit.engine import audit_controls
 from bcdrfix.audit.guest import (  # noqa: F401  (re-exported for the CLI and tests)
     GUEST_PARSE,
@@ -37,7 +38,8 @@ from bcdrfix.audit.guest import (  # noqa: F401  (re-exported for the CLI and te
     last_backup,
     map_internal,
 )
-from bcdrfix.controls import ENGINE, Status, load_settings
+from bcdrfix.audit.host import HostLog, connect, jsonable, observe_host
+from bcdrfix.controls import Status, load_settings
 from bcdrfix.core.apply import evaluate, platform_of
 from bcdrfix.core.handler_status import FAILED, SUCCESS
 from bcdrfix.core.settings import Settings
@@ -47,23 +49,8 @@ from bcdrfix.inventory.load import LoadedInventory, host_address, load_inventory
 
 SCHEMA_VERSION = 1
 DIAGNOSED = "diagnosed"
-UNREACHABLE = "unreachable"
-HOST_ERROR = "error"
 NOT_RUNNING = "not-running"
 CANNOT_CONTACT = "cannot-contact"
-
-
-class _HostLog(logging.Handler):
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def for_host(self, name: str) -> list[str]:
-        prefix = f"[{name}]"
-        return [line[len(prefix) :].strip() for line in self.lines if line.startswith(prefix)]
 
 
 @dataclass
@@ -72,16 +59,6 @@ class _Job:
     platform: str
     settings: Settings
     document: dict = field(default_factory=dict)
-
-
-def _jsonable(value: Any) -> Any:
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    return str(value)
 
 
 def fix_command(inventory: str, code: str, host: str, disruptive: bool) -> str:
@@ -101,7 +78,7 @@ def judge(
     name: str,
 ) -> dict:
     """The diagnosis of one host from its observation: last result, mapping, failing controls."""
-    result = _jsonable(last_backup(platform, guest))
+    result = jsonable(last_backup(platform, guest))
     result["failing_controls"] = []
     result["fix_command"] = None
     if result["result"] != FAILED:
@@ -122,8 +99,8 @@ def judge(
                     "control": control.id,
                     "status": finding.status.value,
                     "summary": finding.summary,
-                    "observed": _jsonable(finding.observed),
-                    "desired": _jsonable(finding.desired),
+                    "observed": jsonable(finding.observed),
+                    "desired": jsonable(finding.desired),
                 }
             )
     if mapping.confidence != "mapped":
@@ -142,10 +119,8 @@ def judge(
     return result
 
 
-def diagnose_host(job: _Job, inventory: str, log: _HostLog) -> None:
+def diagnose_host(job: _Job, inventory: str, log: HostLog) -> None:
     """Connect, observe once, judge; fill ``job.document``. Never raises."""
-    from pyinfra.api.exceptions import ConnectError
-
     host = job.host
     started = time.monotonic()
     connector, address = host_address(host)
@@ -154,27 +129,11 @@ def diagnose_host(job: _Job, inventory: str, log: _HostLog) -> None:
         name=host.name, platform=job.platform, address=address, state=DIAGNOSED, message=None
     )
     try:
-        try:
-            host.connect(raise_exceptions=True, show_errors=False)
-        except ConnectError as exc:
-            doc.update(state=UNREACHABLE, message=str(exc) or "could not connect")
+        if not connect(host, doc):
             return
-        host.state.activate_host(host)
         controls = audit_controls(job.platform, job.settings)
-        probes = {p for c in controls for p in c.probes} | {GUEST_PROBE[job.platform]}
-        try:
-            observation = ENGINE.observers[job.platform](host, sorted(probes), job.settings)
-        except KeyError:
-            doc.update(state=HOST_ERROR, message=f"no observer for platform {job.platform!r}")
-            return
-        except Exception as exc:  # noqa: BLE001 - one broken host must not stop the fleet
-            doc.update(state=HOST_ERROR, message=f"observation failed: {type(exc).__name__}: {exc}")
-            return
-        if not observation:
-            details = "; ".join(log.for_host(host.name)[-3:])
-            doc.update(
-                state=HOST_ERROR, message="observation failed" + (f": {details}" if details else "")
-            )
+        observation = observe_host(host, job.platform, job.settings, controls, doc, log)
+        if observation is None:
             return
         doc["backup"] = judge(
             job.platform,
@@ -208,7 +167,7 @@ def run_diagnose(
         _Job(host, platform_of(host), load_settings(host.data, host.name))
         for host in loaded.selected
     ]
-    log = _HostLog()
+    log = HostLog()
     pyinfra_logger = logging.getLogger("pyinfra")
     pyinfra_logger.addHandler(log)
     try:

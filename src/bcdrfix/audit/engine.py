@@ -31,15 +31,14 @@ from typing import Any
 
 from bcdrfix.audit.document import (
     AUDITED,
-    HOST_ERROR,
     SCHEMA_NAME,
     SCHEMA_VERSION,
-    UNREACHABLE,
     summarize,
 )
-from bcdrfix.audit.guest import GUEST_PARSE, GUEST_PROBE, last_backup
+from bcdrfix.audit.guest import GUEST_PARSE, last_backup
+from bcdrfix.audit.host import HostLog, connect, jsonable, observe_host
 from bcdrfix.catalog import load_catalog
-from bcdrfix.controls import ENGINE, REGISTRY, Control, Status, deploy_for_control, load_settings
+from bcdrfix.controls import REGISTRY, Control, Status, deploy_for_control, load_settings
 from bcdrfix.core.apply import evaluate, platform_of, select_controls
 from bcdrfix.core.connection import close_connection
 from bcdrfix.core.redact import redact_data
@@ -86,21 +85,6 @@ class Progress:
     host_done: Callable[[dict, list[dict]], None] = lambda host, results: None
 
 
-class _HostLog(logging.Handler):
-    """Keeps pyinfra's error lines per host, to explain an unreachable or failed host."""
-
-    def __init__(self) -> None:
-        super().__init__(logging.WARNING)
-        self.lines: list[str] = []
-
-    def emit(self, record: logging.LogRecord) -> None:
-        self.lines.append(record.getMessage())
-
-    def for_host(self, name: str) -> list[str]:
-        prefix = f"[{name}]"
-        return [line[len(prefix) :].strip() for line in self.lines if line.startswith(prefix)]
-
-
 @dataclass
 class _Job:
     host: Any
@@ -122,17 +106,6 @@ def control_document(control: Control) -> dict:
     }
 
 
-def _jsonable(value: Any) -> Any:
-    """Observed/desired values as JSON data (mappings, lists, strings, numbers, None)."""
-    if value is None or isinstance(value, (bool, int, float, str)):
-        return value
-    if isinstance(value, dict) or hasattr(value, "items"):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple, set, frozenset)):
-        return [_jsonable(v) for v in value]
-    return str(value)
-
-
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -148,11 +121,9 @@ def prepare_jobs(loaded: LoadedInventory) -> list[_Job]:
 
 
 def audit_host(
-    job: _Job, run_id: str, inventory: str, deploys: dict[str, str], log: _HostLog
+    job: _Job, run_id: str, inventory: str, deploys: dict[str, str], log: HostLog
 ) -> None:
     """Connect, observe once, evaluate; fill ``job.document`` and ``job.results``. Never raises."""
-    from pyinfra.api.exceptions import ConnectError
-
     host = job.host
     started = time.monotonic()
     connector, address = host_address(host)
@@ -169,31 +140,12 @@ def audit_host(
         fix_commands=[],
     )
     try:
-        try:
-            host.connect(raise_exceptions=True, show_errors=False)
-        except ConnectError as exc:
-            doc.update(state=UNREACHABLE, message=str(exc) or "could not connect")
+        if not connect(host, doc) or not job.controls:
             return
-        host.state.activate_host(host)
-        if not job.controls:
+        observation = observe_host(host, job.platform, job.settings, job.controls, doc, log)
+        if observation is None:
             return
-        try:
-            # the audit's probes plus the backup extension's last result: still one command
-            probes = {p for c in job.controls for p in c.probes} | {GUEST_PROBE[job.platform]}
-            observation = ENGINE.observers[job.platform](host, sorted(probes), job.settings)
-        except KeyError:
-            doc.update(state=HOST_ERROR, message=f"no observer for platform {job.platform!r}")
-            return
-        except Exception as exc:  # noqa: BLE001 - one broken host must not stop the fleet
-            doc.update(state=HOST_ERROR, message=f"observation failed: {type(exc).__name__}: {exc}")
-            return
-        if not observation:
-            details = "; ".join(log.for_host(host.name)[-3:])
-            doc.update(
-                state=HOST_ERROR, message="observation failed" + (f": {details}" if details else "")
-            )
-            return
-        doc["backup_in_guest"] = _jsonable(
+        doc["backup_in_guest"] = jsonable(
             last_backup(job.platform, GUEST_PARSE[job.platform](observation.get("guest_status")))
         )
         fixes: dict[str, bool] = {}
@@ -215,8 +167,8 @@ def audit_host(
                     "control": control.id,
                     "status": status,
                     "summary": finding.summary,
-                    "observed": _jsonable(finding.observed),
-                    "desired": _jsonable(finding.desired),
+                    "observed": jsonable(finding.observed),
+                    "desired": jsonable(finding.desired),
                     "codes": list(load_catalog(REGISTRY).codes_for_control(control.id)),
                     "fix": fix,
                 }
@@ -265,7 +217,7 @@ def run_audit(
     deploys = deploy_for_controls(cwd)
     run_id = str(uuid.uuid4())
 
-    log = _HostLog()
+    log = HostLog()
     pyinfra_logger = logging.getLogger("pyinfra")
     pyinfra_logger.addHandler(log)
     not_contacted = [_not_contacted_document(machine, run_id) for machine in loaded.not_contacted]

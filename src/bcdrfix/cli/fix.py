@@ -124,35 +124,26 @@ def fix(
     def progress(line: str) -> None:
         err.print(Text(printable(line), "dim"), soft_wrap=True)  # one line per event in CI logs
 
-    if from_guest_status:
-        if code:
-            raise BcdrfixError("pass either --code CODE or --from-guest-status, not both")
-        _fix_from_guest_status(
-            inventory,
-            limit,
-            dry,
-            allow_disruptive,
-            data_items,
-            group_data,
-            as_json,
-            quiet=quiet,
-            verbose=verbose,
-            progress=progress,
-        )
-    if not code:
+    if from_guest_status and code:
+        raise BcdrfixError("pass either --code CODE or --from-guest-status, not both")
+    if not from_guest_status and not code:
         raise BcdrfixError("pass either --code CODE or --from-guest-status")
     try:
         data = parse_data(data_items)
-        report = run_fix(
-            inventory,
-            code,
-            limit=limit,
-            dry=dry,
-            allow_disruptive=allow_disruptive,
-            data=data,
-            group_data=group_data,
-            progress=None if quiet else progress,
-        )
+    except FixInputError as exc:
+        raise BcdrfixError(str(exc)) from None
+    options: dict[str, Any] = {
+        "limit": limit,
+        "dry": dry,
+        "allow_disruptive": allow_disruptive,
+        "data": data,
+        "group_data": group_data,
+        "progress": None if quiet else progress,
+    }
+    if not code:  # --from-guest-status
+        _fix_from_guest_status(inventory, options, as_json, quiet=quiet, verbose=verbose)
+    try:
+        report = run_fix(inventory, code, **options)
     except (FixInputError, InventoryError, CodeNotFound, SettingsError) as exc:
         raise BcdrfixError(str(exc)) from None
     if as_json:
@@ -324,29 +315,12 @@ def run_fix_from_guest_status(
 
 
 def _fix_from_guest_status(
-    inventory: str,
-    limit: tuple[str, ...],
-    dry: bool,
-    allow_disruptive: bool,
-    data_items: tuple[str, ...],
-    group_data: tuple[str, ...],
-    as_json: bool,
-    quiet: bool = False,
-    verbose: int = 0,
-    progress: Callable[[str], None] | None = None,
+    inventory: str, options: dict[str, Any], as_json: bool, quiet: bool = False, verbose: int = 0
 ) -> NoReturn:
-    """``bcdrfix fix INVENTORY --from-guest-status``: each host fixed by its own reported code."""
+    """``bcdrfix fix INVENTORY --from-guest-status``: each host fixed by its own reported code;
+    ``options`` are those of ``run_fix`` (limit, dry, allow_disruptive, data, group_data, progress)."""
     try:
-        data = parse_data(data_items)
-        result, reports = run_fix_from_guest_status(
-            inventory,
-            limit=limit,
-            dry=dry,
-            allow_disruptive=allow_disruptive,
-            data=data,
-            group_data=group_data,
-            progress=None if quiet else progress,
-        )
+        result, reports = run_fix_from_guest_status(inventory, **options)
     except (InventoryError, FixInputError, SettingsError) as exc:
         raise BcdrfixError(str(exc)) from None
     out = console()

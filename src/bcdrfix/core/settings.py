@@ -92,12 +92,18 @@ def version_tuple(version: str | None) -> tuple[int, ...]:
     return tuple(int(part) for part in re.findall(r"\d+", version or ""))
 
 
-def as_port(name: str, value: Any) -> int:
+def _int_in(value: Any, low: int, high: int) -> int | None:
+    """``value`` as a whole number from ``low`` to ``high``, else None."""
     try:
-        port = int(str(value))
+        number = int(str(value))
     except ValueError:
-        port = -1
-    if not 1 <= port <= 65535:
+        return None
+    return number if low <= number <= high else None
+
+
+def as_port(name: str, value: Any) -> int:
+    port = _int_in(value, 1, 65535)
+    if port is None:
         raise SettingsError(f"{name}={value!r}: expected a TCP port 1-65535")
     return port
 
@@ -106,11 +112,8 @@ def as_int_range(low: int, high: int, what: str = "a whole number") -> Validator
     """A whole number from ``low`` to ``high``; ``what`` names it in the error ("seconds")."""
 
     def check(name: str, value: Any) -> int:
-        try:
-            number = int(str(value))
-        except ValueError:
-            number = low - 1
-        if not low <= number <= high:
+        number = _int_in(value, low, high)
+        if number is None:
             raise SettingsError(f"{name}={value!r}: expected {what} between {low} and {high}")
         return number
 

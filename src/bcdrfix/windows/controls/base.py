@@ -12,7 +12,15 @@ from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 from typing import Any
 
-from bcdrfix.core.model import Control, ControlRegistry, Step, error
+from bcdrfix.core.model import (
+    Control,
+    ControlRegistry,
+    Finding,
+    Step,
+    error,
+    failed,
+    not_applicable,
+)
 from bcdrfix.core.settings import (
     SettingsError,
     SettingsTable,
@@ -336,6 +344,19 @@ def _guard(check):
     wrapped.__name__ = check.__name__
     wrapped.__doc__ = check.__doc__
     return wrapped
+
+
+def on_request(setting: str, what: str, plan: str, desired: str):
+    """The check of an on-demand action: not applicable unless ``bcdrfix_<setting>`` asks for it,
+    else failed with ``plan`` (what the fix would do)."""
+
+    def check(observation, settings) -> Finding:
+        if not getattr(settings, setting):
+            return not_applicable(f"no {what} requested (set bcdrfix_{setting}=true)")
+        return failed(f"{what} requested: {plan}", desired=desired)
+
+    check.__name__ = f"check_{setting}"
+    return _guard(check)
 
 
 def service_of(observation: Mapping[str, Any], name: str) -> dict | None:

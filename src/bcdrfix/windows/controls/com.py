@@ -10,7 +10,6 @@ from bcdrfix.core.model import (
     Step,
     error,
     failed,
-    not_applicable,
     note,
     passed,
 )
@@ -19,6 +18,7 @@ from bcdrfix.windows.controls.base import (
     NETWORK_SERVICE,
     _guard,
     _register,
+    on_request,
     restart_step,
     service_of,
     service_step,
@@ -45,19 +45,21 @@ def check_comsysapp(observation, settings) -> Finding:
     return passed("COMSysApp is running", {"state": "Running"})
 
 
+def _start_comsysapp(observation, settings, **desired: Any) -> Step:
+    return service_step(
+        "COMSysApp",
+        "Start COM+ System Application",
+        service_of(observation, "COMSysApp"),
+        settings,
+        **desired,
+    )
+
+
 def fix_comsysapp(observation, settings, finding: Finding) -> list[Step]:
     desired: dict[str, Any] = {"running": True}
     if finding.plan.get("enable"):
         desired["start_mode"] = "Manual"  # the Windows default for COMSysApp
-    return [
-        service_step(
-            "COMSysApp",
-            "Start COM+ System Application",
-            service_of(observation, "COMSysApp"),
-            settings,
-            **desired,
-        )
-    ]
+    return [_start_comsysapp(observation, settings, **desired)]
 
 
 _register(
@@ -155,15 +157,7 @@ def fix_msdtc_account(observation, settings, finding: Finding) -> list[Step]:
             return steps
     else:
         steps.append(service_step("MSDTC", "Start MSDTC", current, settings, running=True))
-    steps.append(
-        service_step(
-            "COMSysApp",
-            "Start COM+ System Application",
-            service_of(observation, "COMSysApp"),
-            settings,
-            running=True,
-        )
-    )
+    steps.append(_start_comsysapp(observation, settings, running=True))
     return steps
 
 
@@ -182,11 +176,9 @@ MSDTC_REINSTALL_PLAN = (
 )
 
 
-@_guard
-def check_msdtc_reinstall(observation, settings) -> Finding:
-    if not settings.msdtc_reinstall:
-        return not_applicable("no MSDTC reinstall requested (set bcdrfix_msdtc_reinstall=true)")
-    return failed(f"MSDTC reinstall requested: {MSDTC_REINSTALL_PLAN}", desired="reinstalled")
+check_msdtc_reinstall = on_request(
+    "msdtc_reinstall", "MSDTC reinstall", MSDTC_REINSTALL_PLAN, "reinstalled"
+)
 
 
 def fix_msdtc_reinstall(observation, settings, finding: Finding) -> list[Step]:

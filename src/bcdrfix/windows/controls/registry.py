@@ -22,6 +22,7 @@ from bcdrfix.windows.controls.base import (
     _guard,
     _register,
     _section,
+    on_request,
     registry_of,
     registry_step,
     service_of,
@@ -68,7 +69,7 @@ def _registry_check(observation, wanted, ok_summary: str) -> Finding:
     return passed(ok_summary, observed, desired)
 
 
-def _registry_fix(observation, finding: Finding) -> list[Step]:
+def _registry_fix(observation, settings, finding: Finding) -> list[Step]:
     return [
         registry_step(
             path,
@@ -104,7 +105,7 @@ _register(
     disruptive=False,
     probes=("registry",),
     check=check_bcdr_snapshot_keys,
-    fix=lambda observation, settings, finding: _registry_fix(observation, finding),
+    fix=_registry_fix,
     description="SnapshotWithoutThreads (ExtensionFailedVssWriterInBadState), SnapshotMethod and "
     "CalculateSnapshotTimeFromHost (ExtensionFailedTimeoutVMNetworkUnresponsive), REG_SZ, only "
     "for those codes or when set explicitly.",
@@ -139,7 +140,7 @@ _register(
     disruptive=False,
     probes=("registry", "services"),
     check=check_sql_vss_copy_backup,
-    fix=lambda observation, settings, finding: _registry_fix(observation, finding),
+    fix=_registry_fix,
     description="HKLM\\SOFTWARE\\Microsoft\\BcdrAgent USEVSSCOPYBACKUP=TRUE on hosts marked with "
     "bcdrfix_sql_backup_host, so that the snapshot does not truncate SQL Server log chains.",
 )
@@ -168,7 +169,7 @@ _register(
     disruptive=False,
     probes=("registry",),
     check=check_tls_strong_crypto,
-    fix=lambda observation, settings, finding: _registry_fix(observation, finding),
+    fix=_registry_fix,
     description="SchUseStrongCrypto=1 (DWORD) under each present .NETFramework\\v2.0.50727 and "
     "v4.0.30319 key, in both the 64-bit and the WOW6432Node view.",
 )
@@ -222,16 +223,12 @@ _register(
 )
 
 
-@_guard
-def check_msi_reregister(observation, settings) -> Finding:
-    if not settings.msi_reregister:
-        return not_applicable(
-            "no msiexec re-registration requested (set bcdrfix_msi_reregister=true)"
-        )
-    return failed(
-        "msiexec re-registration requested: would run msiexec /unregister, then msiexec /regserver",
-        desired="re-registered",
-    )
+check_msi_reregister = on_request(
+    "msi_reregister",
+    "msiexec re-registration",
+    "would run msiexec /unregister, then msiexec /regserver",
+    "re-registered",
+)
 
 
 def fix_msi_reregister(observation, settings, finding: Finding) -> list[Step]:
