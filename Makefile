@@ -6,7 +6,7 @@ BCDRFIX := $(VENV)/bin/bcdrfix
 PYINFRA := $(VENV)/bin/pyinfra
 # libkrb5-dev, gcc, python3-dev: pypsrp[kerberos] builds gssapi and krb5 (no Linux wheels)
 APT_PACKAGES := debootstrap systemd-container iproute2 openssh-client python3-venv chromium shellcheck \
-	libkrb5-dev gcc python3-dev
+	libkrb5-dev gcc python3-dev psmisc
 STAMP := $(VENV)/.bcdrfix-installed
 
 .PHONY: setup demo lint test lab-up lab-down clean bench

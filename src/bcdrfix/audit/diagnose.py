@@ -41,6 +41,7 @@ from bcdrfix.audit.guest import (  # noqa: F401  (re-exported for the CLI and te
 from bcdrfix.audit.host import HostLog, connect, jsonable, observe_host
 from bcdrfix.controls import Status, load_settings
 from bcdrfix.core.apply import evaluate, platform_of
+from bcdrfix.core.connection import close_connection
 from bcdrfix.core.handler_status import FAILED, SUCCESS
 from bcdrfix.core.settings import Settings
 from bcdrfix.inventory.load import LoadedInventory, host_address, load_inventory
@@ -146,11 +147,7 @@ def diagnose_host(job: _Job, inventory: str, log: HostLog) -> None:
         )
     finally:
         doc["duration_s"] = round(time.monotonic() - started, 3)
-        if host.connected:
-            try:
-                host.disconnect()
-            except Exception:  # noqa: BLE001 - the diagnosis is done; a failed goodbye changes nothing
-                pass
+        close_connection(host)
 
 
 def run_diagnose(

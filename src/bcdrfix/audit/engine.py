@@ -278,7 +278,7 @@ def _version() -> str:
 def _user() -> str:
     try:
         return getpass.getuser()
-    except Exception:  # noqa: BLE001 - no user name is not worth failing a report for
+    except (KeyError, OSError):  # no passwd entry / no login name: not worth failing a report
         return ""
 
 

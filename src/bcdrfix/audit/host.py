@@ -11,6 +11,7 @@ from pyinfra.api.exceptions import ConnectError
 from bcdrfix.audit.document import HOST_ERROR, UNREACHABLE
 from bcdrfix.audit.guest import GUEST_PROBE
 from bcdrfix.controls import ENGINE, Control
+from bcdrfix.core.connection import HOST_FAILURES
 from bcdrfix.core.settings import Settings
 
 
@@ -62,7 +63,7 @@ def observe_host(
     except KeyError:
         doc.update(state=HOST_ERROR, message=f"no observer for platform {platform!r}")
         return None
-    except Exception as exc:  # noqa: BLE001 - one broken host must not stop the fleet
+    except HOST_FAILURES as exc:  # what a broken host or link raises; a bug still crashes
         doc.update(state=HOST_ERROR, message=f"observation failed: {type(exc).__name__}: {exc}")
         return None
     if not observation:

@@ -21,6 +21,14 @@ from __future__ import annotations
 import socket
 from typing import Any
 
+from paramiko import SSHException
+from pyinfra.api.exceptions import PyinfraError
+
+# What a broken, hung or vanished host makes a connector raise (socket errors and timeouts, a
+# channel closed mid-read, SSH protocol errors, pyinfra's own connect/command errors). Anything
+# else is a bug in bcdrfix and must crash loudly.
+HOST_FAILURES: tuple[type[BaseException], ...] = (OSError, EOFError, SSHException, PyinfraError)
+
 
 def harden_connection(host: Any, keepalive: int, dead_after: int) -> bool:
     """Set keepalive and dead-peer timeout on ``host``'s SSH connection; False if it has none."""
@@ -59,7 +67,7 @@ def close_connection(host: Any) -> None:
     if getattr(host, "connected", False):
         try:
             host.disconnect()
-        except Exception:  # noqa: BLE001 - the run is over; a failed goodbye changes nothing
+        except HOST_FAILURES:  # the run is over; a failed goodbye changes nothing
             pass
     client = getattr(host.connector, "client", None)
     if client is not None and hasattr(client, "close"):
