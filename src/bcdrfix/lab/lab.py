@@ -275,11 +275,21 @@ def cgroup_pids(directory: Path) -> list[int]:
     return pids
 
 
+def reaped(pid: int) -> bool:
+    """Reap ``pid`` if it is our exited child. A zombie still answers ``kill(pid, 0)``, so
+    without this a dead machine looked alive until the timeout, for every host of a lab."""
+    try:
+        done, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return False  # not our child (booted by another process): kill(pid, 0) decides
+    return done == pid
+
+
 def kill_cgroup(host: LabHost, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         pids = {pid for directory in cgroup_dirs(host) for pid in cgroup_pids(directory)}
-        if host.pid:
+        if host.pid and not reaped(host.pid):
             try:
                 os.kill(host.pid, 0)
                 pids.add(host.pid)
@@ -566,7 +576,7 @@ def up(
             create_network(state, host)
             boot(host)
             state.save()
-        wait_for_ssh(hosts)
+        wait_for_ssh(hosts, timeout=max(90.0, 5.0 * len(hosts)))  # 2 cores boot ~6 a minute
         for host in hosts:
             wait_for_agent(state, host)
             for command in runtime_fault_commands(host.unit, host.faults):
