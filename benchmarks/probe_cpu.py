@@ -34,14 +34,22 @@ from bcdrfix.lab import lab  # noqa: E402
 from bcdrfix.lab.endpoints import lab_endpoint_data  # noqa: E402
 
 
-def cpu_ms(state, host, command: str, repeat: int) -> tuple[float, str]:
-    """Median guest CPU (ms) of ``command`` over SSH, and its last output."""
-    samples, out = [], ""
+def forks() -> int:
+    """Processes created so far on this machine (the kernel's counter, lab hosts included)."""
+    with open("/proc/stat") as stat:
+        return next(int(line.split()[1]) for line in stat if line.startswith("processes "))
+
+
+def cpu_ms(state, host, command: str, repeat: int) -> tuple[float, int, str]:
+    """Median guest CPU (ms) of ``command`` over SSH, the fewest processes it created (other
+    activity only adds: the minimum is the command's own count), and its last output."""
+    samples, counts, out = [], [], ""
     for _ in range(repeat):
-        before = cgroup_cpu_us(host)
+        before, started = cgroup_cpu_us(host), forks()
         out = lab.ssh(state, host, command, check=False).stdout
+        counts.append(forks() - started)
         samples.append((cgroup_cpu_us(host) - before) / 1000)
-    return sorted(samples)[len(samples) // 2], out
+    return sorted(samples)[len(samples) // 2], min(counts), out
 
 
 def main() -> int:
@@ -60,18 +68,25 @@ def main() -> int:
     variables = linux_probe_variables(settings)
     audit_probes = sorted({p for c in REGISTRY.all("linux") for p in c.probes})
 
-    ssh_ms, _ = cpu_ms(state, host, "true", args.repeat)
-    preamble_ms, _ = cpu_ms(state, host, build_script((), None, variables), args.repeat)
+    ssh_ms, ssh_n, _ = cpu_ms(state, host, "true", args.repeat)
+    preamble_ms, pre_n, _ = cpu_ms(state, host, build_script((), None, variables), args.repeat)
     preamble_ms -= ssh_ms
-    print(f"{host.name}: SSH session {ssh_ms:.1f} ms (subtracted), preamble {preamble_ms:.1f} ms")
+    pre_n -= ssh_n
+    print(
+        f"{host.name}: SSH session {ssh_ms:.1f} ms, {ssh_n} processes (subtracted); "
+        f"preamble {preamble_ms:.1f} ms, {pre_n} processes"
+    )
     dump = {}
     for name in args.probe or sorted(PROBES):
-        ms, out = cpu_ms(state, host, build_script([name], None, variables), args.repeat)
+        ms, n, out = cpu_ms(state, host, build_script([name], None, variables), args.repeat)
         dump[name] = parse_output(out.splitlines()).get(name)
-        print(f"  {name:24} {ms - ssh_ms - preamble_ms:6.1f} ms")
+        print(f"  {name:24} {ms - ssh_ms - preamble_ms:6.1f} ms {n - ssh_n - pre_n:4} processes")
     if not args.probe:
-        ms, out = cpu_ms(state, host, build_script(audit_probes, None, variables), args.repeat)
-        print(f"  {'all (audit script)':24} {ms - ssh_ms:6.1f} ms (preamble included)")
+        ms, n, out = cpu_ms(state, host, build_script(audit_probes, None, variables), args.repeat)
+        print(
+            f"  {'all (audit script)':24} {ms - ssh_ms:6.1f} ms {n - ssh_n:4} processes "
+            "(preamble included)"
+        )
     if args.dump:
         Path(args.dump).write_text(json.dumps(dump, indent=1, sort_keys=True, default=str) + "\n")
     return 0
