@@ -130,7 +130,21 @@ def boot(count: int) -> lab.LabState:
     lab.down(log=lambda *_: None)
     plan = lab.plan_hosts(count, lab.FLAVORS, {})
     faults = {h.name: DEMO_FAULTS[i % len(DEMO_FAULTS)] for i, h in enumerate(plan)}
-    return lab.up(count, lab.FLAVORS, faults, log=lambda *_: None)
+    state = lab.up(count, lab.FLAVORS, faults, log=lambda *_: None)
+    settle(state)
+    return state
+
+
+def settle(state: lab.LabState, quiet: float = 0.05, timeout: float = 90.0) -> None:
+    """Wait until the freshly booted hosts are idle (their agents' start-up done): together
+    under ``quiet`` of one core over a second, so that neither side is timed against the
+    boot's tail. Bounded: after ``timeout`` seconds the run goes on."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(cgroup_cpu_us(host) for host in state.hosts)
+        time.sleep(1.0)
+        if (sum(cgroup_cpu_us(host) for host in state.hosts) - before) / 1e6 < quiet:
+            return
 
 
 def ssh(state: lab.LabState, host: lab.LabHost, command: str) -> str:

@@ -40,10 +40,12 @@ ENGINE = apply.Engine(REGISTRY, SETTINGS, OBSERVERS)
 
 # deploy function name -> its controls, in the order they run.
 DEPLOYS: dict[str, tuple[str, ...]] = {
-    # The config is written before the service is (re)started.
+    # The unit's drop-in first (one daemon-reload while no agent is starting), then the config,
+    # then the service: a stopped agent starts with its new config; a running one is restarted
+    # once by linux.waagent_conf's handler, after all of them.
     "linux_agent": (
-        "linux.waagent_conf",
         "linux.agent_auto_restart",
+        "linux.waagent_conf",
         "linux.agent_service",
         "linux.agent_restart",
         "linux.agent_package",

@@ -344,3 +344,13 @@ def test_placeholders_are_filled_shell_quoted():
     filled = fill_placeholders(command, {"vm-name": "web 01; rm -rf /", "resource-group": "rg1"})
     assert filled == "az vm restart --resource-group rg1 --name 'web 01; rm -rf /'"
     assert fill_placeholders(command, {}) == command
+
+
+def test_the_packaged_catalog_satisfies_its_schema():
+    """load_catalog skips the JSON schema at run time (jsonschema costs every audit ~80 ms):
+    the packaged catalog is checked here instead."""
+    from bcdrfix.catalog.load import catalog_text, parse_catalog
+
+    assert parse_catalog(catalog_text(), REGISTRY, schema=True).codes_for_control(
+        "linux.waagent_conf"
+    )

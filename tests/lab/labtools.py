@@ -47,3 +47,15 @@ def lab_host_view(state: labmod.LabState, host: labmod.LabHost):
 
 def host_named(state: labmod.LabState, name: str) -> labmod.LabHost:
     return next(h for h in state.hosts if h.name == name)
+
+
+# Seconds since the agent's main process started minus seconds since the config changed:
+# positive when the running agent started after the config's last change (it loaded it).
+AGENT_AGE = (
+    'pid=$(systemctl show -p MainPID --value "$1"); '
+    'start=$(sed "s/^.*) //" /proc/$pid/stat | cut -d" " -f20); '
+    "read -r up _ < /proc/uptime; "
+    "now=$(date +%s.%N); conf=$(stat -c %.9Z /etc/waagent.conf); "
+    'python3 -c "import sys; now, up, start, conf = map(float, sys.argv[1:]); '
+    'print(round(now - up + start / 100 - conf, 3))" "$now" "$up" "$start" "$conf"'
+)

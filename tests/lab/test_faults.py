@@ -26,9 +26,10 @@ import time
 from pathlib import Path
 
 import pytest
-from labtools import BIN, REPO, run_pyinfra
+from labtools import AGENT_AGE, BIN, REPO, run_pyinfra
 
 from bcdrfix.lab import lab as labmod
+from bcdrfix.linux.agent_conf import LOADED_TOLERANCE_S
 
 LAB = {"hosts": 3, "faults": {"lab-debian-01": ["extensions-disabled"]}}
 ROUNDS = int(os.environ.get("BCDRFIX_FAULT_ROUNDS", "3"))
@@ -42,16 +43,6 @@ AGENT_VIEW = (
     'conf.load_conf_from_file("/etc/waagent.conf"); '
     'print(json.dumps({"extensions": conf.get_extensions_enabled(), '
     '"verbose": conf.get_logs_verbose()}))\''
-)
-# Seconds since the agent's main process started minus seconds since the config changed:
-# positive when the running agent started after the config's last change (it loaded it).
-AGENT_AGE = (
-    'pid=$(systemctl show -p MainPID --value "$1"); '
-    'start=$(sed "s/^.*) //" /proc/$pid/stat | cut -d" " -f20); '
-    "read -r up _ < /proc/uptime; "
-    "now=$(date +%s.%N); conf=$(stat -c %.9Z /etc/waagent.conf); "
-    'python3 -c "import sys; now, up, start, conf = map(float, sys.argv[1:]); '
-    'print(round(now - up + start / 100 - conf, 3))" "$now" "$up" "$start" "$conf"'
 )
 DEBRIS = "find /etc -name '.*.bcdrfix.*' -o -name '*.bcdrfix.[A-Za-z0-9]*' | grep -v bcdrfix- || :"
 
@@ -374,6 +365,10 @@ def test_a_100kb_config_is_written(lab):
     assert int(sh(lab, host, "stat -c %s /etc/waagent.conf")) > 100_000
     run_pyinfra("deploys/linux_agent.py", "--limit", host.name)
     assert fixed(lab, host)
+    # The agent was just restarted (the run's last step). A config change within
+    # LOADED_TOLERANCE_S of an agent's start counts as read by it (the agent reads its config
+    # after its start-up), so the edit below waits that long to be one the agent missed.
+    time.sleep(LOADED_TOLERANCE_S + 0.2)
     sh(lab, host, "sed -i '/^# padding line/d' /etc/waagent.conf")
     converges(lab)
 
@@ -500,3 +495,28 @@ def test_two_log_collections_at_once_both_succeed(lab, tmp_path):
         assert run.returncode == 0, output[-3000:]
         for host in lab.hosts:
             assert (tmp_path / str(i) / host.name / "agent-logs.tar.gz").exists(), host.name
+
+
+def test_a_deploy_calling_two_bcdrfix_deploys_takes_its_own_lock_once(lab, tmp_path):
+    """No unlock operation (a barrier at the end of every run): the lock is the run's until its
+    connection ends. A user's deploy calling two bcdrfix deploys finds the lock its own and goes
+    on; the next run finds the host free."""
+    break_all(lab)
+    deploy = tmp_path / "both.py"
+    deploy.write_text(
+        "from bcdrfix.deploys import linux_agent, linux_backup\nlinux_agent()\nlinux_backup()\n"
+    )
+    start = time.monotonic()
+    run = run_pyinfra(str(deploy), "--data", "bcdrfix_lock_wait=20", check=False)
+    took = time.monotonic() - start
+    assert run.returncode == 0, run.stdout[-3000:]
+    assert "another bcdrfix run holds" not in run.stdout
+    assert took < 20, took  # never waited for itself
+    for host in lab.hosts:
+        assert fixed(lab, host), host.name
+        assert wait_until(
+            lambda host=host: sh(lab, host, "cat /run/bcdrfix/run.holder 2>/dev/null || :") == "",
+            5,
+        ), host.name
+    break_all(lab)
+    assert run_pyinfra("deploys/linux_agent.py", "--data", "bcdrfix_lock_wait=3").returncode == 0

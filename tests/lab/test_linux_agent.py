@@ -11,7 +11,7 @@ import json
 import re
 
 import pytest
-from labtools import host_named, lab_host_view, run_pyinfra
+from labtools import AGENT_AGE, host_named, lab_host_view, run_pyinfra
 
 LAB = {
     "hosts": 5,
@@ -47,6 +47,16 @@ def snapshot(state):
             "view": agent_view(host),
             "stat": host.check_output("stat -c '%U %G %a' /etc/waagent.conf"),
             "sha": host.check_output("sha256sum /etc/waagent.conf"),
+            # how often systemd started the agent so far, and whether its main process started
+            # after the config last changed (it runs with the file as it is)
+            "starts": int(
+                host.run(f"journalctl -u {lab_host.unit} -o cat | grep -c '^Started' || :").stdout
+                or 0
+            ),
+            "loaded": float(
+                host.run(f"set -- {lab_host.unit}; {AGENT_AGE} 2>/dev/null || echo -1").stdout
+            )
+            > 0,
         }
     return result
 
@@ -93,6 +103,19 @@ def test_every_host_ends_with_the_agent_active_enabled_and_auto_restarting(lab, 
         assert host.run(f"systemctl is-enabled {unit}").stdout.strip() == "enabled", lab_host.name
         restart = host.check_output(f"systemctl show -p Restart --value {unit}")
         assert restart == "always", (lab_host.name, restart)
+
+
+def test_each_agent_started_at_most_once_and_runs_with_its_new_config(lab, runs):
+    """The restart and the start are handlers, after the config and the unit are right: an
+    agent that was stopped starts once, with the new file, and is not restarted again."""
+    for lab_host in lab.hosts:
+        before, after = runs["before"][lab_host.name], runs["after"][lab_host.name]
+        assert after["starts"] - before["starts"] <= 1, lab_host.name
+        assert after["loaded"], lab_host.name
+        if before["sha"] != after["sha"]:
+            assert after["starts"] - before["starts"] == 1, lab_host.name
+    assert runs["second"].returncode == 0
+    assert "restart the agent if it runs with an older configuration" in runs["first"].stdout
 
 
 def test_the_agent_reads_the_desired_values(lab, runs):

@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -74,7 +75,7 @@ def test_healthy_host_passes_everything():
     assert set(statuses.values()) == {Status.PASS}, statuses
 
 
-def test_stopped_and_disabled_agent_is_enabled_and_started_in_one_command():
+def test_stopped_and_disabled_agent_is_enabled_then_started_by_the_handler():
     obs = observation(
         agent_service={
             "ActiveState": "failed",
@@ -86,8 +87,12 @@ def test_stopped_and_disabled_agent_is_enabled_and_started_in_one_command():
     finding = check("linux.agent_service", obs)
     assert finding.status is Status.FAIL
     assert "failed" in finding.summary and "disabled" in finding.summary
-    (step,) = commands("linux.agent_service", obs)
-    assert step.kwargs["commands"] == ["systemctl enable --now waagent.service"]
+    enable, start = commands("linux.agent_service", obs)
+    assert enable.kwargs["commands"] == ["systemctl enable waagent.service"]
+    assert not enable.handler
+    # The start waits for every control of the deploy: the agent starts once, with its new
+    # config and unit.
+    assert start.kwargs["commands"] == ["systemctl start waagent.service"] and start.handler
 
 
 def test_missing_agent_unit_is_an_error_naming_380008():
@@ -138,7 +143,8 @@ def test_conf_fix_writes_the_edited_file_then_try_restarts():
     assert "Extensions.Enabled is 'n' (want 'y')" in finding.summary
     write, restart = commands("linux.waagent_conf", obs)
     assert write.kwargs["content"] == CONF.replace("Enabled=n", "Enabled=y")
-    assert restart.kwargs["commands"] == ["systemctl try-restart waagent.service"]
+    assert not write.handler and restart.handler  # the restart comes after every control
+    assert restart.kwargs["commands"][0].endswith("systemctl try-restart waagent.service")
     assert restart.when_changed is None  # restarts even when an interrupted run wrote the file
 
 
@@ -149,7 +155,8 @@ def test_right_conf_but_agent_started_before_it_changed_is_restarted():
     assert finding.status is Status.FAIL
     assert "running agent started before it last changed" in finding.summary
     (restart,) = commands("linux.waagent_conf", obs)
-    assert restart.kwargs["commands"] == ["systemctl try-restart waagent.service"]
+    assert restart.handler
+    assert restart.kwargs["commands"][0].endswith("systemctl try-restart waagent.service")
     fresh = observation(agent_loaded={"agent_started": 1061.0, "conf_changed": 1060.5})
     assert check("linux.waagent_conf", fresh).status is Status.PASS
     stopped = observation(agent_loaded={"agent_started": None, "conf_changed": 1060.5})
@@ -389,3 +396,46 @@ def test_apt_upgrade_names_the_ubuntu_package_and_keeps_the_conffile():
         bcdrfix_agent_upgrade=True,
     )
     assert "--force-confold waagent" in step.kwargs["commands"][0]
+
+
+@pytest.mark.skipif(shutil.which("awk") is None, reason="needs awk")
+def test_restart_handler_restarts_only_an_agent_older_than_its_config(tmp_path):
+    """The handler decides on the host when it runs: an agent running since before the config
+    changed is restarted; one started after it (linux.agent_service's start) is left alone."""
+    from bcdrfix.linux.agent_conf import restart_if_older_than_conf
+
+    conf = tmp_path / "waagent.conf"
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    # systemctl: `show -p MainPID` prints the pid in $AGENT_PID; anything else is recorded.
+    (fake / "systemctl").write_text(
+        '#!/bin/sh\ncase "$1" in show) echo "$AGENT_PID" ;; *) echo "$*" >> "$CALLS" ;; esac\n'
+    )
+    (fake / "systemctl").chmod(0o755)
+    env = dict(os.environ, PATH=f"{fake}:{os.environ['PATH']}", CALLS=str(calls))
+    script = restart_if_older_than_conf("waagent.service", str(conf))
+
+    def handler(pid: int) -> list[str]:
+        calls.unlink(missing_ok=True)
+        subprocess.run(["sh", "-c", script], env={**env, "AGENT_PID": str(pid)}, check=True)
+        return calls.read_text().splitlines() if calls.exists() else []
+
+    old_agent = subprocess.Popen(["sleep", "60"])
+    try:
+        # Started a moment before the write (less than the audit's LOADED_TOLERANCE_S): it has
+        # not read the new file and must restart (the lab's fault tests met exactly this).
+        time.sleep(0.3)
+        conf.write_text("Extensions.Enabled=y\n")
+        time.sleep(0.1)
+        new_agent = subprocess.Popen(["sleep", "60"])
+        try:
+            assert handler(old_agent.pid) == ["try-restart waagent.service"]
+            assert handler(new_agent.pid) == []
+            assert handler(0) == []  # not running: linux.agent_service starts it
+        finally:
+            new_agent.kill()
+            new_agent.wait()
+    finally:
+        old_agent.kill()
+        old_agent.wait()

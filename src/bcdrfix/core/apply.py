@@ -26,7 +26,7 @@ from pyinfra.operations.util.files import generate_color_diff
 from bcdrfix.core.model import Control, ControlRegistry, Finding, Status, Step, error
 from bcdrfix.core.observe import unreadable_probes
 from bcdrfix.core.operations.files import file_content
-from bcdrfix.core.operations.lock import host_lock, host_unlock
+from bcdrfix.core.operations.lock import host_lock
 from bcdrfix.core.operations.report import note as note_op
 from bcdrfix.core.settings import Setting, Settings, load_settings
 
@@ -142,15 +142,16 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
             stale=settings.ssh_keepalive + settings.ssh_dead_after,
         )
     reported = []
+    failures = {}
     # One call site inside host.loop: pyinfra orders operations by call site and loop position,
     # so the order is identical on every host whatever each host needs.
     for control, finding, steps in host.loop(planned):
-        failure = failure_reason(control, finding, steps, settings)
+        failure = failures[control.id] = failure_reason(control, finding, steps, settings)
         _say(host, control, finding, steps, failure)
         control_operation(
             name=operation_name(control),
             control_id=control.id,
-            steps=steps,
+            steps=[step for step in steps if not step.handler],
             failure=failure,
         )
         reported.append(
@@ -167,8 +168,17 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
                 ),
             )
         )
-    if changes:
-        host_unlock(name="Unlock the host")
+    # Handlers: the same operations on every host (one per control that has one), after every
+    # control's own; a host whose fix needs none of them reports no change there.
+    handlers = [
+        (control, [step for step in steps if step.handler] if failures[control.id] is None else [])
+        for control, _, steps in planned
+        if control.handler
+    ]
+    for control, steps in host.loop(handlers):
+        control_operation(
+            name=f"{control.id}: {control.handler}", control_id=control.id, steps=steps
+        )
     return reported
 
 
@@ -286,6 +296,16 @@ def plan_steps(
         # A failing check without a fix is reported only; the other outcomes say their status.
         name = "report only" if finding.status is Status.FAIL else finding.status.value
         steps = [Step(note_op, {"name": name, "message": finding.summary})]
+    flags = [step.handler for step in steps]
+    if any(flags) and (
+        not control.handler
+        or flags != sorted(flags)  # handler steps last: when_changed indices stay valid
+        or any(step.when_changed is not None for step in steps if step.handler)
+    ):
+        raise ValueError(
+            f"{control.id}: handler steps need the control's handler title, come last and are "
+            "not conditional on another step"
+        )
     return [
         replace(step, kwargs={**step.kwargs, "name": f"{control.id}: {step.name}"})
         for step in steps

@@ -86,17 +86,20 @@ class Step:
     kwargs: Mapping[str, Any]
     when_changed: int | None = None
     by_hand: bool = False  # a note of work the fix leaves to a person
+    # Runs in the control's handler operation, after every control of the deploy (as an Ansible
+    # handler does): e.g. the agent restarted once, after its config and its unit are right.
+    handler: bool = False
 
     @property
     def name(self) -> str:
         return str(self.kwargs.get("name") or getattr(self.op, "__name__", "operation"))
 
 
-def shell(name: str, command: str, when_changed: int | None = None) -> Step:
+def shell(name: str, command: str, when_changed: int | None = None, handler: bool = False) -> Step:
     """A POSIX shell step (pyinfra's ``server.shell``); quote data with ``shlex.quote``."""
     from pyinfra.operations import server
 
-    return Step(server.shell, {"name": name, "commands": [command]}, when_changed)
+    return Step(server.shell, {"name": name, "commands": [command]}, when_changed, handler=handler)
 
 
 def note(message: str, name: str = "report only", by_hand: bool = False) -> Step:
@@ -142,6 +145,8 @@ class Control:
     check:       (observation, settings) -> Finding, pure
     fix:         (observation, settings, finding) -> list[Step], the pyinfra operations to run
     on_demand:   the control acts only when the user asks for it (restart the agent now, upgrade)
+    handler:     the title of the control's handler operation: the steps of its fix marked
+                 ``handler=True`` run there, after every control of the deploy
     """
 
     id: str
@@ -153,6 +158,7 @@ class Control:
     fix: FixFunc | None = None
     on_demand: bool = False
     description: str = ""
+    handler: str = ""
 
     def evaluate(self, observation: Mapping[str, Any], settings: Any) -> Finding:
         """Run the check; turn unreadable data (``DATA_ERRORS``) into an ``error`` finding.

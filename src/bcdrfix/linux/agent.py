@@ -104,12 +104,8 @@ def fix_agent_service(observation, settings, finding: Finding) -> list[Step]:
     unit = _unit_for_fix(observation)
     q = shlex.quote(unit)
     steps = []
-    if finding.plan.get("enable") and finding.plan.get("start"):
-        steps.append(shell("Enable and start the agent", f"systemctl enable --now {q}"))
-    elif finding.plan.get("enable"):
+    if finding.plan.get("enable"):
         steps.append(shell("Enable the agent at boot", f"systemctl enable {q}"))
-    elif finding.plan.get("start"):
-        steps.append(shell("Start the agent", f"systemctl start {q}"))
     if finding.plan.get("by_hand"):
         # A restart does not help a daemon that cannot reach the wireserver; say so, do not loop.
         steps.append(
@@ -120,6 +116,10 @@ def fix_agent_service(observation, settings, finding: Finding) -> list[Step]:
                 by_hand=True,
             )
         )
+    if finding.plan.get("start"):
+        # A handler, after every control of the deploy: the agent starts once, with its new
+        # config and unit (linux.waagent_conf's restart handler leaves a stopped agent alone).
+        steps.append(shell("Start the agent", f"systemctl start {q}", handler=True))
     return steps
 
 
@@ -132,6 +132,7 @@ _OWN.register(
         probes=("agent_service", "agent_processes"),
         check=check_agent_service,
         fix=fix_agent_service,
+        handler="start the agent",
         description="Detects walinuxagent.service or waagent.service on the host and starts/enables "
         "it (unmasks a masked unit); checks that the extension handler (-run-exthandlers) runs.",
     )

@@ -201,15 +201,36 @@ def fix_waagent_conf(observation, settings, finding: Finding) -> list[Step]:
     if unit:
         # Not conditional on the write: the fix runs only when the file or the running agent is
         # wrong, and a run interrupted after the write must restart the agent the next time.
-        # try-restart: only a running agent is restarted; a stopped one is started by
-        # linux.agent_service and then reads the new file anyway.
+        # A handler: it runs after linux.agent_auto_restart and linux.agent_service, so the agent
+        # starts once, with its new config and unit; it restarts only an agent running since
+        # before the config changed (not one linux.agent_service has just started).
         steps.append(
             shell(
                 "Restart the agent to load the new configuration",
-                f"systemctl try-restart {shlex.quote(unit)}",
+                restart_if_older_than_conf(unit, settings.waagent_conf_path),
+                handler=True,
             )
         )
     return steps
+
+
+def restart_if_older_than_conf(unit: str, conf: str) -> str:
+    """``systemctl try-restart`` of ``unit`` when its main process started before ``conf`` last
+    changed, judged on the host when the handler runs: the agent linux.agent_service has just
+    started is left alone, whatever order the controls ran in. No tolerance here (unlike the
+    audit's ``LOADED_TOLERANCE_S``): an agent started a moment before this run wrote the file
+    has not read it; the clocks agree to about 20 ms, and a needless restart is the safe side."""
+    u, f = shlex.quote(unit), shlex.quote(conf)
+    return (
+        f"pid=$(systemctl show -p MainPID --value {u}); "
+        '[ "${pid:-0}" -gt 0 ] 2>/dev/null && read -r s < "/proc/$pid/stat" || exit 0; '
+        "set -- ${s##*) }; read -r up _ < /proc/uptime; "
+        'awk -v now="$(date +%s.%N)" -v up="$up" -v start="${20}" '
+        '-v hz="$(getconf CLK_TCK 2>/dev/null || echo 100)" '
+        f'-v conf="$(stat -L -c %.9Z {f})" '
+        "'BEGIN { exit !(now - up + start / hz < conf) }' || exit 0; "
+        f"systemctl try-restart {u}"
+    )
 
 
 CONTROLS.register(
@@ -221,6 +242,7 @@ CONTROLS.register(
         probes=("waagent_conf", "agent_loaded"),
         check=check_waagent_conf,
         fix=fix_waagent_conf,
+        handler="restart the agent if it runs with an older configuration",
         description="Extensions.Enabled=y by default; Provisioning.Agent, Logs.Verbose and optional "
         "AutoUpdate.*/HttpProxy.* keys, edited the way the agent parses the file.",
     )

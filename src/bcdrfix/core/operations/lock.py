@@ -5,9 +5,11 @@ their changes: one stops the agent while the other writes its config. ``host_loc
 ``flock`` on ``/run/bcdrfix/run.lock`` in a small holder process on the host and returns; the
 holder keeps the lock until
 
-* ``host_unlock`` (the run's last operation on the host) releases it, or
 * the SSH connection of the run ends (the run finished, failed or its controller was killed:
-  the holder watches the ``sshd`` process that serves the connection), or
+  the holder watches the ``sshd`` process that serves the connection and lets go within a
+  second). There is no unlock operation: it would be one more barrier where every host waits
+  for the slowest, at the end of every fixing run. A second ``host_lock`` of the same run (a
+  user's deploy calling two bcdrfix deploys) finds the lock its own and goes on; or
 * nothing arrived on that connection for ``stale`` seconds (the controller sends an SSH
   keepalive every ``bcdrfix_ssh_keepalive`` seconds, see ``core.connection``; a cut network
   leaves sshd waiting, so the holder reads the socket's ``lastrcv`` with ``ss``), or
@@ -48,6 +50,9 @@ def lock_script(
             " hit = 0 }'",
             "}",
             '(umask 022; mkdir -p "$d")',
+            # Held by this run already (an earlier deploy of the same run): nothing to do.
+            'set -- $(cat "$d/run.holder" 2>/dev/null) "" "" ""',
+            '[ "$1" = "$run" ] && [ -n "$3" ] && kill -0 "$3" 2>/dev/null && exit 0',
             # The sshd process serving this connection: the holder lives no longer than it.
             "s=$$",
             'while [ "$s" -gt 1 ]; do',
@@ -87,19 +92,6 @@ def lock_script(
     )
 
 
-def unlock_script(run_id: str, lock_dir: str = LOCK_DIR) -> str:
-    q = shlex.quote
-    return "\n".join(
-        [
-            f"d={q(lock_dir)} run={q(run_id)}",
-            'set -- $(cat "$d/run.holder" 2>/dev/null) "" "" ""',
-            '[ "$1" = "$run" ] || exit 0',
-            'rm -f "$d/run.holder"',
-            '[ -z "$3" ] || kill "$3" 2>/dev/null || :',
-        ]
-    )
-
-
 @operation(is_idempotent=False)
 def host_lock(
     host_name: str, wait: int = 60, ttl: int = 1800, stale: int = 0, run_id: str = RUN_ID
@@ -113,9 +105,3 @@ def host_lock(
     + stale: seconds of silence on the run's SSH connection after which it counts as gone
     """
     yield StringCommand(lock_script(host_name, run_id, wait, ttl, stale))
-
-
-@operation(is_idempotent=False)
-def host_unlock(run_id: str = RUN_ID):
-    """Release this run's per-host lock (nothing when another run holds it)."""
-    yield StringCommand(unlock_script(run_id))
