@@ -151,6 +151,7 @@ def test_probe_section_garbage_is_unreadable_not_a_crash():
             "dirs=1",
             "dir=%%%notbase64",
             "status=@@@",
+            "@@bcdrfix-probe-end guest_status",
         ]
     )
     assert parsed["guest_status"][VMSNAPSHOT]["state"] == "unreadable"

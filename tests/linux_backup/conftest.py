@@ -8,7 +8,7 @@ import pytest
 
 import bcdrfix.controls  # noqa: F401  (registers controls)
 from bcdrfix.controls import load_settings
-from bcdrfix.core.observe import PROBES, SECTION, parse_output
+from bcdrfix.core.observe import END, PROBES, SECTION, parse_output
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -24,6 +24,7 @@ def observe(sections: dict[str, str], unit: str = "walinuxagent.service") -> dic
         assert name in PROBES, name
         lines.append(f"{SECTION}{name}")
         lines += text.splitlines()
+        lines.append(f"{END}{name}")
     return parse_output(lines)
 
 

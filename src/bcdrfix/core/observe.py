@@ -31,6 +31,7 @@ from pyinfra.api import FactBase
 from bcdrfix.core.connection import harden_connection
 
 SECTION = "@@bcdrfix-probe "
+END = "@@bcdrfix-probe-end "  # a probe ran to its end (no fatal shell error cut it short)
 
 
 class Unreadable(dict[str, str]):
@@ -132,15 +133,19 @@ if [ -z "$BCDR_UNIT" ] && [ "$BCDR_HAS_SYSTEMD" = 1 ]; then
     if [ "$BCDR_V" = loaded ]; then bcdr_get "$u" Id; BCDR_UNIT=$BCDR_V; break; fi
   done
 fi
+# bcdr_file PATH: "file MODE OWNER GROUP SIZE" and the content in base64 (one stat), "toolarge
+# SIZE LIMIT" or "missing".
 bcdr_file() {
   if [ -f "$1" ]; then
-    bcdr_size=$(stat -L -c %s "$1")
-    if [ "$bcdr_size" -gt "${BCDR_MAX_FILE_BYTES:-1048576}" ]; then
-      printf 'toolarge %s %s\n' "$bcdr_size" "${BCDR_MAX_FILE_BYTES:-1048576}"
+    bcdr_f=$1
+    # shellcheck disable=SC2046  # the four words of stat
+    set -- $(stat -L -c '%s %a %U %G' "$bcdr_f")
+    if [ "${1:-0}" -gt "${BCDR_MAX_FILE_BYTES:-1048576}" ]; then
+      printf 'toolarge %s %s\n' "$1" "${BCDR_MAX_FILE_BYTES:-1048576}"
       return
     fi
-    printf 'file %s\n' "$(stat -c '%a %U %G %s' "$1")"
-    head -c "${BCDR_MAX_FILE_BYTES:-1048576}" < "$1" | base64
+    printf 'file %s %s %s %s\n' "$2" "$3" "$4" "$1"
+    head -c "${BCDR_MAX_FILE_BYTES:-1048576}" < "$bcdr_f" | base64
   else
     printf 'missing\n'
   fi
@@ -161,19 +166,29 @@ def build_script(
     parts.append(PREAMBLE.strip())
     parts.append(f"printf '{SECTION}%s\\n' preamble")
     parts.append('printf "unit=%s\\nsystemd=%s\\n" "$BCDR_UNIT" "$BCDR_HAS_SYSTEMD"')
+    parts.append(f"printf 'probes=%s\\n' {shlex.quote(' '.join(names))}")
+    # Each probe is a shell function, not a subshell (a fork each, a tenth of the observation's
+    # cost): the probes return instead of exiting and restore IFS and `set -f` themselves. A
+    # probe that ends the shell (a fatal error) cannot pass for an empty result: the probes
+    # without their end marker are unreadable.
     for name in names:
         parts.append(f"printf '{SECTION}%s\\n' {name}")
-        parts.append(f"( {PROBES[name].script}\n) 2>/dev/null")
+        parts.append(f"bcdr_probe() {{ :\n{PROBES[name].script}\n}}\nbcdr_probe 2>/dev/null")
+        parts.append(f"printf '{END}%s\\n' {name}")
     parts.append("true")
     return "\n".join(parts)
 
 
 def parse_output(lines: list[str]) -> dict[str, Any]:
     sections: dict[str, list[str]] = {}
+    ended: set[str] = set()
     current: list[str] | None = None
     for line in lines:
         if line.startswith(SECTION):
             current = sections.setdefault(line[len(SECTION) :].strip(), [])
+        elif line.startswith(END):
+            ended.add(line[len(END) :].strip())
+            current = None
         elif current is not None:
             current.append(line)
     preamble = dict(line.split("=", 1) for line in sections.pop("preamble", []) if "=" in line)
@@ -181,8 +196,13 @@ def parse_output(lines: list[str]) -> dict[str, Any]:
         "agent_unit": preamble.get("unit") or None,
         "has_systemd": preamble.get("systemd") == "1",
     }
+    for name in {*preamble.get("probes", "").split(), *sections}:
+        if name in PROBES and name not in ended:
+            result[name] = Unreadable(
+                f"probe {name}: its output stopped short (the observation script ended early)"
+            )
     for name, body in sections.items():
-        if name in PROBES:
+        if name in PROBES and name in ended:
             try:
                 result[name] = PROBES[name].parse(body)
             except (ValueError, IndexError, KeyError, TypeError) as exc:

@@ -33,9 +33,11 @@ f=${BCDR_WAAGENT_CONF:-/etc/waagent.conf}
 [ -L "$f" ] && printf 'link %s\\n' "$(readlink -f -- "$f")"
 if [ -e "$f" ] && [ ! -r "$f" ]; then printf 'unreadable %s\\n' "$(stat -L -c '%a %U %G' "$f")"
 elif [ -f "$f" ]; then
-  m=${BCDR_MAX_FILE_BYTES:-1048576} n=$(stat -L -c %s "$f")
-  if [ "$n" -gt "$m" ]; then printf 'toolarge %s %s\\n' "$n" "$m"
-  else printf 'file %s\\n' "$(stat -L -c '%a %U %G %s' "$f")"; head -c "$m" < "$f" | base64; fi
+  m=${BCDR_MAX_FILE_BYTES:-1048576}
+  # shellcheck disable=SC2046  # one stat: size, mode, owner, group
+  set -- $(stat -L -c '%s %a %U %G' "$f")
+  if [ "${1:-0}" -gt "$m" ]; then printf 'toolarge %s %s\\n' "$1" "$m"
+  else printf 'file %s %s %s %s\\n' "$2" "$3" "$4" "$1"; head -c "$m" < "$f" | base64; fi
 else echo missing; fi
 """,
 )
@@ -71,12 +73,18 @@ def _parse_waagent_conf(lines: list[str]) -> dict | None:
     "agent_loaded",
     r"""
 read -r bcdr_up _ < /proc/uptime
-printf 'now %s %s %s\n' "$(date +%s.%N)" "$bcdr_up" "$(getconf CLK_TCK 2>/dev/null || echo 100)"
+# Clock ticks: USER_HZ, 100 on every architecture Azure runs Linux on (x86-64, arm64).
+printf 'now %s %s %s\n' "$(date +%s.%N)" "$bcdr_up" 100
 printf 'conf %s\n' "$(stat -L -c %.9Z "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)"
 bcdr_main=
 [ -n "$BCDR_UNIT" ] && { bcdr_get "$BCDR_UNIT" MainPID; bcdr_main=$BCDR_V; }
 if [ -n "$bcdr_main" ] && [ "$bcdr_main" != 0 ]; then
-  bcdr_pids="$bcdr_main $(pgrep -P "$bcdr_main")"
+  # its children from /proc (no pgrep) where the kernel lists them
+  bcdr_kids=
+  if [ -r "/proc/$bcdr_main/task/$bcdr_main/children" ]; then
+    read -r bcdr_kids < "/proc/$bcdr_main/task/$bcdr_main/children"
+  else bcdr_kids=$(pgrep -P "$bcdr_main"); fi
+  bcdr_pids="$bcdr_main $bcdr_kids"
 elif [ -z "$BCDR_UNIT" ]; then
   bcdr_pids=$(pgrep -f -- '(waagent|WALinuxAgent).* -(daemon|run-exthandlers)')
 fi

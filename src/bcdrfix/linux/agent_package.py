@@ -36,12 +36,10 @@ if command -v waagent >/dev/null; then
     /usr/lib64/python3*/*-packages/azurelinuxagent/common/version.py \\
     /usr/local/lib/python3*/*-packages/azurelinuxagent/common/version.py 2>/dev/null)
   if [ -n "$v" ]; then
-    f=$(grep -a -l -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+.*-run-exthandlers' \\
+    # one grep: the first extension handler's command line from its /WALinuxAgent-X.Y.Z on
+    g=$(grep -a -h -o -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+.*-run-exthandlers' \\
       /proc/[0-9]*/cmdline 2>/dev/null)
-    f=${f%%"$BCDR_NL"*}
-    g=
-    [ -n "$f" ] && g=$(grep -a -o -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+[.0-9]*' "$f")
-    g=${g%%"$BCDR_NL"*}; g=${g#/WALinuxAgent-}
+    g=${g%%"$BCDR_NL"*}; g=${g#/WALinuxAgent-}; g=${g%%[!.0-9]*}
     echo "WALinuxAgent-$v"
     echo "Goal state agent: ${g:-$v}"
   else

@@ -32,7 +32,7 @@ esac
 printf '%s\n' "$candidates"
 # The proxies to try, in ONE awk: https?_proxy= in those lines (scheme, credentials and path
 # cut off), and HttpProxy.Host:Port from waagent.conf (the last of each, comments cut off).
-proxies=$(printf '%s\n' "$candidates" | awk '
+proxies=$(awk '
   FILENAME == "-" {
     low = tolower($0); if (low !~ /https?_proxy=/) next
     at = 0; rest = low
@@ -47,11 +47,16 @@ proxies=$(printf '%s\n' "$candidates" | awk '
     if (f[1] == "HttpProxy.Host") host = f[2]; else port = f[2]
   }
   END { s = host ":" port; if (host != "" && port != "" && !(s in seen)) print s }
-' - "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)
+' - "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null <<EOF
+$candidates
+EOF
+)
 echo "@@ results"
 # Every endpoint at once in ONE bash (its /dev/tcp), each connect in a forked subshell printing
 # one short line; `timeout` bounds the whole at the per-connect timeout (all start together) and
-# kills what still waits: an endpoint without a line did not answer in time (exit 124).
+# kills what still waits: an endpoint without a line did not answer in time (exit 124). An
+# endpoint that answers costs that one fork; one that fails is tried once more to capture bash's
+# message (a second fork, on the rare path).
 eps=
 for ep in $BCDR_ENDPOINTS $proxies; do
   case "$ep" in *:*) ;; *) ep="$ep:80" ;; esac
@@ -61,8 +66,9 @@ done
 out=$(timeout "${BCDR_CONNECT_TIMEOUT:-3}" bash -c '
 printf -v nl "\n"
 for ep; do
-  ( m=$( { exec 3<>"/dev/tcp/${ep%:*}/${ep##*:}"; } 2>&1 ); rc=$?
-    m=${m//$nl/ }; printf "%s %s %s\n" "$ep" "$rc" "${m:0:200}" ) &
+  ( if exec 3<>"/dev/tcp/${ep%:*}/${ep##*:}"; then printf "%s 0 \n" "$ep"; exit 0; fi
+    m=$( { exec 3<>"/dev/tcp/${ep%:*}/${ep##*:}"; } 2>&1 ); rc=$?
+    m=${m//$nl/ }; printf "%s %s %s\n" "$ep" "$rc" "${m:0:200}" ) 2>/dev/null &
 done
 wait' bash $eps 2>&1)
 rc=$?

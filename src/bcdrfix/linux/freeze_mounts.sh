@@ -15,7 +15,7 @@ while IFS= read -r l; do printf '%s\n' "$l"; done < /proc/self/mounts  # no cat
 # The mounts the extension freezes, from that one lsblk and the mount table in ONE awk (no fork
 # per mount): kname, fstype and mount point, tab-separated. Like the extension: lsblk's FSTYPE, else the
 # mount table's (lsblk has none without udev).
-candidates=$(printf '%s\n' "$devices" | awk '
+candidates=$(awk '
   function val(k,   s) {
     if (!match($0, k "=\"[^\"]*\"")) return ""
     s = substr($0, RSTART + length(k) + 2, RLENGTH - length(k) - 3)
@@ -29,8 +29,11 @@ candidates=$(printf '%s\n' "$devices" | awk '
       t = f[i]; if (t == "" && (mp[i] in table)) t = table[mp[i]]
       if (t ~ /^(ext3|ext4|xfs|btrfs)$/) printf "%s\t%s\t%s\n", k[i], t, mp[i]
     }
-  }' /proc/self/mounts -)
-[ -n "$candidates" ] || exit 0
+  }' /proc/self/mounts - <<EOF
+$devices
+EOF
+)
+[ -n "$candidates" ] || return 0  # probes are shell functions (core/observe.py)
 # Every mount answers statfs within 5 s: one stat for all; a mount after one that hangs is
 # checked on its own (5 s each), so one hung mount does not mark the others.
 tab=$(printf '\t')
