@@ -20,7 +20,7 @@ for f in /etc/network/interfaces /etc/network/interfaces.d/*; do
 done
 if [ $# -gt 0 ]; then
   if command -v tar >/dev/null 2>&1; then
-    echo "@@ files-tar"; tar -c -h -P -f - -- "$@" | base64  # mode, owner, size: tar's headers
+    echo "@@ files-tar"; tar -c -h -P -f - -- "$@" | { base64 -w 0 2>/dev/null || base64; }; echo  # one line where base64 has -w
   else
     for f; do printf '@@ file-body %s\n' "$f"; bcdr_file "$f"; done
   fi
