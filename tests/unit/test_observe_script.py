@@ -3,10 +3,12 @@ ends the shell cannot pass for an empty result."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 
 import pytest
 
+import bcdrfix.controls  # noqa: F401  (registers the Linux probes)
 from bcdrfix.core import observe
 from bcdrfix.core.observe import Probe, Unreadable, build_script, parse_output
 
@@ -55,3 +57,48 @@ def test_the_observation_creates_no_process_per_probe(probes):
     )
     assert [result[f"t_{i}"] for i in range(10)] == [[str(1 + i)] for i in range(10)]
     assert "\n( " not in script
+
+
+def test_a_probe_that_leaves_ifs_or_globbing_changed_does_not_change_the_next(probes, tmp_path):
+    (tmp_path / "a b").write_text("")
+    probes("t_a_leaves", "IFS=:; set -f; x=1")
+    probes("t_b_reads", f'v="p q"; set -- $v; echo $#; for f in {tmp_path}/a*; do echo "$f"; done')
+    result = run(["t_a_leaves", "t_b_reads"])
+    assert result["t_b_reads"] == ["2", f"{tmp_path}/a b"]
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
+def test_the_observing_shell_is_not_taken_for_the_agent():
+    """The audit's script names the agent's options (-run-exthandlers) in its own text, and the
+    shell running it has that text as its command line: it is not an agent process. Run in a
+    PID namespace of its own, where no agent runs (lab hosts share this machine's /proc)."""
+    script = build_script(["agent_processes", "agent_version"])
+    assert " -run-exthandlers" in script and " -daemon" not in script
+    out = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if out.returncode and "unshare" in out.stderr:
+        pytest.skip(f"no PID namespace here: {out.stderr.strip()}")
+    found = parse_output(out.stdout.splitlines())["agent_processes"]
+    assert (found["daemon"], found["exthandlers"]) == (False, False)
+
+
+def test_agent_processes_are_found_by_their_command_line():
+    lines = [
+        "@@ units",
+        "walinuxagent.service loaded",
+        "@@ self",
+        "40 39",
+        "@@ processes",
+        "/proc/40/cmdline:sh -c echo waagent -run-exthandlers -daemon",
+        "/proc/39/cmdline:sudo -H -n sh -c echo waagent -daemon",
+        "/proc/7/cmdline:/usr/bin/python3 -u /usr/sbin/waagent -daemon ",
+        "/proc/9/cmdline:python3 -u bin/WALinuxAgent-2.9.1.1-py3.8.egg -run-exthandlers ",
+    ]
+    found = observe.PROBES["agent_processes"].parse(lines)
+    assert (found["daemon"], found["exthandlers"]) == (True, True)
+    found = observe.PROBES["agent_processes"].parse(lines[:-2])
+    assert (found["daemon"], found["exthandlers"]) == (False, False)

@@ -73,6 +73,7 @@ def probe(name: str, script: str) -> Callable[[Callable[[list[str]], Any]], Call
 
 PREAMBLE = r"""
 export LC_ALL=C
+BCDR_IFS=$IFS  # each probe starts with these (build_script)
 BCDR_NL='
 '
 BCDR_HAS_SYSTEMD=0
@@ -91,7 +92,7 @@ BCDR_SYSTEMCTL=0
 command -v systemctl >/dev/null 2>&1 && BCDR_SYSTEMCTL=1
 if [ "$BCDR_SYSTEMCTL" = 1 ]; then
   # shellcheck disable=SC2086  # word splitting of the property and unit lists is intended
-  BCDR_SHOW=$(systemctl show $BCDR_SHOW_PROPS -- $BCDR_SHOW_UNITS 2>/dev/null)
+  BCDR_SHOW=$(exec systemctl show $BCDR_SHOW_PROPS -- $BCDR_SHOW_UNITS 2>/dev/null)
 fi
 # bcdr_block UNIT: that unit's lines of BCDR_SHOW in bcdr_b (one block per unit, in order,
 # blank-line separated); when the blocks do not add up, that unit's own `systemctl show`.
@@ -105,7 +106,7 @@ bcdr_block() {
   done
   if [ "$BCDR_SYSTEMCTL" = 1 ] && { [ -z "$bcdr_b" ] || [ "$bcdr_n" = 1 ]; }; then
     # shellcheck disable=SC2086
-    bcdr_b=$(systemctl show $BCDR_SHOW_PROPS -- "$1" 2>/dev/null)
+    bcdr_b=$(exec systemctl show $BCDR_SHOW_PROPS -- "$1" 2>/dev/null)
   fi
 }
 # bcdr_show UNIT [PROPERTY...]: the unit's Key=Value lines (only these properties), no forks.
@@ -173,7 +174,9 @@ def build_script(
     # without their end marker are unreadable.
     for name in names:
         parts.append(f"printf '{SECTION}%s\\n' {name}")
-        parts.append(f"bcdr_probe() {{ :\n{PROBES[name].script}\n}}\nbcdr_probe 2>/dev/null")
+        parts.append(
+            f"bcdr_probe() {{ :\n{PROBES[name].script}\n}}\nbcdr_probe 2>/dev/null; IFS=$BCDR_IFS; set +f"
+        )
         parts.append(f"printf '{END}%s\\n' {name}")
     parts.append("true")
     return "\n".join(parts)

@@ -33,23 +33,27 @@ echo "@@ units"
 for u in walinuxagent.service waagent.service; do
   bcdr_get "$u" LoadState; printf '%s %s\\n' "$u" "$BCDR_V"
 done
+# This shell and its parent (sudo, or the login shell): their command lines hold the observation
+# script, whose text names the agent's options; the parser leaves them out.
+echo "@@ self"; printf '%s %s\\n' "$$" "$PPID"
 echo "@@ processes"
-# One grep over every command line (NUL-separated arguments become spaces), no fork per process.
-grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' ' |
-while IFS= read -r c; do
-  p=${c%%:*}; p=${p%/cmdline}; c=${c#*/cmdline:}
-  case "$c" in *bcdrfix-probe*) continue ;; esac
-  case "$c" in *" -daemon"*|*" -run-exthandlers"*) printf '%s %s\\n' "${p#/proc/}" "$c" ;; esac
-done
+# One grep over every command line (NUL-separated arguments become spaces), no fork per process;
+# the parser keeps the agent's daemon and extension handler (no shell loop: one process less).
+grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '
 """,
 )
 def _parse_agent_processes(lines: list[str]) -> dict[str, Any]:
     """The agent units' LoadState (a masked unit is not "loaded") and the agent's processes."""
     parts = split_subsections(lines)
     units = dict(line.split(" ", 1) for line in parts.get("units", []) if " " in line)
-    processes = [
-        line.split(" ", 1)[1].strip() for line in parts.get("processes", []) if " " in line
-    ]
+    observer = {f"/proc/{pid}/" for line in parts.get("self", []) for pid in line.split()}
+    processes = []
+    for line in parts.get("processes", []):  # "/proc/PID/cmdline:ARGUMENTS" (grep's lines)
+        path, _, command = line.partition(":")
+        if f"{path.rsplit('/', 1)[0]}/" in observer or "bcdrfix-probe" in command:
+            continue
+        if " -daemon" in command or " -run-exthandlers" in command:
+            processes.append(command.strip())
     return {
         "units": {name: state.strip() for name, state in units.items()},
         "daemon": any(" -daemon" in p for p in processes),

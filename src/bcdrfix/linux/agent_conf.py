@@ -75,7 +75,7 @@ def _parse_waagent_conf(lines: list[str]) -> dict | None:
 read -r bcdr_up _ < /proc/uptime
 # Clock ticks: USER_HZ, 100 on every architecture Azure runs Linux on (x86-64, arm64).
 printf 'now %s %s %s\n' "$(date +%s.%N)" "$bcdr_up" 100
-printf 'conf %s\n' "$(stat -L -c %.9Z "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)"
+printf 'conf %s\n' "$(exec stat -L -c %.9Z "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)"
 bcdr_main=
 [ -n "$BCDR_UNIT" ] && { bcdr_get "$BCDR_UNIT" MainPID; bcdr_main=$BCDR_V; }
 if [ -n "$bcdr_main" ] && [ "$bcdr_main" != 0 ]; then

@@ -31,13 +31,13 @@ echo "@@ version"
 # installed agent's AGENT_VERSION, and the goal-state agent of the running extension handler
 # (/proc/PID/cmdline .../WALinuxAgent-X.Y.Z/... -run-exthandlers), else the installed one.
 if command -v waagent >/dev/null; then
-  v=$(sed -n "/^AGENT_VERSION *= *['\\"]\\([0-9][0-9.]*\\)['\\"].*/{s//\\1/p;q;}" \\
+  v=$(exec sed -n "/^AGENT_VERSION *= *['\\"]\\([0-9][0-9.]*\\)['\\"].*/{s//\\1/p;q;}" \\
     /usr/lib/python3*/*-packages/azurelinuxagent/common/version.py \\
     /usr/lib64/python3*/*-packages/azurelinuxagent/common/version.py \\
     /usr/local/lib/python3*/*-packages/azurelinuxagent/common/version.py 2>/dev/null)
   if [ -n "$v" ]; then
     # one grep: the first extension handler's command line from its /WALinuxAgent-X.Y.Z on
-    g=$(grep -a -h -o -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+.*-run-exthandlers' \\
+    g=$(exec grep -a -h -o -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+.*-run-exthandlers' \\
       /proc/[0-9]*/cmdline 2>/dev/null)
     g=${g%%"$BCDR_NL"*}; g=${g#/WALinuxAgent-}; g=${g%%[!.0-9]*}
     echo "WALinuxAgent-$v"
@@ -48,7 +48,7 @@ if command -v waagent >/dev/null; then
 fi
 echo "@@ package"
 if command -v dpkg-query >/dev/null; then
-  out=$(dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' waagent walinuxagent \\
+  out=$(exec dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' waagent walinuxagent \\
     2>/dev/null)
   ifs=$IFS; IFS=$BCDR_NL; set -f
   for l in $out; do case "$l" in *" ii"*) printf '%s\\n' "$l" ;; esac; done

@@ -23,9 +23,11 @@ bcdr_proxy_candidates() {
   [ $# -gt 0 ] && grep -h -i -E '^[[:space:]]*(export[[:space:]]+)?(https?|no)_proxy=' "$@"
 }
 # user:password@ in a proxy URL becomes ***@ before anything leaves the host.
-# (No "@" anywhere: nothing to mask, no sed.)
+# No "@" after another character on a line (the "@@ name" section lines do not count): nothing
+# to mask, no sed (three processes).
 candidates=$(bcdr_proxy_candidates 2>/dev/null)
-case "$candidates" in *@*)
+bcdr_at="@$BCDR_NL"  # unquoted in the pattern below: a bracket expression of @ and newline
+case "$candidates" in *[!$bcdr_at]@*)
   candidates=$(printf '%s\n' "$candidates" \
     | sed -E 's#(proxy=["'\'']?([A-Za-z][A-Za-z0-9+.-]*://)?)[^/@[:space:]"'\'']*@#\1***@#gI') ;;
 esac
@@ -63,7 +65,7 @@ for ep in $BCDR_ENDPOINTS $proxies; do
   eps="$eps $ep"
 done
 # shellcheck disable=SC2016,SC2086  # $ep expands in the inner bash; one word per endpoint
-out=$(timeout "${BCDR_CONNECT_TIMEOUT:-3}" bash -c '
+out=$(exec timeout "${BCDR_CONNECT_TIMEOUT:-3}" bash -c '
 printf -v nl "\n"
 for ep; do
   ( if exec 3<>"/dev/tcp/${ep%:*}/${ep##*:}"; then printf "%s 0 \n" "$ep"; exit 0; fi

@@ -42,6 +42,12 @@ FREEZABLE_FSTYPES = (
 # --- probe ----------------------------------------------------------------------------------------
 
 
+# What the probe reports per mount: its own lines and these of `dumpe2fs -h`.
+_DEV_KEYS = frozenset(
+    ("responds", "Filesystem state", "FS Error count", "Filesystem features", "errors_count")
+)
+
+
 @probe("freeze_mounts", script("freeze_mounts.sh"))
 def _parse_freeze_mounts(lines: list[str]) -> dict[str, Any]:
     parts = split_subsections(lines)
@@ -66,7 +72,8 @@ def _parse_freeze_mounts(lines: list[str]) -> dict[str, Any]:
             for line in body:
                 if ":" in line:
                     key, value = line.split(":", 1)
-                    info[key.strip()] = value.strip()
+                    if key.strip() in _DEV_KEYS:  # of `dumpe2fs -h`, only these
+                        info[key.strip()] = value.strip()
             state[name[4:]] = info
     resource = [line.strip() for line in parts.get("resource-disk", []) if line.strip()]
     return {"devices": devices, "mounts": mounts, "state": state, "resource_disks": resource}

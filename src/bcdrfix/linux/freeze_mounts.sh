@@ -36,12 +36,12 @@ EOF
 [ -n "$candidates" ] || return 0  # probes are shell functions (core/observe.py)
 # Every mount answers statfs within 5 s: one stat for all; a mount after one that hangs is
 # checked on its own (5 s each), so one hung mount does not mark the others.
-tab=$(printf '\t')
+tab='	'  # a literal tab: no fork for printf
 set --
 ifs=$IFS; IFS=$BCDR_NL; set -f
 for c in $candidates; do set -- "$@" "${c##*"$tab"}"; done
 IFS=$ifs; set +f
-answered=$(timeout 5 stat -f -c %n -- "$@" 2>/dev/null); hung=$?
+answered=$(exec timeout 5 stat -f -c %n -- "$@" 2>/dev/null); hung=$?
 IFS=$BCDR_NL; set -f
 for c in $candidates; do
   IFS=$ifs; set +f
@@ -53,7 +53,7 @@ for c in $candidates; do
          echo "responds: yes"; else echo "responds: no"; fi ;;
   esac
   case "$fstype" in ext*)
-    dumpe2fs -h "/dev/$kname" 2>/dev/null | grep -E '^(Filesystem state|FS Error count|Filesystem features):'
+    dumpe2fs -h "/dev/$kname" 2>/dev/null  # the parser keeps the lines it reads (no grep)
     if [ -r "/sys/fs/ext4/$kname/errors_count" ]; then
       read -r n < "/sys/fs/ext4/$kname/errors_count"; echo "errors_count: $n"
     fi

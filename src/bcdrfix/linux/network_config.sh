@@ -1,6 +1,11 @@
 # shellcheck shell=sh
 # One `ip` for the routes, addresses and links (the parser tells their lines apart).
-echo "@@ ip"; printf 'route show default\naddr show\nlink show\n' | ip -o -4 -batch -
+echo "@@ ip"
+ip -o -4 -batch - <<EOF
+route show default
+addr show
+link show
+EOF
 # Every configuration file: a "@@ file KIND PATH" line each, then ONE tar for all
 # of them (no fork per file); without tar, each file's own stat and base64 (bcdr_file).
 set --
