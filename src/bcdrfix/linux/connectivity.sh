@@ -34,7 +34,7 @@ esac
 printf '%s\n' "$candidates"
 # The proxies to try, in ONE awk: https?_proxy= in those lines (scheme, credentials and path
 # cut off), and HttpProxy.Host:Port from waagent.conf (the last of each, comments cut off).
-proxies=$(awk '
+proxies=$(exec awk '
   FILENAME == "-" {
     low = tolower($0); if (low !~ /https?_proxy=/) next
     at = 0; rest = low

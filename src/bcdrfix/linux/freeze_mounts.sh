@@ -15,7 +15,7 @@ while IFS= read -r l; do printf '%s\n' "$l"; done < /proc/self/mounts  # no cat
 # The mounts the extension freezes, from that one lsblk and the mount table in ONE awk (no fork
 # per mount): kname, fstype and mount point, tab-separated. Like the extension: lsblk's FSTYPE, else the
 # mount table's (lsblk has none without udev).
-candidates=$(awk '
+candidates=$(exec awk '
   function val(k,   s) {
     if (!match($0, k "=\"[^\"]*\"")) return ""
     s = substr($0, RSTART + length(k) + 2, RLENGTH - length(k) - 3)
