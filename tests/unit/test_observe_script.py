@@ -95,8 +95,8 @@ def test_agent_processes_are_found_by_their_command_line():
         "@@ processes",
         "/proc/40/cmdline:sh -c echo waagent -run-exthandlers -daemon",
         "/proc/39/cmdline:sudo -H -n sh -c echo waagent -daemon",
-        "/proc/7/cmdline:/usr/bin/python3 -u /usr/sbin/waagent -daemon ",
-        "/proc/9/cmdline:python3 -u bin/WALinuxAgent-2.9.1.1-py3.8.egg -run-exthandlers ",
+        "/proc/7/cmdline:/usr/bin/python3\0-u\0/usr/sbin/waagent\0-daemon\0",
+        "/proc/9/cmdline:python3\0-u\0bin/WALinuxAgent-2.9.1.1-py3.8.egg\0-run-exthandlers\0",
     ]
     found = observe.PROBES["agent_processes"].parse(lines)
     assert (found["daemon"], found["exthandlers"]) == (True, True)

@@ -37,9 +37,9 @@ done
 # script, whose text names the agent's options; the parser leaves them out.
 echo "@@ self"; printf '%s %s\\n' "$$" "$PPID"
 echo "@@ processes"
-# One grep over every command line (NUL-separated arguments become spaces), no fork per process;
-# the parser keeps the agent's daemon and extension handler (no shell loop: one process less).
-grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '
+# One grep over every command line, no fork per process; the parser turns the NULs between the
+# arguments into spaces and keeps the agent's daemon and extension handler (no tr, no loop).
+grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null
 """,
 )
 def _parse_agent_processes(lines: list[str]) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def _parse_agent_processes(lines: list[str]) -> dict[str, Any]:
     observer = {f"/proc/{pid}/" for line in parts.get("self", []) for pid in line.split()}
     processes = []
     for line in parts.get("processes", []):  # "/proc/PID/cmdline:ARGUMENTS" (grep's lines)
-        path, _, command = line.partition(":")
+        path, _, command = line.replace("\0", " ").partition(":")
         if f"{path.rsplit('/', 1)[0]}/" in observer or "bcdrfix-probe" in command:
             continue
         if " -daemon" in command or " -run-exthandlers" in command:
