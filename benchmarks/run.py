@@ -277,8 +277,11 @@ def main() -> int:
     try:
         # bcdrfix side
         state = boot(args.hosts)
-        fix = must(measure(pyinfra("-vv", "deploys/linux_agent.py")), "fixing run")
-        same = must(measure(pyinfra("-vv", "deploys/linux_agent.py")), "no-change run")
+        # Timed at pyinfra's default verbosity, like the playbook (-vv prints every command,
+        # the observation script included: 10 kB a host); the command count comes after, untimed.
+        fix = must(measure(pyinfra("deploys/linux_agent.py")), "fixing run")
+        same = must(measure(pyinfra("deploys/linux_agent.py")), "no-change run")
+        counted = must(measure(pyinfra("-vv", "deploys/linux_agent.py")), "no-change run, -vv")
         audit = must(measure(bcdrfix("audit", "inventories/lab.py", "-q")), "audit")
         fact = must(measure(pyinfra("fact", "server.Os")), "bare fact pass")
         one = state.hosts[0]
@@ -309,8 +312,7 @@ def main() -> int:
                 "bare_fact": round(fact.cpu, 2),
             },
             "controller_peak_mb": round(max(x.peak_mb for x in (fix, same, audit)), 1),
-            "fix_commands_per_host_max": max(commands_per_host(fix.output).values()),
-            "no_change_commands_per_host_max": max(commands_per_host(same.output).values()),
+            "no_change_commands_per_host_max": max(commands_per_host(counted.output).values()),
         }
 
         if args.no_wait:
@@ -443,10 +445,7 @@ def print_table(r: dict) -> None:
         f"{g['bare_fact_one_host']} ms -> observation {g['observation']} ms; no-change deploy "
         f"{g['no_change_deploy_one_host']} ms"
     )
-    print(
-        f"commands per host: fixing run <= {b['fix_commands_per_host_max']}, no-change run "
-        f"{b['no_change_commands_per_host_max']}"
-    )
+    print(f"commands per host, no-change run: {b['no_change_commands_per_host_max']}")
     if a:
         print(f"same end state as Ansible on every host: {r['same_end_state']}")
     if "bcdrfix_no_wait" in r:
