@@ -184,8 +184,12 @@ def test_plain_pyinfra_run_is_truthful(lab, venv, folder):
     assert proc.returncode != 0, out[-3000:]
     assert f"[{NO_CONF}]" in out and "/etc/waagent.conf is missing" in out
     table = out[out.index("Results:") :]
-    rows = [line.split() for line in table.splitlines() if "linux.waagent_conf:" in line]
-    assert len(rows) == 1, table  # one line per control, the same name on every host
+    # one line per control, the same name on every host (its handler has a line of its own)
+    own = "linux.waagent_conf: /etc/waagent.conf enables"
+    rows = [line.split() for line in table.splitlines() if own in line]
+    assert len(rows) == 1, table
+    handler = [line for line in table.splitlines() if "linux.waagent_conf: restart" in line]
+    assert len(handler) == 1, table
     hosts, success, error = rows[0][-4], rows[0][-3], rows[0][-2]
     assert (hosts, success, error) == ("2", "1", "1"), table
     debian = lab_host_view(lab, host_named(lab, "lab-debian-01"))
