@@ -180,15 +180,25 @@ def restarting(lab, host) -> bool:
 # --- one host never stalls the fleet ---------------------------------------------------------
 
 
-def test_a_cut_host_fails_alone_within_the_bound_while_the_others_finish(lab):
+def run_while_the_first_host_restarts(lab, *args: str):
+    """Every host broken, the first one's agent slow to (re)start; the fixing run started and the
+    first host's restart under way (mid-run): (victim, others, the running pyinfra)."""
     victim, others = lab.hosts[0], lab.hosts[1:]
     for host in others:
         break_host(lab, host)
     break_host(lab, victim, extra=slow_start(victim))
-    run = pyinfra(*FAST)
+    run = pyinfra(*args)
+    if not wait_until(lambda: restarting(lab, victim), 60):
+        run.kill()
+        run.wait()
+        raise AssertionError("the restart never began")
+    return victim, others, run
+
+
+def test_a_cut_host_fails_alone_within_the_bound_while_the_others_finish(lab):
+    victim, others, run = run_while_the_first_host_restarts(lab, *FAST)
     try:
         # Cut the network while the victim's agent restart is in progress (mid-run).
-        assert wait_until(lambda: restarting(lab, victim), 60), "the restart never began"
         labmod.run("ip", "link", "set", victim.veth, "down")
         cut = time.monotonic()
         output, _ = run.communicate(timeout=120)
@@ -214,19 +224,10 @@ def test_a_cut_host_fails_alone_within_the_bound_while_the_others_finish(lab):
 def test_a_killed_host_fails_alone_within_the_bound_while_the_others_finish(lab):
     """Every process of one lab machine killed mid-run (a crashed VM): it fails alone, the rest
     finish, and once the machine is booted again (its disk survived) a rerun converges."""
-    victim, others = lab.hosts[0], lab.hosts[1:]
-    for host in others:
-        break_host(lab, host)
-    break_host(lab, victim, extra=slow_start(victim))
-    run = pyinfra(*FAST)
+    victim, others, run = run_while_the_first_host_restarts(lab, *FAST)
     try:
-        assert wait_until(lambda: restarting(lab, victim), 60), "the restart never began"
         killed = time.monotonic()
-        for pid in {p for d in labmod.cgroup_dirs(victim) for p in labmod.cgroup_pids(d)}:
-            try:
-                os.kill(pid, signal.SIGKILL)  # systemd-nspawn and everything in the machine
-            except ProcessLookupError:
-                pass  # exited between the listing and the kill: as good as killed
+        labmod.kill_cgroup(victim)  # systemd-nspawn and everything in the machine
         output, _ = run.communicate(timeout=120)
         took = time.monotonic() - killed
     finally:
@@ -252,13 +253,8 @@ def test_a_killed_host_fails_alone_within_the_bound_while_the_others_finish(lab)
 
 
 def test_a_killed_controller_leaves_whole_files_no_debris_and_no_lock(lab):
-    victim = lab.hosts[0]
-    for host in lab.hosts[1:]:
-        break_host(lab, host)
-    break_host(lab, victim, extra=slow_start(victim))
-    run = pyinfra()
+    victim, _, run = run_while_the_first_host_restarts(lab)
     try:
-        assert wait_until(lambda: restarting(lab, victim), 60), "the restart never began"
         run.send_signal(signal.SIGKILL)
         run.communicate(timeout=30)
     finally:

@@ -398,7 +398,6 @@ def test_apt_upgrade_names_the_ubuntu_package_and_keeps_the_conffile():
     assert "--force-confold waagent" in step.kwargs["commands"][0]
 
 
-@pytest.mark.skipif(shutil.which("awk") is None, reason="needs awk")
 def test_restart_handler_restarts_only_an_agent_older_than_its_config(tmp_path):
     """The handler decides on the host when it runs: an agent running since before the config
     changed is restarted; one started after it (linux.agent_service's start) is left alone."""

@@ -304,10 +304,7 @@ def kill_cgroup(host: LabHost, timeout: float = 10.0) -> None:
                 pass
         time.sleep(0.2)
     if host.pid:
-        try:
-            os.waitpid(host.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
+        reaped(host.pid)
     for directory in cgroup_dirs(host):
         if directory.exists():
             for sub in sorted(directory.rglob("*"), key=lambda p: len(p.parts), reverse=True):

@@ -50,9 +50,11 @@ def lock_script(
             " hit = 0 }'",
             "}",
             '(umask 022; mkdir -p "$d")',
+            # holder: the run id, since when and the holder's pid, as the holder wrote them
+            'holder() { h_run= h_since= h_pid=; read -r h_run h_since h_pid _ < "$d/run.holder"; }',
             # Held by this run already (an earlier deploy of the same run): nothing to do.
-            'set -- $(cat "$d/run.holder" 2>/dev/null) "" "" ""',
-            '[ "$1" = "$run" ] && [ -n "$3" ] && kill -0 "$3" 2>/dev/null && exit 0',
+            "holder 2>/dev/null",
+            '[ "$h_run" = "$run" ] && [ -n "$h_pid" ] && kill -0 "$h_pid" 2>/dev/null && exit 0',
             # The sshd process serving this connection: the holder lives no longer than it.
             "s=$$",
             'while [ "$s" -gt 1 ]; do',
@@ -84,9 +86,9 @@ def lock_script(
             "  fi",
             "} & )",
             '[ "$r" = ok ] && exit 0',
-            'set -- $(cat "$d/run.holder" 2>/dev/null) "" "" ""',
-            f'echo "bcdrfix: another bcdrfix run holds host {q(host_name)} since ${{2:-?}} '
-            f'(run ${{1:-?}}); waited {int(wait)}s" >&2',
+            "holder 2>/dev/null",
+            f'echo "bcdrfix: another bcdrfix run holds host {q(host_name)} since ${{h_since:-?}} '
+            f'(run ${{h_run:-?}}); waited {int(wait)}s" >&2',
             f"exit {REFUSED}",
         ]
     )
