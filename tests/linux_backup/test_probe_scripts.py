@@ -195,6 +195,29 @@ def test_freeze_mounts_one_lsblk_one_awk_one_stat(tmp_path):
         "b": {"responds": "no"},
     }
     assert [d["kname"] for d in facts["devices"]] == ["a", "b", "c", "d"]
+    # the mount table comes from the same awk, whole (no `read` loop in the shell)
+    with open("/proc/self/mounts") as table:
+        points = {line.split()[1] for line in table}
+    assert "/proc" in facts["mounts"] and len(facts["mounts"]) >= len(points) - 2
+
+
+def test_files_travel_as_one_base64_line(tmp_path):
+    """Issue 14: a file's content is one output line (the controller pays per line), and every
+    byte survives the trip, non-UTF-8 ones included."""
+    conf = tmp_path / "vmbackup.conf"
+    data = (
+        b"[SnapshotThread]\n" + b"".join(b"key%d = %d\n" % (i, i) for i in range(400)) + b"\xff\n"
+    )
+    conf.write_bytes(data)
+    variables = [("BCDR_VMBACKUP_CONF", str(conf)), ("BCDR_MAX_FILE_BYTES", "1048576")]
+    body = build_script(["vmbackup_conf"], None, variables)
+    out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30)
+    lines = out.stdout.splitlines()
+    start = lines.index("@@bcdrfix-probe vmbackup_conf")
+    end = lines.index("@@bcdrfix-probe-end vmbackup_conf")
+    assert end - start - 1 == 2  # "file MODE OWNER GROUP SIZE" and the content
+    parsed = parse_output(lines)["vmbackup_conf"]
+    assert parsed["text"].encode("utf-8", "surrogateescape") == data
 
 
 def test_connectivity_probe_tries_the_waagent_conf_proxy(tmp_path, ports):

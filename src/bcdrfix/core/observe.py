@@ -150,7 +150,7 @@ bcdr_file() {
       return
     fi
     printf 'file %s %s %s %s\n' "$2" "$3" "$4" "$1"
-    head -c "${BCDR_MAX_FILE_BYTES:-1048576}" < "$bcdr_f" | base64
+    head -c "${BCDR_MAX_FILE_BYTES:-1048576}" < "$bcdr_f" | base64 -w 0; echo  # one line
   else
     printf 'missing\n'
   fi

@@ -37,7 +37,7 @@ elif [ -f "$f" ]; then
   # shellcheck disable=SC2046  # one stat: size, mode, owner, group
   set -- $(stat -L -c '%s %a %U %G' "$f")
   if [ "${1:-0}" -gt "$m" ]; then printf 'toolarge %s %s\\n' "$1" "$m"
-  else printf 'file %s %s %s %s\\n' "$2" "$3" "$4" "$1"; head -c "$m" < "$f" | base64; fi
+  else printf 'file %s %s %s %s\\n' "$2" "$3" "$4" "$1"; head -c "$m" < "$f" | base64 -w 0; echo; fi
 else echo missing; fi
 """,
 )

@@ -10,21 +10,23 @@ done
 echo "@@ lsblk"
 devices=$(lsblk -b -n -P -o NAME,KNAME,TYPE,FSTYPE,MOUNTPOINT)
 [ -n "$devices" ] && printf '%s\n' "$devices"
-echo "@@ mounts"
-while IFS= read -r l; do printf '%s\n' "$l"; done < /proc/self/mounts  # no cat
-# The mounts the extension freezes, from that one lsblk and the mount table in ONE awk (no fork
-# per mount): kname, fstype and mount point, tab-separated. Like the extension: lsblk's FSTYPE, else the
-# mount table's (lsblk has none without udev).
-candidates=$(exec awk '
+# The mount table and the mounts the extension freezes, in ONE awk (no fork per mount, no
+# `read` loop: dash reads a byte per system call): the table as the "mounts" section, then a
+# "candidates" section of kname, fstype and mount point, tab-separated, from that one lsblk and
+# the table. Like the extension: lsblk's FSTYPE, else the mount table's (lsblk has none without
+# udev). A mount line cannot hold "@@ candidates": the table writes a space as \040.
+out=$(exec awk '
   function val(k,   s) {
     if (!match($0, k "=\"[^\"]*\"")) return ""
     s = substr($0, RSTART + length(k) + 2, RLENGTH - length(k) - 3)
     gsub(/\\x20/, " ", s)  # lsblk writes a space as \x20
     return s
   }
-  FILENAME == "/proc/self/mounts" { if (!($2 in table)) table[$2] = $3; next }
+  BEGIN { print "@@ mounts" }
+  FILENAME == "/proc/self/mounts" { print; if (!($2 in table)) table[$2] = $3; next }
   { m = val("MOUNTPOINT"); if (m == "") next; n++; k[n] = val("KNAME"); f[n] = val("FSTYPE"); mp[n] = m }
   END {
+    print "@@ candidates"
     for (i = 1; i <= n; i++) {
       t = f[i]; if (t == "" && (mp[i] in table)) t = table[mp[i]]
       if (t ~ /^(ext3|ext4|xfs|btrfs)$/) printf "%s\t%s\t%s\n", k[i], t, mp[i]
@@ -33,6 +35,8 @@ candidates=$(exec awk '
 $devices
 EOF
 )
+printf '%s\n' "$out"
+candidates=${out##*"@@ candidates"}; candidates=${candidates#"$BCDR_NL"}
 [ -n "$candidates" ] || return 0  # probes are shell functions (core/observe.py)
 # Every mount answers statfs within 5 s: one stat for all; a mount after one that hangs is
 # checked on its own (5 s each), so one hung mount does not mark the others.

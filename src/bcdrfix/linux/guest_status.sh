@@ -6,7 +6,7 @@
 # Names and contents travel base64-encoded.
 # (BCDR_GS_ROOT: a root folder for the unit tests; unset on hosts)
 BCDR_GS_MAX=131072
-bcdr_b64() { printf '%s' "$1" | base64 | tr -d '\n'; echo; }
+bcdr_b64() { printf '%s' "$1" | base64 -w 0; echo; }
 goal=""; goal_m=0
 for f in "${BCDR_GS_ROOT:-}"/var/lib/waagent/history/*/ExtensionsConfig.xml \
          "${BCDR_GS_ROOT:-}"/var/lib/waagent/ExtensionsConfig.*.xml; do
@@ -43,24 +43,24 @@ for ext in $names; do
                              tr ' ' '\n' | grep -E '^(version|state)=' | head -c 4096)
   [ "$dirs" -gt 0 ] || [ -n "$plugin" ] || continue
   echo "@@ ext $ext"
-  [ -n "$goal" ] && { printf 'goal_state='; printf '%s' "$plugin" | base64 | tr -d '\n'; echo; }
+  [ -n "$goal" ] && { printf 'goal_state='; printf '%s' "$plugin" | base64 -w 0; echo; }
   d=${newest%/status/*}; [ -n "$newest" ] || d=$lastdir
   [ -n "$d" ] || { echo "dirs=0"; continue; }
   printf 'dirs=%s\ndir=' "$dirs"; bcdr_b64 "${d##*/}"
   for name in HandlerState HandlerStatus; do  # regular files only: a FIFO would block
     printf '%s=' "$name"
-    [ -f "$d/config/$name" ] && head -c 4096 "$d/config/$name" | base64 | tr -d '\n'
+    [ -f "$d/config/$name" ] && head -c 4096 "$d/config/$name" | base64 -w 0
     echo
   done
   if [ -n "$newest" ]; then
     printf 'status_name='; bcdr_b64 "${newest##*/}"
     printf 'status_size=%s\nstatus_mtime=%s\n' "$(stat -c %s "$newest")" "$(stat -c %Y "$newest")"
-    printf 'status='; head -c $((BCDR_GS_MAX + 1)) "$newest" | base64 | tr -d '\n'; echo
+    printf 'status='; head -c $((BCDR_GS_MAX + 1)) "$newest" | base64 -w 0; echo
   fi
   log=${BCDR_GS_ROOT:-}/var/log/azure/$ext/extension.log
   if [ -f "$log" ]; then
     printf 'log_size=%s\nlog_tail=' "$(stat -c %s "$log")"
-    tail -c 16384 "$log" | base64 | tr -d '\n'; echo
+    tail -c 16384 "$log" | base64 -w 0; echo
   fi
 done
 true
