@@ -46,6 +46,7 @@ MIN_FIX_RATIO = 10.0  # Ansible fixing run / bcdrfix fixing run
 MIN_NO_CHANGE_RATIO = 12.0  # Ansible no-change run / bcdrfix no-change run
 MAX_AUDIT_OVER_FACT = 2.0  # audit / bare `pyinfra fact server.Os`
 MAX_OBSERVATION_GUEST_CPU_MS = 50.0
+AFTER_RUN_S = 3.0  # guest CPU is read this long after a run: what it started is counted too
 
 # What the agent itself reads, by its own code inside the host (as the lab tests check it).
 AGENT_VIEW = (
@@ -65,6 +66,7 @@ class Run:
     peak_mb: float
     returncode: int
     output: str
+    guest_cpu: float | None = None  # CPU seconds inside the lab hosts (measure_fleet)
 
 
 def measure(cmd: list[str], env: dict | None = None, timeout: float = 900.0) -> Run:
@@ -177,6 +179,22 @@ def cgroup_cpu_us(host: lab.LabHost) -> int:
     raise SystemExit(f"{host.name}: no cgroup v2 cpu.stat to account guest CPU")
 
 
+def fleet_cpu_s(state: lab.LabState) -> float:
+    """CPU seconds used so far inside every lab host together."""
+    return sum(cgroup_cpu_us(host) for host in state.hosts) / 1e6
+
+
+def measure_fleet(state: lab.LabState, cmd: list[str], what: str, env: dict | None = None) -> Run:
+    """``measure`` plus the CPU the run cost inside the hosts (``Run.guest_cpu``): from its
+    start to AFTER_RUN_S after its end, so that what the run started (an agent's start-up, which
+    goes on after ``systemctl start`` returns) is counted on both sides alike."""
+    before = fleet_cpu_s(state)
+    run = must(measure(cmd, env=env), what)
+    time.sleep(AFTER_RUN_S)
+    run.guest_cpu = fleet_cpu_s(state) - before
+    return run
+
+
 def guest_cpu_ms(host: lab.LabHost, cmd: list[str], repeat: int = 5) -> float:
     """Median CPU (ms) spent inside ``host`` while ``cmd`` runs against it alone."""
     samples = []
@@ -212,7 +230,7 @@ def ansible_inventory(state: lab.LabState, folder: Path) -> Path:
     return path
 
 
-def ansible_run(inventory: Path, home: Path) -> Run:
+def ansible_run(state: lab.LabState, inventory: Path, home: Path) -> Run:
     env = dict(
         os.environ,
         ANSIBLE_CONFIG=str(REPO / "benchmarks/ansible/ansible.cfg"),
@@ -227,7 +245,7 @@ def ansible_run(inventory: Path, home: Path) -> Run:
         str(inventory),
         str(REPO / "benchmarks/ansible/linux_agent.yml"),
     ]
-    return must(measure(cmd, env=env), "ansible-playbook")
+    return measure_fleet(state, cmd, "ansible-playbook", env=env)
 
 
 def ansible_recap(output: str) -> dict[str, int]:
@@ -279,11 +297,11 @@ def main() -> int:
         state = boot(args.hosts)
         # Timed at pyinfra's default verbosity, like the playbook (-vv prints every command,
         # the observation script included: 10 kB a host); the command count comes after, untimed.
-        fix = must(measure(pyinfra("deploys/linux_agent.py")), "fixing run")
-        same = must(measure(pyinfra("deploys/linux_agent.py")), "no-change run")
+        fix = measure_fleet(state, pyinfra("deploys/linux_agent.py"), "fixing run")
+        same = measure_fleet(state, pyinfra("deploys/linux_agent.py"), "no-change run")
         counted = must(measure(pyinfra("-vv", "deploys/linux_agent.py")), "no-change run, -vv")
-        audit = must(measure(bcdrfix("audit", "inventories/lab.py", "-q")), "audit")
-        fact = must(measure(pyinfra("fact", "server.Os")), "bare fact pass")
+        audit = measure_fleet(state, bcdrfix("audit", "inventories/lab.py", "-q"), "audit")
+        fact = measure_fleet(state, pyinfra("fact", "server.Os"), "bare fact pass")
         one = state.hosts[0]
         r["guest_cpu_ms"] = {
             "host": one.name,
@@ -311,6 +329,12 @@ def main() -> int:
                 "audit": round(audit.cpu, 2),
                 "bare_fact": round(fact.cpu, 2),
             },
+            "guest_cpu_s": {
+                "fix": round(fix.guest_cpu or 0, 2),
+                "no_change": round(same.guest_cpu or 0, 2),
+                "audit": round(audit.guest_cpu or 0, 2),
+                "bare_fact": round(fact.guest_cpu or 0, 2),
+            },
             "controller_peak_mb": round(max(x.peak_mb for x in (fix, same, audit)), 1),
             "no_change_commands_per_host_max": max(commands_per_host(counted.output).values()),
         }
@@ -329,8 +353,8 @@ def main() -> int:
         if not args.no_ansible:
             state = boot(args.hosts)
             inventory = ansible_inventory(state, work)
-            a_fix = ansible_run(inventory, work)
-            a_same = ansible_run(inventory, work)
+            a_fix = ansible_run(state, inventory, work)
+            a_same = ansible_run(state, inventory, work)
             changed = ansible_recap(a_same.output)
             if any(changed.values()):
                 raise SystemExit(f"the Ansible no-change run changed something: {changed}")
@@ -344,6 +368,10 @@ def main() -> int:
                 "fix_s": round(a_fix.wall, 2),
                 "no_change_s": round(a_same.wall, 2),
                 "controller_cpu_s": {"fix": round(a_fix.cpu, 2), "no_change": round(a_same.cpu, 2)},
+                "guest_cpu_s": {
+                    "fix": round(a_fix.guest_cpu or 0, 2),
+                    "no_change": round(a_same.guest_cpu or 0, 2),
+                },
                 "controller_peak_mb_largest_process": round(max(a_fix.peak_mb, a_same.peak_mb), 1),
             }
             r["same_end_state"] = not different
@@ -422,6 +450,18 @@ def print_table(r: dict) -> None:
             None,
         ),
         (
+            "CPU inside the hosts, fix (s)",
+            b["guest_cpu_s"]["fix"],
+            a and a["guest_cpu_s"]["fix"],
+            None,
+        ),
+        (
+            "CPU inside the hosts, no change (s)",
+            b["guest_cpu_s"]["no_change"],
+            a and a["guest_cpu_s"]["no_change"],
+            None,
+        ),
+        (
             "controller peak memory (MB)",
             b["controller_peak_mb"],
             a and a["controller_peak_mb_largest_process"],
@@ -436,7 +476,8 @@ def print_table(r: dict) -> None:
         print(f"{name:32}{x:>10}{'' if y is None else y:>10}{'' if z is None else z:>17}")
     g = r["guest_cpu_ms"]
     print(
-        f"\naudit of every Linux control {b['audit_s']} s (controller CPU {b['controller_cpu_s']['audit']} s); "
+        f"\naudit of every Linux control {b['audit_s']} s (controller CPU {b['controller_cpu_s']['audit']} s, "
+        f"hosts {b['guest_cpu_s']['audit']} s); "
         f"bare `pyinfra fact server.Os` {b['bare_fact_s']} s: audit/no-change "
         f"{r['ratios']['audit_over_no_change']}, audit/fact {r['ratios']['audit_over_bare_fact']}"
     )
