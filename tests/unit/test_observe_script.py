@@ -86,6 +86,23 @@ def test_the_observing_shell_is_not_taken_for_the_agent():
     assert (found["daemon"], found["exthandlers"]) == (False, False)
 
 
+def test_an_agent_process_is_found_through_the_gathered_output():
+    """The observation gathers its output by command substitution, which drops NUL bytes: the
+    arguments of a command line still arrive apart (a daemon in a PID namespace of its own)."""
+    script = build_script(["agent_processes"])
+    daemon = "python3 -c 'import time; time.sleep(30)' /usr/sbin/waagent -daemon & sleep 0.3; "
+    out = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", daemon + script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if out.returncode and "unshare" in out.stderr:
+        pytest.skip(f"no PID namespace here: {out.stderr.strip()}")
+    found = parse_output(out.stdout.splitlines())["agent_processes"]
+    assert found["daemon"] and not found["exthandlers"]
+
+
 def test_agent_processes_are_found_by_their_command_line():
     lines = [
         "@@ units",

@@ -33,13 +33,16 @@ echo "@@ units"
 for u in walinuxagent.service waagent.service; do
   bcdr_get "$u" LoadState; printf '%s %s\\n' "$u" "$BCDR_V"
 done
-# This shell and its parent (sudo, or the login shell): their command lines hold the observation
-# script, whose text names the agent's options; the parser leaves them out.
-echo "@@ self"; printf '%s %s\\n' "$$" "$PPID"
+# This shell, the subshell gathering the probes' output (its PID from /proc/self, read by the
+# shell itself) and their parent (sudo, or the login shell): their command lines hold the
+# observation script, whose text names the agent's options; the parser leaves them out.
+bcdr_self=; read -r bcdr_self _ < /proc/self/stat
+echo "@@ self"; printf '%s %s %s\\n' "$$" "$PPID" "$bcdr_self"
 echo "@@ processes"
-# One grep over every command line, no fork per process; the parser turns the NULs between the
-# arguments into spaces and keeps the agent's daemon and extension handler (no tr, no loop).
-grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null
+# One grep over every command line, no fork per process, and one tr for the NULs between the
+# arguments (the observation's output is gathered by command substitution, which drops NULs);
+# the parser keeps the agent's daemon and extension handler.
+grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '
 """,
 )
 def _parse_agent_processes(lines: list[str]) -> dict[str, Any]:
