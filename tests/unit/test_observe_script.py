@@ -119,3 +119,10 @@ def test_agent_processes_are_found_by_their_command_line():
     assert (found["daemon"], found["exthandlers"]) == (True, True)
     found = observe.PROBES["agent_processes"].parse(lines[:-2])
     assert (found["daemon"], found["exthandlers"]) == (False, False)
+
+
+def test_an_observation_without_probes_still_runs():
+    """The gathering function needs a command even when no probe is selected."""
+    out = subprocess.run(["sh", "-c", build_script([])], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert set(parse_output(out.stdout.splitlines())) == {"agent_unit", "has_systemd"}

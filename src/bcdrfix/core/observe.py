@@ -188,7 +188,7 @@ def build_script(
     # checks each packet in Python (a 30-host audit on the lab: 1,013 data packets became 112). Command
     # substitution drops NUL bytes (probes turn them into spaces) and nothing else: a probe cut
     # short still lacks its end marker.
-    parts.append("bcdr_observe() {\n" + "\n".join(probes) + "\n}")
+    parts.append("bcdr_observe() { :\n" + "\n".join(probes) + "\n}")
     parts.append("bcdr_out=$(bcdr_observe); printf '%s\\n' \"$bcdr_out\"")
     return "\n".join(parts)
 
