@@ -7,6 +7,7 @@ import sys
 import click
 
 from bcdrfix.cli import audit, demo, diagnose, explain, fix, inventory, report, settings
+from bcdrfix.core.exit import freeze_at_exit
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.lab import cli as lab_cli
 from bcdrfix.reports.terminal import printable
@@ -35,6 +36,7 @@ def main() -> None:
 
 
 def run() -> None:
+    freeze_at_exit()
     try:
         main(standalone_mode=True)
     except SettingsError as exc:

@@ -23,6 +23,7 @@ from typing import Any
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.operations.util.files import generate_color_diff
 
+from bcdrfix.core.exit import freeze_at_exit
 from bcdrfix.core.model import Control, ControlRegistry, Finding, Status, Step, error
 from bcdrfix.core.observe import unreadable_probes
 from bcdrfix.core.operations.files import file_content
@@ -117,6 +118,7 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
     """
     from pyinfra import host
 
+    freeze_at_exit()  # pyinfra's process: its exit skips the last collection
     settings = engine.load_settings(host.data, host.name)
     platform = platform_of(host)
     controls = select_controls(engine.controls, control_ids, platform, settings)

@@ -1,0 +1,36 @@
+"""A bcdrfix run's process skips the last garbage collection when it exits (core/exit.py)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+# An atexit callback registered BEFORE bcdrfix's runs AFTER it (last in, first out): it sees
+# whether the objects were frozen, so that the interpreter's last collection passes over them.
+PROBE = """
+import atexit, gc, sys
+atexit.register(lambda: print("frozen", gc.get_freeze_count() > 0, flush=True))
+{body}
+"""
+
+
+def run(body: str) -> str:
+    code = PROBE.format(body=body)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def test_the_command_line_freezes_its_objects_at_exit():
+    body = "from bcdrfix.cli.main import run\nsys.argv = ['bcdrfix', 'codes']\nrun()"
+    assert run(body).endswith("frozen True")
+
+
+def test_registered_once_and_not_before_a_run():
+    assert run("import bcdrfix.cli.main, bcdrfix.deploys") == "frozen False"  # imports alone
+    body = (
+        "from bcdrfix.core.exit import freeze_at_exit\n"
+        "n = atexit._ncallbacks(); freeze_at_exit(); freeze_at_exit()\n"
+        "print('callbacks', atexit._ncallbacks() - n)"
+    )
+    assert run(body).splitlines() == ["callbacks 1", "frozen True"]
