@@ -56,31 +56,39 @@ def lock_script(
             "holder 2>/dev/null",
             '[ "$h_run" = "$run" ] && [ -n "$h_pid" ] && kill -0 "$h_pid" 2>/dev/null && exit 0',
             # The sshd process serving this connection: the holder lives no longer than it.
+            # Read by the shell from /proc/PID/stat ("PID (comm) state PPID ..."): no fork per
+            # ancestor (this script runs once per host and run).
             "s=$$",
             'while [ "$s" -gt 1 ]; do',
-            '  c=$(cat "/proc/$s/comm" 2>/dev/null) || { s=0; break; }',
+            '  st=; read -r st < "/proc/$s/stat" 2>/dev/null || { s=0; break; }',
+            "  c=${st#*\\(}; c=${c%\\)*}",
             '  case "$c" in sshd|sshd-session) break ;; esac',
-            "  s=$(sed -n 's/^PPid:[[:space:]]*//p' \"/proc/$s/status\")",
+            "  set -- ${st##*) }; s=${2:-0}",
             "done",
             '[ "$s" -gt 1 ] || s=',
             "r=$( {",
             "  exec 2>/dev/null </dev/null",
             '  exec 9>>"$d/run.lock"',
             '  if flock -w "$wait" 9; then',
-            '    printf "%s %s %s\\n" "$run" "$(date -u +%Y-%m-%dT%H:%M:%SZ)" '
-            '"$(sh -c \'echo $PPID\')" > "$d/run.holder"',
-            "    end=$(( $(date +%s) + ttl ))",
+            # the holder's own PID (this subshell: /proc/self read by the shell itself), since
+            # when (one date for both the UTC time shown and the TTL's end)
+            "    me=; read -r me _ < /proc/self/stat",
+            '    set -- $(date -u "+%s %Y-%m-%dT%H:%M:%SZ")',
+            '    printf "%s %s %s\\n" "$run" "$2" "$me" > "$d/run.holder"',
+            "    end=$(( $1 + ttl ))",
             "    echo ok",
             "    exec >/dev/null",
-            "    n=0",
-            '    while grep -q "^$run " "$d/run.holder" && [ "$(date +%s)" -lt "$end" ] &&'
+            # One fork a second while the lock is held (sleep; date every 30 s, ss every 3 s).
+            "    n=0 now=$1",
+            '    while holder && [ "$h_run" = "$run" ] && [ "$now" -lt "$end" ] &&'
             ' { [ -z "$s" ] || kill -0 "$s"; }; do',
-            "      sleep 1; n=$((n + 1))",
+            "      sleep 1; n=$((n + 1)); now=$((now + 1))",
+            "      [ $((n % 30)) = 0 ] && now=$(date +%s)",
             '      if [ -n "$s" ] && [ "$stale" -gt 0 ] && [ $((n % 3)) = 0 ]; then',
             '        l=$(lastrcv "$s"); [ -z "$l" ] || [ "$l" -lt "$stale" ] || break',
             "      fi",
             "    done",
-            '    if grep -q "^$run " "$d/run.holder"; then rm -f "$d/run.holder"; fi',
+            '    holder; if [ "$h_run" = "$run" ]; then rm -f "$d/run.holder"; fi',
             "  else",
             "    echo busy",
             "  fi",
