@@ -206,3 +206,34 @@ def test_read_only_filesystem_fails_without_debris(tmp_path):
         assert proc.returncode != 0
         assert path.read_text() == "old\n"
         assert debris(etc) == []
+
+
+def test_a_replacement_creates_few_processes(tmp_path):
+    """Issue 14: each process costs the host CPU; folder and file names, the checksum's field and
+    the folders that exist already cost none. Counted in a PID namespace of its own: the PID of
+    a last process is the number created before it."""
+    path = tmp_path / "etc" / "waagent.conf"
+    path.parent.mkdir()
+    path.write_text("a=1\n")
+    (tmp_path / "l").mkdir()
+    (tmp_path / "backups" / str(path.parent).lstrip("/")).mkdir(parents=True)
+    script = replace_file_script(
+        str(path),
+        "a=2\n",
+        sha256_text("a=1\n"),
+        lock_dir=str(tmp_path / "l"),
+        backup_dir=str(tmp_path / "backups"),
+    )
+    count = f"( {script} ) && sh -c 'echo processes $(( $$ - 2 ))'"
+    stdin = "".join(line + "\n" for line in content_stdin("a=2\n"))
+    out = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", count],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=60,
+    )
+    if out.returncode and "unshare" in out.stderr:
+        pytest.skip(f"no PID namespace here: {out.stderr.strip()}")
+    assert path.read_text() == "a=2\n", out.stderr
+    assert int(out.stdout.split("processes ")[1]) <= 13, out.stdout  # 24 before

@@ -85,25 +85,30 @@ def replace_file_script(
         f'refuse() {{ echo "bcdrfix: $p: $1; not changed" >&2; exit {REFUSED}; }}',
         'if [ -L "$p" ]; then',
         '  r=$(readlink -f -- "$p") || r=',
-        '  if [ -z "$r" ] || [ ! -f "$r" ] || [ "$(basename -- "$r")" != "$(basename -- "$p")" ]; then',
+        '  if [ -z "$r" ] || [ ! -f "$r" ] || [ "${r##*/}" != "${p##*/}" ]; then',
         f'    echo "bcdrfix: $p is a symlink to ${{r:-nowhere}}; not followed, not changed" >&2; '
         f"exit {LINK_REFUSED}",
         "  fi",
         "  p=$r  # edit the link's target in place; the link stays a link",
         "fi",
-        'd=$(dirname "$p")',
+        # Folder and name by the shell (no dirname or basename): every process costs the host.
+        'case "$p" in */*) d=${p%/*}; d=${d:-/} ;; *) d=. ;; esac',
         '[ -d "$d" ] || (umask 022; mkdir -p "$d")',
-        't=$(mktemp "$d/.$(basename "$p").bcdrfix.XXXXXX")',
+        't=$(mktemp "$d/.${p##*/}.bcdrfix.XXXXXX")',
         'base64 -d > "$t"',
-        f'[ "$(sha256sum < "$t" | cut -d" " -f1)" = {q(new_sha)} ] || '
+        'sum() { h=$(exec sha256sum < "$1"); h=${h%% *}; }',
+        f'sum "$t"; [ "$h" = {q(new_sha)} ] || '
         '{ echo "bcdrfix: $p: the new content arrived incomplete; not changed" >&2; exit 1; }',
         'if [ -e "$p" ]; then',
         '  chown --reference="$p" "$t"; chmod --reference="$p" "$t"',
-        '  if command -v chcon >/dev/null; then chcon --reference="$p" "$t" 2>/dev/null || :; fi',
+        # SELinux labels only where SELinux is on (chcon fails, a process for nothing, elsewhere)
+        "  if [ -e /sys/fs/selinux/enforce ] && command -v chcon >/dev/null; then",
+        '    chcon --reference="$p" "$t" 2>/dev/null || :',
+        "  fi",
         "else",
         f'  chown {q(owner)}:{q(group)} "$t"; chmod {q(mode)} "$t"',
         "fi",
-        f"(umask 022; mkdir -p {q(lock_dir)})",
+        f"[ -d {q(lock_dir)} ] || (umask 022; mkdir -p {q(lock_dir)})",
         f"exec 8>>{q(lock_dir + '/write.lock')}",
         f"flock -w {int(lock_wait)} 8 || refuse 'another bcdrfix run is writing on this host'",
     ]
@@ -114,11 +119,11 @@ def replace_file_script(
             '[ -e "$p" ] || refuse "vanished since it was observed"',
             '[ ! -L "$p" ] || refuse "is a symbolic link"',
             # The backup is the copy whose bytes are compared: what it holds is what was replaced.
-            f'(umask 077; mkdir -p {q(backup_dir)}) && mkdir -p {q(backup_dir)}"$(dirname "$p")"',
+            f'[ -d {q(backup_dir)}"$d" ] || '
+            f'{{ (umask 077; mkdir -p {q(backup_dir)}) && mkdir -p {q(backup_dir)}"$d"; }}',
             f'b=$(mktemp {q(backup_dir)}"$p.$(date +%Y%m%dT%H%M%S)-XXXXXX")',
             'cp -p "$p" "$b"',
-            f'[ "$(sha256sum < "$b" | cut -d" " -f1)" = {q(expected_sha256)} ] || '
-            'refuse "changed since it was observed"',
+            f'sum "$b"; [ "$h" = {q(expected_sha256)} ] || refuse "changed since it was observed"',
             'cmp -s "$b" "$p" || refuse "changed since it was observed"',
         ]
     lines += [
