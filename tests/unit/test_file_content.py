@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import stat
 import subprocess
 from contextlib import contextmanager
@@ -208,6 +209,7 @@ def test_read_only_filesystem_fails_without_debris(tmp_path):
         assert debris(etc) == []
 
 
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
 def test_a_replacement_creates_few_processes(tmp_path):
     """Issue 14: each process costs the host CPU; folder and file names, the checksum's field and
     the folders that exist already cost none. Counted in a PID namespace of its own: the PID of

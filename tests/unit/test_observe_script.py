@@ -67,39 +67,36 @@ def test_a_probe_that_leaves_ifs_or_globbing_changed_does_not_change_the_next(pr
     assert result["t_b_reads"] == ["2", f"{tmp_path}/a b"]
 
 
+def agent_processes_alone(script: str, before: str = "") -> dict:
+    """The agent_processes probe's findings for ``before`` + ``script`` run in a PID namespace
+    of its own, where no agent runs (lab hosts share this machine's /proc)."""
+    out = subprocess.run(
+        ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", before + script],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    if out.returncode and "unshare" in out.stderr:
+        pytest.skip(f"no PID namespace here: {out.stderr.strip()}")
+    return parse_output(out.stdout.splitlines())["agent_processes"]
+
+
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
 def test_the_observing_shell_is_not_taken_for_the_agent():
     """The audit's script names the agent's options (-run-exthandlers) in its own text, and the
-    shell running it has that text as its command line: it is not an agent process. Run in a
-    PID namespace of its own, where no agent runs (lab hosts share this machine's /proc)."""
+    shell running it has that text as its command line: it is not an agent process."""
     script = build_script(["agent_processes", "agent_version"])
     assert " -run-exthandlers" in script and " -daemon" not in script
-    out = subprocess.run(
-        ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if out.returncode and "unshare" in out.stderr:
-        pytest.skip(f"no PID namespace here: {out.stderr.strip()}")
-    found = parse_output(out.stdout.splitlines())["agent_processes"]
+    found = agent_processes_alone(script)
     assert (found["daemon"], found["exthandlers"]) == (False, False)
 
 
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
 def test_an_agent_process_is_found_through_the_gathered_output():
     """The observation gathers its output by command substitution, which drops NUL bytes: the
-    arguments of a command line still arrive apart (a daemon in a PID namespace of its own)."""
-    script = build_script(["agent_processes"])
+    arguments of a command line still arrive apart."""
     daemon = "python3 -c 'import time; time.sleep(30)' /usr/sbin/waagent -daemon & sleep 0.3; "
-    out = subprocess.run(
-        ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", daemon + script],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    if out.returncode and "unshare" in out.stderr:
-        pytest.skip(f"no PID namespace here: {out.stderr.strip()}")
-    found = parse_output(out.stdout.splitlines())["agent_processes"]
+    found = agent_processes_alone(build_script(["agent_processes"]), before=daemon)
     assert found["daemon"] and not found["exthandlers"]
 
 
