@@ -91,3 +91,56 @@ def test_fix_needs_exactly_one_of_code_and_from_guest_status(tmp_path):
     )
     assert neither.exit_code == 2 and "--from-guest-status" in neither.output
     assert both.exit_code == 2 and "not both" in both.output
+
+
+HOSTILE = "\x1b]2;owned\x07\x1b[2J\x9b31mred\u202e"
+
+
+def diagnosed(monkeypatch):
+    """``bcdrfix diagnose`` over a document as run_diagnose returns it (no hosts contacted)."""
+    backup = dict(
+        guest="reported",
+        result="failed",
+        when="2026-12-01T00:00:00Z",
+        operation="Enable",
+        code=761,
+        code_name=f"Failed{HOSTILE}",
+        message=f"snapshot failed {HOSTILE}",
+        version=f"1.0.9{HOSTILE}",
+        mapping=mapped("ExtensionSnapshotFailedNoNetwork"),
+        failing_controls=[],
+        fix_command=None,
+        advice=None,
+        other_extensions={},
+    )
+    ok = dict(backup, result="success", code=0, code_name=None, message="ok", mapping=None)
+    hosts = [host(f"vm-1{HOSTILE}", **backup), host("vm-2", **ok)]
+    document = {"hosts": hosts}
+    document["summary"] = summarize(document)
+    monkeypatch.setattr("bcdrfix.cli.diagnose.run_diagnose", lambda *a, **k: document)
+
+    def run(*args: str):
+        return CliRunner().invoke(main, ["diagnose", "inventory.py", *args])
+
+    return run
+
+
+def test_diagnose_shows_guest_text_without_control_characters(monkeypatch):
+    """What a guest reports is untrusted: in the table, the details and the JSON, no escape
+    sequence reaches the terminal (rich keeps ESC and CSI; json.dumps keeps C1 and DEL)."""
+    run = diagnosed(monkeypatch)
+    for args in ((), ("-v",), ("--json",)):
+        result = run(*args)
+        assert result.exit_code == 1, result.output
+        assert not any(ch in result.output for ch in "\x1b\x07\x9b\u202e"), (args, result.output)
+    document = json.loads(run("--json").output)
+    assert document["hosts"][0]["backup"]["message"] == f"snapshot failed {HOSTILE}"
+
+
+def test_diagnose_quiet_and_verbose(monkeypatch):
+    run = diagnosed(monkeypatch)
+    quiet, normal, verbose = run("-q").output, run().output, run("-v").output
+    summary = " ".join(quiet.split())  # the summary line only (wrapped at the console's width)
+    assert summary.startswith("2 hosts: 1 last backup failed, 1 succeeded")
+    assert summary.endswith("0 not diagnosed") and "vm-" not in quiet
+    assert "vm-2: success" not in normal and "vm-2: success" in verbose

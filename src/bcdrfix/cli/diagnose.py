@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import click
 from rich.console import Console
@@ -14,6 +15,7 @@ from rich.text import Text
 
 from bcdrfix.audit.diagnose import run_diagnose
 from bcdrfix.cli.errors import BcdrfixError
+from bcdrfix.cli.output import echo_json, printable, quiet_option, verbose_option
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.core.templating import render
 from bcdrfix.inventory.load import InventoryError
@@ -25,6 +27,12 @@ REPORT_FORMATS = (".json", ".html", ".htm")
 def _console() -> Console:
     # No markup: guest messages are untrusted text and may contain [brackets] or HTML.
     return Console(highlight=False, markup=False, emoji=False)
+
+
+def _text(value: Any, style: str = "") -> Text:
+    """Untrusted text (host names, what the guest reported) for the terminal: no control
+    character reaches it (rich keeps ESC and CSI), secrets masked (``printable``)."""
+    return Text(printable(value), style=style)
 
 
 def check_report_paths(paths) -> None:
@@ -77,7 +85,28 @@ def code_text(backup: dict) -> str:
     return code
 
 
-def print_diagnosis(console: Console, document: dict) -> None:
+def print_diagnosis(
+    console: Console, document: dict, quiet: bool = False, verbose: int = 0
+) -> None:
+    """The table, then details of each failed or unreadable host (``verbose``: of every host
+    with the extension), then the summary line (``quiet``: the summary line only)."""
+    if not quiet:
+        print_hosts(console, document, verbose)
+    summary = document["summary"]
+    if not quiet:
+        console.print()
+    console.print(
+        _text(
+            f"{summary['hosts']} hosts: {summary['last_backup_failed']} last backup failed, "
+            f"{summary['last_backup_succeeded']} succeeded, {summary['without_extension']} "
+            f"without the extension, {summary['not_installed']} assigned but never installed, "
+            f"{summary['unreadable']} unreadable, "
+            f"{summary['not_diagnosed']} not diagnosed"
+        )
+    )
+
+
+def print_hosts(console: Console, document: dict, verbose: int) -> None:
     table = Table(title="Last backup result in the guest")
     table.add_column("Host", no_wrap=True)
     table.add_column("Extension", no_wrap=True)
@@ -88,47 +117,48 @@ def print_diagnosis(console: Console, document: dict) -> None:
         backup = host.get("backup")
         if backup is None:
             table.add_row(
-                host["name"],
+                _text(host["name"]),
                 "-",
-                Text(host["state"], style="red"),
-                Text(host.get("message") or ""),
+                _text(host["state"], style="red"),
+                _text(host.get("message") or ""),
                 "",
             )
             continue
         failing = ", ".join(f["control"] for f in backup["failing_controls"]) or "-"
         table.add_row(
-            host["name"],
-            backup.get("version") or "-",
-            Text(last_result(backup), style=RESULT_STYLE.get(backup.get("result") or "", "")),
-            Text(code_text(backup)),
-            Text(failing),
+            _text(host["name"]),
+            _text(backup.get("version") or "-"),
+            _text(last_result(backup), style=RESULT_STYLE.get(backup.get("result") or "", "")),
+            _text(code_text(backup)),
+            _text(failing),
         )
     if not console.is_terminal:
         console.width = max(console.width, 160)
     console.print(table)
     for host in document["hosts"]:
         backup = host.get("backup") or {}
-        if backup.get("result") != "failed" and backup.get("guest") != "unreadable":
+        wanted = backup.get("result") == "failed" or backup.get("guest") == "unreadable"
+        if not (wanted or (verbose and backup.get("guest") == "reported")):
             continue
         console.print()
-        console.print(Text(f"{host['name']}: {last_result(backup)}", style="bold"))
+        console.print(_text(f"{host['name']}: {last_result(backup)}", style="bold"))
         if backup.get("guest") == "unreadable":
-            console.print(Text(f"  {backup.get('problem')}"))
+            console.print(_text(f"  {backup.get('problem')}"))
             continue
-        console.print(Text(f"  operation {backup.get('operation')}, code {code_text(backup)}"))
-        console.print(Text(f"  message: {backup.get('message')}"))
+        console.print(_text(f"  operation {backup.get('operation')}, code {code_text(backup)}"))
+        console.print(_text(f"  message: {backup.get('message')}"))
         if backup.get("mapping"):
             console.print(
-                Text(f"  mapping: {backup['mapping']['confidence']}: {backup['mapping']['note']}")
+                _text(f"  mapping: {backup['mapping']['confidence']}: {backup['mapping']['note']}")
             )
         for finding in backup["failing_controls"]:
             console.print(
-                Text(f"  {finding['status']}: {finding['control']}: {finding['summary']}")
+                _text(f"  {finding['status']}: {finding['control']}: {finding['summary']}")
             )
         if backup.get("fix_command"):
-            console.print(Text(f"  fix: {backup['fix_command']}", style="cyan"))
+            console.print(_text(f"  fix: {backup['fix_command']}", style="cyan"))
         if backup.get("advice"):
-            console.print(Text(f"  {backup['advice']}"))
+            console.print(_text(f"  {backup['advice']}"))
     for host in document["hosts"]:
         for name, other in ((host.get("backup") or {}).get("other_extensions") or {}).items():
             state = other.get("state")
@@ -138,18 +168,7 @@ def print_diagnosis(console: Console, document: dict) -> None:
                 if state == "reported"
                 else other.get("problem") or state
             )
-            console.print(Text(f"{host['name']}: {name} {other.get('version') or ''}: {what}"))
-    summary = document["summary"]
-    console.print()
-    console.print(
-        Text(
-            f"{summary['hosts']} hosts: {summary['last_backup_failed']} last backup failed, "
-            f"{summary['last_backup_succeeded']} succeeded, {summary['without_extension']} "
-            f"without the extension, {summary['not_installed']} assigned but never installed, "
-            f"{summary['unreadable']} unreadable, "
-            f"{summary['not_diagnosed']} not diagnosed"
-        )
-    )
+            console.print(_text(f"{host['name']}: {name} {other.get('version') or ''}: {what}"))
 
 
 @click.command("diagnose")
@@ -161,8 +180,15 @@ def print_diagnosis(console: Console, document: dict) -> None:
     "--report", "reports", multiple=True, metavar="FILE", help="Write .json or .html. Repeatable."
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the diagnosis as JSON.")
+@quiet_option("No table and no details: the summary line only.")
+@verbose_option("Details of every host with the extension, not only of those whose backup failed.")
 def diagnose_command(
-    inventory: str, limits: tuple[str, ...], reports: tuple[str, ...], as_json: bool
+    inventory: str,
+    limits: tuple[str, ...],
+    reports: tuple[str, ...],
+    as_json: bool,
+    quiet: bool,
+    verbose: int,
 ) -> None:
     """Read each host's last backup result from its backup extension, and say what fixes it.
 
@@ -191,10 +217,10 @@ def diagnose_command(
         except OSError as exc:
             raise BcdrfixError(f"writing {path}: {exc}") from None
     if as_json:
-        click.echo(json.dumps(document, indent=2, ensure_ascii=False))
+        echo_json(document)  # no raw control character, no proxy password
     else:
         console = _console()
-        print_diagnosis(console, document)
+        print_diagnosis(console, document, quiet=quiet, verbose=verbose)
         for path in reports:
-            console.print(f"report: {path}")
+            console.print(_text(f"report: {path}"))
     sys.exit(document["summary"]["exit_status"])
