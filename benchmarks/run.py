@@ -158,9 +158,9 @@ def settle(state: lab.LabState, quiet: float = 0.05, timeout: float = 90.0) -> N
     boot's tail. Bounded: after ``timeout`` seconds the run goes on."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        before = sum(cgroup_cpu_us(host) for host in state.hosts)
+        before = fleet_cpu_s(state)
         time.sleep(1.0)
-        if (sum(cgroup_cpu_us(host) for host in state.hosts) - before) / 1e6 < quiet:
+        if fleet_cpu_s(state) - before < quiet:
             return
 
 
@@ -459,29 +459,13 @@ def print_table(r: dict) -> None:
             a and a["no_change_s"],
             a and r["ratios"]["no_change_ansible_over_bcdrfix"],
         ),
-        (
-            "controller CPU, fix (s)",
-            b["controller_cpu_s"]["fix"],
-            a and a["controller_cpu_s"]["fix"],
-            None,
-        ),
-        (
-            "controller CPU, no change (s)",
-            b["controller_cpu_s"]["no_change"],
-            a and a["controller_cpu_s"]["no_change"],
-            None,
-        ),
-        (
-            "CPU inside the hosts, fix (s)",
-            b["guest_cpu_s"]["fix"],
-            a and a["guest_cpu_s"]["fix"],
-            None,
-        ),
-        (
-            "CPU inside the hosts, no change (s)",
-            b["guest_cpu_s"]["no_change"],
-            a and a["guest_cpu_s"]["no_change"],
-            None,
+        *(
+            (f"{where}, {run.replace('_', ' ')} (s)", b[key][run], a and a[key][run], None)
+            for where, key in (
+                ("controller CPU", "controller_cpu_s"),
+                ("CPU inside the hosts", "guest_cpu_s"),
+            )
+            for run in ("fix", "no_change")
         ),
         (
             "controller peak memory (MB)",

@@ -6,33 +6,20 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 from rich.console import Console
 from rich.table import Table
-from rich.text import Text
 
 from bcdrfix.audit.diagnose import run_diagnose
 from bcdrfix.cli.errors import BcdrfixError
-from bcdrfix.cli.output import echo_json, printable, quiet_option, verbose_option
+from bcdrfix.cli.output import console, echo_json, quiet_option, text, verbose_option
 from bcdrfix.core.settings import SettingsError
 from bcdrfix.core.templating import render
 from bcdrfix.inventory.load import InventoryError
 
 RESULT_STYLE = {"failed": "red", "success": "green", "in-progress": "yellow"}
 REPORT_FORMATS = (".json", ".html", ".htm")
-
-
-def _console() -> Console:
-    # No markup: guest messages are untrusted text and may contain [brackets] or HTML.
-    return Console(highlight=False, markup=False, emoji=False)
-
-
-def _text(value: Any, style: str = "") -> Text:
-    """Untrusted text (host names, what the guest reported) for the terminal: no control
-    character reaches it (rich keeps ESC and CSI), secrets masked (``printable``)."""
-    return Text(printable(value), style=style)
 
 
 def check_report_paths(paths) -> None:
@@ -72,7 +59,7 @@ def last_result(backup: dict) -> str:
     return f"{backup.get('result')} {backup.get('when') or ''}".strip()
 
 
-def code_text(backup: dict) -> str:
+def codetext(backup: dict) -> str:
     if not backup.get("code_name") and backup.get("code") is None:
         return "-"
     code = f"{backup.get('code_name') or '?'} ({backup.get('code')})"
@@ -96,7 +83,7 @@ def print_diagnosis(
     if not quiet:
         console.print()
     console.print(
-        _text(
+        text(
             f"{summary['hosts']} hosts: {summary['last_backup_failed']} last backup failed, "
             f"{summary['last_backup_succeeded']} succeeded, {summary['without_extension']} "
             f"without the extension, {summary['not_installed']} assigned but never installed, "
@@ -117,20 +104,20 @@ def print_hosts(console: Console, document: dict, verbose: int) -> None:
         backup = host.get("backup")
         if backup is None:
             table.add_row(
-                _text(host["name"]),
+                text(host["name"]),
                 "-",
-                _text(host["state"], style="red"),
-                _text(host.get("message") or ""),
+                text(host["state"], style="red"),
+                text(host.get("message") or ""),
                 "",
             )
             continue
         failing = ", ".join(f["control"] for f in backup["failing_controls"]) or "-"
         table.add_row(
-            _text(host["name"]),
-            _text(backup.get("version") or "-"),
-            _text(last_result(backup), style=RESULT_STYLE.get(backup.get("result") or "", "")),
-            _text(code_text(backup)),
-            _text(failing),
+            text(host["name"]),
+            text(backup.get("version") or "-"),
+            text(last_result(backup), style=RESULT_STYLE.get(backup.get("result") or "", "")),
+            text(codetext(backup)),
+            text(failing),
         )
     if not console.is_terminal:
         console.width = max(console.width, 160)
@@ -141,24 +128,24 @@ def print_hosts(console: Console, document: dict, verbose: int) -> None:
         if not (wanted or (verbose and backup.get("guest") == "reported")):
             continue
         console.print()
-        console.print(_text(f"{host['name']}: {last_result(backup)}", style="bold"))
+        console.print(text(f"{host['name']}: {last_result(backup)}", style="bold"))
         if backup.get("guest") == "unreadable":
-            console.print(_text(f"  {backup.get('problem')}"))
+            console.print(text(f"  {backup.get('problem')}"))
             continue
-        console.print(_text(f"  operation {backup.get('operation')}, code {code_text(backup)}"))
-        console.print(_text(f"  message: {backup.get('message')}"))
+        console.print(text(f"  operation {backup.get('operation')}, code {codetext(backup)}"))
+        console.print(text(f"  message: {backup.get('message')}"))
         if backup.get("mapping"):
             console.print(
-                _text(f"  mapping: {backup['mapping']['confidence']}: {backup['mapping']['note']}")
+                text(f"  mapping: {backup['mapping']['confidence']}: {backup['mapping']['note']}")
             )
         for finding in backup["failing_controls"]:
             console.print(
-                _text(f"  {finding['status']}: {finding['control']}: {finding['summary']}")
+                text(f"  {finding['status']}: {finding['control']}: {finding['summary']}")
             )
         if backup.get("fix_command"):
-            console.print(_text(f"  fix: {backup['fix_command']}", style="cyan"))
+            console.print(text(f"  fix: {backup['fix_command']}", style="cyan"))
         if backup.get("advice"):
-            console.print(_text(f"  {backup['advice']}"))
+            console.print(text(f"  {backup['advice']}"))
     for host in document["hosts"]:
         for name, other in ((host.get("backup") or {}).get("other_extensions") or {}).items():
             state = other.get("state")
@@ -168,7 +155,7 @@ def print_hosts(console: Console, document: dict, verbose: int) -> None:
                 if state == "reported"
                 else other.get("problem") or state
             )
-            console.print(_text(f"{host['name']}: {name} {other.get('version') or ''}: {what}"))
+            console.print(text(f"{host['name']}: {name} {other.get('version') or ''}: {what}"))
 
 
 @click.command("diagnose")
@@ -219,8 +206,8 @@ def diagnose_command(
     if as_json:
         echo_json(document)  # no raw control character, no proxy password
     else:
-        console = _console()
-        print_diagnosis(console, document, quiet=quiet, verbose=verbose)
+        out = console()  # no markup: guest messages may contain [brackets] or HTML
+        print_diagnosis(out, document, quiet=quiet, verbose=verbose)
         for path in reports:
-            console.print(_text(f"report: {path}"))
+            out.print(text(f"report: {path}"))
     sys.exit(document["summary"]["exit_status"])

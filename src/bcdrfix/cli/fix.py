@@ -26,6 +26,7 @@ from bcdrfix.cli.output import (
     json_option,
     printable,
     quiet_option,
+    text,
     verbose_option,
 )
 from bcdrfix.core.settings import SettingsError
@@ -122,7 +123,7 @@ def fix(
     err = console(stderr=True)
 
     def progress(line: str) -> None:
-        err.print(Text(printable(line), "dim"), soft_wrap=True)  # one line per event in CI logs
+        err.print(text(line, "dim"), soft_wrap=True)  # one line per event in CI logs
 
     if from_guest_status and code:
         raise BcdrfixError("pass either --code CODE or --from-guest-status, not both")
@@ -185,10 +186,10 @@ def _print_report(console: Console, report: FixReport, verbose: int = 0) -> None
     for host in report.hosts:
         if not host.reachable or (host.error and not host.outcomes):
             table.add_row(
-                Text(printable(host.name)),
+                text(host.name),
                 "-",
                 Text("unreachable" if not host.reachable else "error", style="red"),
-                Text(printable(host.error or "")),
+                text(host.error or ""),
             )
             continue
         for number, outcome in enumerate(host.outcomes):
@@ -202,18 +203,18 @@ def _print_report(console: Console, report: FixReport, verbose: int = 0) -> None
                 detail = ""
             last = number == len(host.outcomes) - 1 and not host.error
             table.add_row(
-                Text(printable(host.name)) if number == 0 else "",
+                text(host.name) if number == 0 else "",
                 outcome.control,
                 outcome_text(outcome.outcome),
-                Text(printable(detail)),
+                text(detail),
                 end_section=last,
             )
         if host.error:
             table.add_row(
-                Text(printable(host.name)),
+                text(host.name),
                 "-",
                 Text("error", style="red"),
-                Text(printable(host.error)),
+                text(host.error),
             )
     if not console.is_terminal:
         console.width = max(console.width, 140)  # piped into a log: keep rows readable
@@ -353,9 +354,9 @@ def _print_groups(
         console.print(Text("Not fixed, needs a person:", style="bold yellow"))
         for row in result["attention"]:
             line = f"  {row['host']}: {row['code_name'] or '-'}: {row['why']}"
-            console.print(Text(printable(line)))
+            console.print(text(line))
     if result["left_alone"]:
         console.print()
         console.print(Text("Left alone (no failure in the guest):", style="bold"))
         for row in result["left_alone"]:
-            console.print(Text(printable(f"  {row['host']}: {row['why']}")))
+            console.print(text(f"  {row['host']}: {row['why']}"))

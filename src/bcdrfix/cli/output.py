@@ -17,16 +17,22 @@ from typing import Any
 
 import click
 from rich.console import Console
+from rich.text import Text
 
 from bcdrfix.core.redact import redact_data
 from bcdrfix.reports.terminal import printable
 
-__all__ = ["console", "dumps", "echo_json", "json_option", "printable", "quiet_option"]
+__all__ = ["console", "dumps", "echo_json", "json_option", "printable", "quiet_option", "text"]
 
 
 def console(stderr: bool = False) -> Console:
     """A console without markup, emoji or highlighting (``[brackets]`` in names stay literal)."""
     return Console(stderr=stderr, highlight=False, markup=False, emoji=False)
+
+
+def text(value: Any, style: str = "") -> Text:
+    """Untrusted text for a console: ``printable`` (rich itself keeps ESC and CSI), styled."""
+    return Text(printable(value), style=style)
 
 
 def _json_escape(ch: str) -> str:

@@ -43,7 +43,7 @@ for ext in $names; do
                              tr ' ' '\n' | grep -E '^(version|state)=' | head -c 4096)
   [ "$dirs" -gt 0 ] || [ -n "$plugin" ] || continue
   echo "@@ ext $ext"
-  [ -n "$goal" ] && { printf 'goal_state='; printf '%s' "$plugin" | base64 -w 0; echo; }
+  [ -n "$goal" ] && { printf 'goal_state='; bcdr_b64 "$plugin"; }
   d=${newest%/status/*}; [ -n "$newest" ] || d=$lastdir
   [ -n "$d" ] || { echo "dirs=0"; continue; }
   printf 'dirs=%s\ndir=' "$dirs"; bcdr_b64 "${d##*/}"
@@ -54,7 +54,9 @@ for ext in $names; do
   done
   if [ -n "$newest" ]; then
     printf 'status_name='; bcdr_b64 "${newest##*/}"
-    printf 'status_size=%s\nstatus_mtime=%s\n' "$(stat -c %s "$newest")" "$(stat -c %Y "$newest")"
+    # shellcheck disable=SC2046  # one stat: size and mtime
+    set -- $(stat -c '%s %Y' "$newest")
+    printf 'status_size=%s\nstatus_mtime=%s\n' "$1" "$2"
     printf 'status='; head -c $((BCDR_GS_MAX + 1)) "$newest" | base64 -w 0; echo
   fi
   log=${BCDR_GS_ROOT:-}/var/log/azure/$ext/extension.log
