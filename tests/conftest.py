@@ -3,6 +3,11 @@
 import os
 from pathlib import Path
 
+# pyinfra_cli patches the standard library for gevent when it is first imported. A test that
+# imports it first (through bcdrfix's inventory loading) while a module lock is held fails with
+# "cannot release un-acquired lock", depending on the order the modules run in: import it once
+# here, before any test, as bcdrfix's command line does before its work.
+import pyinfra_cli.inventory  # noqa: F401
 import pytest
 
 # The test suite's labs have their own ids (50-99), so that `make test` never tears down a lab a

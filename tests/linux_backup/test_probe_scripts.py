@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import socket
 import subprocess
@@ -11,7 +12,13 @@ from importlib import resources
 import pytest
 
 from bcdrfix.controls import REGISTRY, load_settings
-from bcdrfix.core.observe import PROBES, build_script, linux_probe_variables, parse_output
+from bcdrfix.core.observe import (
+    PROBES,
+    Probe,
+    build_script,
+    linux_probe_variables,
+    parse_output,
+)
 from bcdrfix.linux import script
 from bcdrfix.linux.connectivity import connectivity_targets
 
@@ -142,31 +149,33 @@ def test_connectivity_probe_masks_proxy_credentials(tmp_path, ports):
     assert "s3cret" not in repr(finding)
 
 
-def test_network_config_one_ip_and_one_tar_parse_like_separate_calls(tmp_path):
-    """Issue 14: one `ip -batch` and one tar for every file report what separate calls did."""
+def test_network_config_one_ip_and_the_shared_tar_parse_like_separate_calls(tmp_path, monkeypatch):
+    """Issue 14: one `ip -batch`, and the configuration files through bcdr_file (the
+    observation's one tar), report what separate calls did: the text and what stat says."""
     netplan = tmp_path / "50-cloud-init.yaml"
     netplan.write_text("network:\n  ethernets:\n    eth0:\n      dhcp4: true\n")
-    helper = tmp_path / "run.sh"
-    helper.write_text(
-        'echo "@@ file netplan $1"\necho "@@ files-tar"; tar -c -h -P -f - -- "$1" | base64\n'
-    )
-    out = subprocess.run(["sh", str(helper), str(netplan)], capture_output=True, text=True)
+    netplan.chmod(0o640)
     ip = [
         "default via 10.0.0.1 dev eth0 proto dhcp src 10.0.0.4 metric 100 ",
         "2: eth0    inet 10.0.0.4/24 brd 10.0.0.255 scope global eth0\\       valid_lft forever",
         "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DEFAULT",
     ]
-    lines = ["@@ ip", *ip, *out.stdout.splitlines()]
-    facts = PROBES["network_config"].parse(lines)
+    fake = "".join(f"echo {shlex.quote(line)}\n" for line in ["@@ ip", *ip])
+    fake += (
+        f'echo "@@ file netplan {netplan}"; echo "@@ file-body {netplan}"; bcdr_file "{netplan}"\n'
+    )
+    parse = PROBES["network_config"].parse
+    monkeypatch.setitem(PROBES, "network_config", Probe("network_config", fake, parse))
+    out = subprocess.run(
+        ["sh", "-c", build_script(["network_config"])], capture_output=True, text=True, check=True
+    )
+    facts = parse_output(out.stdout.splitlines())["network_config"]
     assert (facts["route"], facts["addr"], facts["link"]) == ([ip[0]], [ip[1]], [ip[2]])
     content = facts["netplan"][str(netplan)]
     assert content["text"] == netplan.read_text()
-    netplan.chmod(0o640)
     stat = subprocess.run(
         ["stat", "-c", "%a %U %G %s", str(netplan)], capture_output=True, text=True
     )
-    out = subprocess.run(["sh", str(helper), str(netplan)], capture_output=True, text=True)
-    content = PROBES["network_config"].parse(out.stdout.splitlines())["netplan"][str(netplan)]
     assert [content[k] for k in ("mode", "owner", "group")] + [str(content["size"])] == (
         stat.stdout.split()
     )  # what stat said, from tar's headers
@@ -215,7 +224,10 @@ def test_files_travel_as_one_base64_line(tmp_path):
     lines = out.stdout.splitlines()
     start = lines.index("@@bcdrfix-probe vmbackup_conf")
     end = lines.index("@@bcdrfix-probe-end vmbackup_conf")
-    assert end - start - 1 == 2  # "file MODE OWNER GROUP SIZE" and the content
+    assert lines[start + 1 : end] == [f"@@bcdrfix-file {conf}"]  # read by the one tar, then:
+    start = lines.index("@@bcdrfix-probe @files")
+    end = lines.index("@@bcdrfix-probe-end @files")
+    assert end - start - 1 == 2  # the limit, and the whole tar on one line
     parsed = parse_output(lines)["vmbackup_conf"]
     assert parsed["text"].encode("utf-8", "surrogateescape") == data
 

@@ -190,6 +190,24 @@ def test_agent_loaded_probe_compares_process_start_with_the_conf_change(tmp_path
     assert after["agent_started"] < after["conf_changed"] - 1  # the file changed since
 
 
+def test_agent_loaded_probe_reads_the_time_now_and_a_missing_conf(tmp_path):
+    """The probe takes "now" from stat (the stat process's own /proc directory), not `date`:
+    it is the controller's time now (one clock on this machine), and a missing config has no
+    change time."""
+    for conf in (tmp_path / "waagent.conf", tmp_path / "missing.conf"):
+        if conf.name == "waagent.conf":
+            conf.write_text(CONF)
+        script = build_script(["agent_loaded"], variables=[("BCDR_WAAGENT_CONF", str(conf))])
+        before = time.time()
+        out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True)
+        after = time.time()
+        lines = out.stdout.splitlines()
+        (now,) = [float(line.split()[1]) for line in lines if line.startswith("now ")]
+        assert before - 0.05 <= now <= after + 0.05  # the kernel's coarse clock: a tick early
+        changed = parse_output(lines)["agent_loaded"]["conf_changed"]
+        assert changed == (pytest.approx(conf.stat().st_ctime, abs=1e-6) if conf.exists() else None)
+
+
 def test_old_agent_is_reported_and_upgraded_only_when_asked():
     obs = observation(
         agent_version={

@@ -3,8 +3,10 @@ ends the shell cannot pass for an empty result."""
 
 from __future__ import annotations
 
+import shlex
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 
@@ -92,12 +94,55 @@ def test_the_observing_shell_is_not_taken_for_the_agent():
 
 
 @pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
+def test_a_grandparent_running_the_script_is_not_taken_for_the_agent():
+    """sudo with use_pty (Debian's default) runs the command under a monitor process: the
+    script's text is then the command line of the shell's parent AND grandparent. A script
+    line naming -run-exthandlers is not an extension handler, whichever process holds it."""
+    script = build_script(["agent_processes", "agent_version"])
+    wrapped = "sh -c '(env sh -c \"$1\"; true); true' monitor " + shlex.quote(script)
+    found = agent_processes_alone(wrapped)
+    assert (found["daemon"], found["exthandlers"]) == (False, False)
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
 def test_an_agent_process_is_found_through_the_gathered_output():
     """The observation gathers its output by command substitution, which drops NUL bytes: the
     arguments of a command line still arrive apart."""
     daemon = "python3 -c 'import time; time.sleep(30)' /usr/sbin/waagent -daemon & sleep 0.3; "
     found = agent_processes_alone(build_script(["agent_processes"]), before=daemon)
     assert found["daemon"] and not found["exthandlers"]
+
+
+@pytest.mark.skipif(not shutil.which("unshare"), reason="needs unshare (util-linux)")
+def test_the_goal_state_agent_comes_from_the_running_extension_handler(tmp_path):
+    """agent_version reads the goal-state agent from the extension handler's command line (the
+    grep it shares with agent_processes), never from the observing shell's own text."""
+    (tmp_path / "waagent").write_text("#!/bin/sh\nexit 1\n")
+    (tmp_path / "waagent").chmod(0o755)
+    site = "/usr/local/lib/python3.99/dist-packages/azurelinuxagent/common"
+    handler = (
+        "python3 -c 'import time; time.sleep(30)' bin/WALinuxAgent-9.8.7.6-py3.11.egg"
+        " -run-exthandlers & sleep 0.3; "
+    )
+    setup = (
+        f"mount -t tmpfs tmpfs /usr/local/lib && mkdir -p {site} && "
+        f"echo \"AGENT_VERSION = '2.7.3.0'\" > {site}/version.py || exit 1; PATH={tmp_path}:$PATH; "
+    )
+    script = build_script(["agent_processes", "agent_version"])
+    wrapped = "sh -c '(env sh -c \"$1\"; true); true' monitor " + shlex.quote(script)
+    for before, goal in ((setup, "2.7.3.0"), (setup + handler, "9.8.7.6")):
+        out = subprocess.run(
+            ["unshare", "--mount", "--pid", "--fork", "--mount-proc", "sh", "-c", before + wrapped],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        if out.returncode and ("unshare" in out.stderr or "mount" in out.stderr):
+            pytest.skip(f"no mount and PID namespace here: {out.stderr.strip()}")
+        found = parse_output(out.stdout.splitlines())
+        assert found["agent_version"]["installed"] == "2.7.3.0"
+        assert found["agent_version"]["goal_state"] == goal
+        assert found["agent_processes"]["exthandlers"] is (goal == "9.8.7.6")
 
 
 def test_agent_processes_are_found_by_their_command_line():
@@ -123,3 +168,101 @@ def test_an_observation_without_probes_still_runs():
     out = subprocess.run(["sh", "-c", build_script([])], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     assert set(parse_output(out.stdout.splitlines())) == {"agent_unit", "has_systemd"}
+
+
+def file_probes(probes, tmp_path, limit: int = 1_048_576) -> tuple[str, list[Path]]:
+    """Two probes naming four files (one twice, one through a symlink, one missing) through
+    bcdr_file; a third prints each file's own stat, head and base64 (bcdr_file_now)."""
+    small = tmp_path / "small.conf"
+    small.write_text("a=1\n")
+    private = tmp_path / "private.conf"
+    private.write_bytes(b"k=v\n\xff\x00 bytes\n")
+    private.chmod(0o640)
+    link = tmp_path / "link.conf"
+    link.symlink_to(small)
+    paths = [small, private, link, tmp_path / "missing.conf"]
+    probes("t_a_files", "".join(f'echo "@@ {p}"; bcdr_file "{p}"\n' for p in paths[:2]))
+    probes(
+        "t_b_files", "".join(f'echo "@@ {p}"; bcdr_file "{p}"\n' for p in [paths[0], *paths[2:]])
+    )
+    probes("t_c_now", "".join(f'echo "@@ {p}"; bcdr_file_now "{p}"\n' for p in paths[:3]))
+    script = build_script(
+        ["t_a_files", "t_b_files", "t_c_now"], variables=[("BCDR_MAX_FILE_BYTES", str(limit))]
+    )
+    return script, paths
+
+
+def sections(lines: list[str]) -> dict[str, list[str]]:
+    return observe.split_subsections(lines)
+
+
+def test_files_of_every_probe_come_from_one_tar_as_each_files_own_read(probes, tmp_path):
+    """bcdr_file names the file; the one tar at the end carries it; the controller puts back
+    what the file's own stat, head and base64 print (mode, owner, group, size, bytes)."""
+    script, (small, private, link, missing) = file_probes(probes, tmp_path)
+    assert script.count("tar -c") == 1
+    result = run_script(script)
+    now = sections(result["t_c_now"])
+    a, b = sections(result["t_a_files"]), sections(result["t_b_files"])
+    for path in (small, private, link):
+        expected = observe.parse_file(now[str(path)])
+        assert expected and expected["text"]
+        got = a.get(str(path)) or b[str(path)]
+        assert observe.parse_file(got) == expected, path
+    assert observe.parse_file(b[str(small)]) == observe.parse_file(now[str(small)])  # twice
+    assert observe.parse_file(b[str(missing)]) is None
+
+
+def test_a_file_over_the_limit_is_too_large_and_the_others_still_arrive(probes, tmp_path):
+    script, (small, private, _, _) = file_probes(probes, tmp_path, limit=100)
+    private.write_bytes(b"x" * 5000)  # over the limit, yet within the read's bound
+    found = run_script(script)
+    big = observe.parse_file(sections(found["t_a_files"])[str(private)])
+    assert isinstance(big, Unreadable) and "5000 bytes" in big.reason
+    assert observe.parse_file(sections(found["t_a_files"])[str(small)])["text"] == "a=1\n"
+
+
+def test_a_read_cut_short_by_its_bound_leaves_files_unreadable_not_empty(probes, tmp_path):
+    """The tar goes through one bounded head: a file far over the limit eats the bound and the
+    files after it are unreadable (an error finding), never an empty or partial text."""
+    big, small = tmp_path / "big.conf", tmp_path / "small.conf"
+    big.write_bytes(b"x" * 200_000)
+    small.write_text("b=2\n")
+    for order, small_after in (([small, big], False), ([big, small], True)):
+        probes("t_files", "".join(f'echo "@@ {p}"; bcdr_file "{p}"\n' for p in order))
+        found = sections(
+            run_script(build_script(["t_files"], variables=[("BCDR_MAX_FILE_BYTES", "100")]))[
+                "t_files"
+            ]
+        )
+        too_large = observe.parse_file(found[str(big)])
+        assert isinstance(too_large, Unreadable) and "200000 bytes" in too_large.reason
+        after = observe.parse_file(found[str(small)])
+        if small_after:
+            assert isinstance(after, Unreadable) and "did not carry it" in after.reason
+        else:
+            assert after["text"] == "b=2\n"
+
+
+def test_without_tar_each_file_is_read_on_its_own(probes, tmp_path):
+    script, (small, private, link, _) = file_probes(probes, tmp_path)
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("stat", "head", "base64", "cat"):
+        (bin_dir / tool).symlink_to(shutil.which(tool))
+    out = subprocess.run(
+        ["/bin/sh", "-c", script], capture_output=True, text=True, env={"PATH": str(bin_dir)}
+    )
+    result = parse_output(out.stdout.splitlines())
+    assert "@@bcdrfix-probe @files" not in out.stdout
+    now = sections(result["t_c_now"])
+    for path in (small, private):
+        assert observe.parse_file(sections(result["t_a_files"])[str(path)]) == observe.parse_file(
+            now[str(path)]
+        )
+
+
+def run_script(script: str) -> dict:
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
+    assert out.returncode == 0, out.stderr
+    return parse_output(out.stdout.splitlines())

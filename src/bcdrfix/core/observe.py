@@ -25,7 +25,9 @@ here-document) is written ``$(exec CMD 2>/dev/null)``: without ``exec``, dash fo
 from __future__ import annotations
 
 import base64
+import io
 import shlex
+import tarfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -138,22 +140,74 @@ if [ -z "$BCDR_UNIT" ] && [ "$BCDR_HAS_SYSTEMD" = 1 ]; then
     if [ "$BCDR_V" = loaded ]; then bcdr_get "$u" Id; BCDR_UNIT=$BCDR_V; break; fi
   done
 fi
-# bcdr_file PATH: "file MODE OWNER GROUP SIZE" and the content in base64 (one stat), "toolarge
-# SIZE LIMIT" or "missing".
+# bcdr_procs: in BCDR_PROCS, "/proc/PID/cmdline:LINE" for every line of a command line that
+# names the agent, NULs between the arguments turned into spaces (command substitution drops
+# NULs): one grep over /proc for every probe that reads it (agent_processes, agent_version).
+# Left out: the processes running this script (in BCDR_OBSERVER), whose command line is its text,
+# which names the agent's options: this shell, its subshells, sudo and sudo's monitor (use_pty),
+# each known by a line holding the section marker.
+BCDR_PROCS_READ=0
+bcdr_procs() {
+  [ "$BCDR_PROCS_READ" = 1 ] && return
+  BCDR_PROCS_READ=1; BCDR_OBSERVER=; bcdr_all=$(grep -a -E 'waagent|WALinuxAgent|@@bcdrfix-probe' \
+    /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ')
+  bcdr_ifs=$IFS; IFS=$BCDR_NL; set -f
+  for bcdr_l in $bcdr_all; do
+    case "$bcdr_l" in *@@bcdrfix-probe*)
+      bcdr_l=${bcdr_l#/proc/}; bcdr_l=${bcdr_l%%/*}
+      case " $BCDR_OBSERVER " in *" $bcdr_l "*) ;; *) BCDR_OBSERVER="$BCDR_OBSERVER $bcdr_l" ;; esac
+    esac
+  done
+  BCDR_PROCS=
+  for bcdr_l in $bcdr_all; do
+    bcdr_p=${bcdr_l#/proc/}; bcdr_p=${bcdr_p%%/*}
+    case "$BCDR_OBSERVER " in *" $bcdr_p "*) ;; *) BCDR_PROCS="$BCDR_PROCS$bcdr_l$BCDR_NL" ;; esac
+  done
+  IFS=$bcdr_ifs; set +f; BCDR_PROCS=${BCDR_PROCS%"$BCDR_NL"}; BCDR_OBSERVER=${BCDR_OBSERVER# }
+}
+# bcdr_file PATH: "missing", or a line "@@bcdrfix-file PATH" that the controller replaces with
+# the file as the observation's ONE tar read it at the end (bcdr_files, no process per file):
+# "file MODE OWNER GROUP SIZE" and the content in base64, "toolarge SIZE LIMIT", or "notread
+# REASON". Without tar (or for a path with a newline), the file's own stat, head and base64 now.
+BCDR_FILES=
+BCDR_TAR=0
+command -v tar >/dev/null 2>&1 && BCDR_TAR=1
 bcdr_file() {
-  if [ -f "$1" ]; then
-    bcdr_f=$1
-    # shellcheck disable=SC2046  # the four words of stat
-    set -- $(stat -L -c '%s %a %U %G' "$bcdr_f")
-    if [ "${1:-0}" -gt "${BCDR_MAX_FILE_BYTES:-1048576}" ]; then
-      printf 'toolarge %s %s\n' "$1" "${BCDR_MAX_FILE_BYTES:-1048576}"
-      return
-    fi
-    printf 'file %s %s %s %s\n' "$2" "$3" "$4" "$1"
-    head -c "${BCDR_MAX_FILE_BYTES:-1048576}" < "$bcdr_f" | base64 -w 0; echo  # one line
-  else
-    printf 'missing\n'
+  if [ ! -f "$1" ]; then printf 'missing\n'; return; fi
+  case "$BCDR_TAR$1" in
+    0*|*"$BCDR_NL"*) bcdr_file_now "$1"; return ;;
+  esac
+  printf '@@bcdrfix-file %s\n' "$1"
+  case "$BCDR_NL$BCDR_FILES" in
+    *"$BCDR_NL$1$BCDR_NL"*) ;;
+    *) BCDR_FILES="$BCDR_FILES$1$BCDR_NL" ;;
+  esac
+}
+# bcdr_files: the files of every bcdr_file, in one tar through one head (at most the limit per
+# file, plus tar's headers and its last record) and one base64, as the "@files" section.
+bcdr_files() {
+  [ -n "$BCDR_FILES" ] || return 0
+  bcdr_m=${BCDR_MAX_FILE_BYTES:-1048576}
+  printf '%s@files\nlimit %s\n' '@@bcdrfix-probe ' "$bcdr_m"
+  bcdr_ifs=$IFS; IFS=$BCDR_NL; set -f
+  # shellcheck disable=SC2086  # one word per line: the paths
+  set -- $BCDR_FILES
+  IFS=$bcdr_ifs; set +f
+  tar -c -h -P -f - -- "$@" 2>/dev/null | head -c $(($# * (bcdr_m + 2048) + 10240)) | base64 -w 0
+  printf '\n%s@files\n' '@@bcdrfix-probe-end '
+}
+# bcdr_file_now PATH: "file MODE OWNER GROUP SIZE" and the content in base64 (one stat, one head,
+# one base64), or "toolarge SIZE LIMIT".
+bcdr_file_now() {
+  bcdr_f=$1
+  # shellcheck disable=SC2046  # the four words of stat
+  set -- $(stat -L -c '%s %a %U %G' "$bcdr_f")
+  if [ "${1:-0}" -gt "${BCDR_MAX_FILE_BYTES:-1048576}" ]; then
+    printf 'toolarge %s %s\n' "$1" "${BCDR_MAX_FILE_BYTES:-1048576}"
+    return
   fi
+  printf 'file %s %s %s %s\n' "$2" "$3" "$4" "$1"
+  head -c "${BCDR_MAX_FILE_BYTES:-1048576}" < "$bcdr_f" | base64 -w 0; echo  # one line
 }
 """
 
@@ -188,6 +242,7 @@ def build_script(
     # checks each packet in Python (a 30-host audit on the lab: 1,013 data packets became 112). Command
     # substitution drops NUL bytes (probes turn them into spaces) and nothing else: a probe cut
     # short still lacks its end marker.
+    probes.append("bcdr_files")  # the files the probes named, read at once
     parts.append("bcdr_observe() { :\n" + "\n".join(probes) + "\n}")
     parts.append("bcdr_out=$(bcdr_observe); printf '%s\\n' \"$bcdr_out\"")
     return "\n".join(parts)
@@ -206,6 +261,18 @@ def parse_output(lines: list[str]) -> dict[str, Any]:
         elif current is not None:
             current.append(line)
     preamble = dict(line.split("=", 1) for line in sections.pop("preamble", []) if "=" in line)
+    files = read_files(sections.pop(FILES, []) if FILES in ended else [])
+    for name, body in sections.items():
+        if any(line.startswith(FILE) for line in body):
+            sections[name] = [
+                new
+                for line in body
+                for new in (
+                    files.get(line[len(FILE) :], [f"notread {NOT_IN_TAR}"])
+                    if line.startswith(FILE)
+                    else [line]
+                )
+            ]
     result: dict[str, Any] = {
         "agent_unit": preamble.get("unit") or None,
         "has_systemd": preamble.get("systemd") == "1",
@@ -221,6 +288,41 @@ def parse_output(lines: list[str]) -> dict[str, Any]:
                 result[name] = PROBES[name].parse(body)
             except (ValueError, IndexError, KeyError, TypeError) as exc:
                 result[name] = Unreadable(f"probe {name}: unexpected output ({exc})")
+    return result
+
+
+FILES = "@files"  # the section of bcdr_files: the files the probes named, in one tar
+FILE = "@@bcdrfix-file "  # bcdr_file's line for a file of that tar
+NOT_IN_TAR = "the observation's tar did not carry it (unreadable, vanished, or cut short)"
+
+
+def read_files(lines: list[str]) -> dict[str, list[str]]:
+    """path -> what ``bcdr_file_now`` prints for it, from the ``@files`` section: its limit line
+    and the tar (base64). A member larger than the limit is "toolarge" (its data is not read); a
+    member the bounded read cut short, and every one after it, is missing (``NOT_IN_TAR``)."""
+    limit = next((int(line.split()[1]) for line in lines[:1] if line.startswith("limit ")), 0)
+    blob = "".join(line.strip() for line in lines[1:])
+    result: dict[str, list[str]] = {}
+    if not blob:
+        return result
+    try:
+        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(blob)), mode="r:") as archive:
+            for member in archive:
+                path = "/" + member.name.lstrip("/")
+                if member.size > limit:
+                    result[path] = [f"toolarge {member.size} {limit}"]
+                    continue
+                handle = archive.extractfile(member)
+                if handle is None:
+                    continue
+                data = handle.read()  # a hard link's header has size 0: the data's length
+                owner = member.uname or str(member.uid)
+                group = member.gname or str(member.gid)
+                mode = format(member.mode & 0o7777, "o")
+                encoded = base64.b64encode(data).decode()
+                result[path] = [f"file {mode} {owner} {group} {len(data)}", encoded]
+    except (tarfile.TarError, ValueError, EOFError):
+        pass  # cut short by the bounded read: the files it did not carry are NOT_IN_TAR
     return result
 
 
@@ -288,6 +390,8 @@ def parse_file(lines: list[str]) -> dict[str, Any] | None:
             f"the file is {size} bytes, more than bcdrfix reads ({limit} bytes, "
             "bcdrfix_max_file_bytes): check it by hand"
         )
+    if lines and lines[0].startswith("notread "):
+        return Unreadable(f"the file could not be read: {lines[0][len('notread ') :]}")
     if not lines or lines[0].strip() == "missing" or not lines[0].startswith("file "):
         return None
     mode, owner, group, size = lines[0].split()[1:5]

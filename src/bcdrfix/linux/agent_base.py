@@ -33,16 +33,11 @@ echo "@@ units"
 for u in walinuxagent.service waagent.service; do
   bcdr_get "$u" LoadState; printf '%s %s\\n' "$u" "$BCDR_V"
 done
-# This shell, the subshell gathering the probes' output (its PID from /proc/self, read by the
-# shell itself) and their parent (sudo, or the login shell): their command lines hold the
-# observation script, whose text names the agent's options; the parser leaves them out.
-bcdr_self=; read -r bcdr_self _ < /proc/self/stat
-echo "@@ self"; printf '%s %s %s\\n' "$$" "$PPID" "$bcdr_self"
-echo "@@ processes"
-# One grep over every command line, no fork per process, and one tr for the NULs between the
-# arguments (the observation's output is gathered by command substitution, which drops NULs);
-# the parser keeps the agent's daemon and extension handler.
-grep -a -E 'waagent|WALinuxAgent' /proc/[0-9]*/cmdline 2>/dev/null | tr '\\0' ' '
+# One grep over every command line (bcdr_procs), the observing processes left out; the parser
+# keeps the agent's daemon and extension handler.
+bcdr_procs
+echo "@@ self"; printf '%s\\n' "$BCDR_OBSERVER"
+echo "@@ processes"; [ -n "$BCDR_PROCS" ] && printf '%s\\n' "$BCDR_PROCS"
 """,
 )
 def _parse_agent_processes(lines: list[str]) -> dict[str, Any]:

@@ -32,13 +32,7 @@ CONTROLS = ControlRegistry()
 f=${BCDR_WAAGENT_CONF:-/etc/waagent.conf}
 [ -L "$f" ] && printf 'link %s\\n' "$(readlink -f -- "$f")"
 if [ -e "$f" ] && [ ! -r "$f" ]; then printf 'unreadable %s\\n' "$(stat -L -c '%a %U %G' "$f")"
-elif [ -f "$f" ]; then
-  m=${BCDR_MAX_FILE_BYTES:-1048576}
-  # shellcheck disable=SC2046  # one stat: size, mode, owner, group
-  set -- $(stat -L -c '%s %a %U %G' "$f")
-  if [ "${1:-0}" -gt "$m" ]; then printf 'toolarge %s %s\\n' "$1" "$m"
-  else printf 'file %s %s %s %s\\n' "$2" "$3" "$4" "$1"; head -c "$m" < "$f" | base64 -w 0; echo; fi
-else echo missing; fi
+else bcdr_file "$f"; fi
 """,
 )
 def _parse_waagent_conf(lines: list[str]) -> dict | None:
@@ -73,9 +67,14 @@ def _parse_waagent_conf(lines: list[str]) -> dict | None:
     "agent_loaded",
     r"""
 read -r bcdr_up _ < /proc/uptime
+# The time now and the config's change time from one stat (no `date`): /proc/self is the stat
+# process's own /proc directory, whose inode the kernel makes when stat looks it up, stamped with
+# the time then (to a clock tick). The config's line is missing when it is.
+bcdr_t=$(exec stat -L -c %.9Z -- /proc/self "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)
+bcdr_c=; case "$bcdr_t" in *"$BCDR_NL"*) bcdr_c=${bcdr_t#*"$BCDR_NL"} ;; esac
 # Clock ticks: USER_HZ, 100 on every architecture Azure runs Linux on (x86-64, arm64).
-printf 'now %s %s %s\n' "$(date +%s.%N)" "$bcdr_up" 100
-printf 'conf %s\n' "$(exec stat -L -c %.9Z "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" 2>/dev/null)"
+printf 'now %s %s %s\n' "${bcdr_t%%"$BCDR_NL"*}" "$bcdr_up" 100
+printf 'conf %s\n' "$bcdr_c"
 bcdr_main=
 [ -n "$BCDR_UNIT" ] && { bcdr_get "$BCDR_UNIT" MainPID; bcdr_main=$BCDR_V; }
 if [ -n "$bcdr_main" ] && [ "$bcdr_main" != 0 ]; then

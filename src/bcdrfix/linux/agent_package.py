@@ -36,10 +36,15 @@ if command -v waagent >/dev/null; then
     /usr/lib64/python3*/*-packages/azurelinuxagent/common/version.py \\
     /usr/local/lib/python3*/*-packages/azurelinuxagent/common/version.py 2>/dev/null)
   if [ -n "$v" ]; then
-    # one grep: the first extension handler's command line from its /WALinuxAgent-X.Y.Z on
-    g=$(exec grep -a -h -o -E '/WALinuxAgent-[0-9]+\\.[0-9]+\\.[0-9]+.*-run-exthandlers' \\
-      /proc/[0-9]*/cmdline 2>/dev/null)
-    g=${g%%"$BCDR_NL"*}; g=${g#/WALinuxAgent-}; g=${g%%[!.0-9]*}
+    # the first extension handler's .../WALinuxAgent-X.Y.Z... among the agent's command lines
+    # (bcdr_procs: one grep, shared with agent_processes; the observing processes left out)
+    bcdr_procs; g=; ifs=$IFS; IFS=$BCDR_NL; set -f
+    for l in $BCDR_PROCS; do
+      case "$l" in *" -run-exthandlers"*) ;; *) continue ;; esac
+      l=${l#*/WALinuxAgent-}; l=${l%%[!.0-9]*}
+      case "$l" in [0-9]*.[0-9]*.[0-9]*) g=$l; break ;; esac
+    done
+    IFS=$ifs; set +f
     echo "WALinuxAgent-$v"
     echo "Goal state agent: ${g:-$v}"
   else

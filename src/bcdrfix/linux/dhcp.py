@@ -5,10 +5,7 @@ Control: linux.dhcp.
 
 from __future__ import annotations
 
-import base64
-import io
 import re
-import tarfile
 from typing import Any
 
 from bcdrfix.core.model import (
@@ -21,7 +18,13 @@ from bcdrfix.core.model import (
     passed,
     report_only,
 )
-from bcdrfix.core.observe import PROBE_VARIABLES, parse_file, probe, split_subsections
+from bcdrfix.core.observe import (
+    PROBE_VARIABLES,
+    Unreadable,
+    parse_file,
+    probe,
+    split_subsections,
+)
 from bcdrfix.core.settings import SettingsError, SettingsTable, optional
 from bcdrfix.linux import netconf, script
 
@@ -73,6 +76,8 @@ def _parse_network_config(lines: list[str]) -> dict[str, Any]:
             content = parse_file(body) if body else contents.get(path)
             if content is None:
                 continue
+            if isinstance(content, Unreadable):  # too large, or the tar did not carry it
+                return Unreadable(f"{path}: {content.reason}")
             if kind == "networkd":
                 facts["networkd"]["files"][path] = content
             else:
@@ -116,45 +121,14 @@ def _split_ip(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
     return route, addr, link
 
 
-def _file_contents(parts: dict[str, list[str]]) -> dict[str, dict[str, Any]]:
-    """Files read by one ``tar | base64`` (its headers: mode, owner, size); ``file-body`` without tar."""
-    result: dict[str, dict[str, Any]] = {}
+def _file_contents(parts: dict[str, list[str]]) -> dict[str, Any]:
+    """The files of the ``file-body PATH`` subsections (``bcdr_file``; unreadable ones kept)."""
+    result: dict[str, Any] = {}
     for name, body in parts.items():
         if name.startswith("file-body "):
             content = parse_file(body)
             if content is not None:
                 result[name[len("file-body ") :]] = content
-    meta = {}
-    for line in parts.get("files-stat", []):
-        fields = line.split(" ", 4)
-        if len(fields) == 5:
-            meta[fields[4]] = fields[:4]
-    blob = "".join(line.strip() for line in parts.get("files-tar", []))
-    if not blob:
-        return result
-    try:
-        with tarfile.open(fileobj=io.BytesIO(base64.b64decode(blob)), mode="r:") as archive:
-            for member in archive.getmembers():
-                path = "/" + member.name.lstrip("/")
-                handle = archive.extractfile(member)
-                if handle is None:
-                    continue
-                data = handle.read()  # a hard link's header has size 0: the data's length
-                mode, owner, group, size = meta.get(path) or (
-                    format(member.mode & 0o7777, "o"),
-                    member.uname,
-                    member.gname,
-                    str(len(data)),
-                )
-                result[path] = {
-                    "mode": mode,
-                    "owner": owner,
-                    "group": group,
-                    "size": int(size),
-                    "text": data.decode("utf-8", errors="surrogateescape"),
-                }
-    except (tarfile.TarError, ValueError, EOFError):
-        pass  # a truncated archive: the files it did not carry are reported missing
     return result
 
 

@@ -6,8 +6,8 @@ route show default
 addr show
 link show
 EOF
-# Every configuration file: a "@@ file KIND PATH" line each, then ONE tar for all
-# of them (no fork per file); without tar, each file's own stat and base64 (bcdr_file).
+# Every configuration file: a "@@ file KIND PATH" line each, then its content (bcdr_file: all
+# files of the observation come from ONE tar at its end, no process per file).
 set --
 for f in /etc/netplan/*.yaml /etc/netplan/*.yml /run/netplan/*.yaml /run/netplan/*.yml; do
   [ -f "$f" ] && { printf '@@ file netplan %s\n' "$f"; set -- "$@" "$f"; }
@@ -23,13 +23,7 @@ done
 for f in /etc/network/interfaces /etc/network/interfaces.d/*; do
   [ -f "$f" ] && { printf '@@ file ifupdown %s\n' "$f"; set -- "$@" "$f"; }
 done
-if [ $# -gt 0 ]; then
-  if command -v tar >/dev/null 2>&1; then
-    echo "@@ files-tar"; tar -c -h -P -f - -- "$@" | { base64 -w 0 2>/dev/null || base64; }; echo  # one line where base64 has -w
-  else
-    for f; do printf '@@ file-body %s\n' "$f"; bcdr_file "$f"; done
-  fi
-fi
+for f; do printf '@@ file-body %s\n' "$f"; bcdr_file "$f"; done
 echo "@@ networkd-state"
 bcdr_get systemd-networkd.service ActiveState; echo "active=$BCDR_V"
 bcdr_get systemd-networkd.service UnitFileState; echo "enabled=$BCDR_V"
