@@ -23,6 +23,7 @@ from typing import Any
 from pyinfra.api import FunctionCommand, operation
 from pyinfra.operations.util.files import generate_color_diff
 
+from bcdrfix.core.callsite import index_deploy_file
 from bcdrfix.core.exit import freeze_at_exit
 from bcdrfix.core.model import Control, ControlRegistry, Finding, Status, Step, error
 from bcdrfix.core.observe import unreadable_probes
@@ -116,9 +117,10 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
     ones), error (the check could not decide, or ``bcdrfix_fail_on_findings`` and something is
     left to a person).
     """
-    from pyinfra import host
+    from pyinfra import host, state
 
     freeze_at_exit()  # pyinfra's process: its exit skips the last collection
+    index_deploy_file(state.current_deploy_filename)  # each operation's call site, cheaper
     settings = engine.load_settings(host.data, host.name)
     platform = platform_of(host)
     controls = select_controls(engine.controls, control_ids, platform, settings)
