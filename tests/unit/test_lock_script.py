@@ -44,3 +44,42 @@ def test_released_after_its_ttl(tmp_path):
     assert holder(tmp_path) == []
     assert take(tmp_path, "run-b").returncode == 0
     os.kill(int(holder(tmp_path)[2]), 15)
+
+
+def test_a_silent_connection_releases_the_lock_but_ss_runs_only_once_it_can_be_stale(tmp_path):
+    """The holder asks `ss` how long its sshd's connection has been silent, every 3 s, but only
+    once the run is older than `stale` (a younger connection cannot be that silent): a short
+    run's holder starts no `ss` at all. Here a fake sshd serves the run and a fake `ss` says
+    the connection has been silent for an hour."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    calls = tmp_path / "ss-calls"
+    (bin_dir / "ss").write_text(
+        f"#!/bin/sh\necho x >> {calls}\nsid=$(cat {tmp_path}/sshd.pid)\n"
+        'printf \'ESTAB 0 0 1.2.3.4:22 5.6.7.8:9 users:(("sshd",pid=%s,fd=4))\\n\' "$sid"\n'
+        "echo ' cubic lastrcv:3600000'\n"
+    )
+    (bin_dir / "ss").chmod(0o755)
+    sshd = bin_dir / "sshd"
+    sshd.symlink_to(os.path.realpath("/bin/sh"))  # its command name (comm) is "sshd"
+    lock = tmp_path / "lock"
+    script = lock_script("web-01", "run-a", 0, 60, stale=5, lock_dir=str(lock))
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    fake = subprocess.Popen(
+        [str(sshd), "-c", f'echo $$ > {tmp_path}/sshd.pid; sh -c "$1"; sleep 30', "sshd", script],
+        env=env,
+    )
+    try:
+        deadline = time.monotonic() + 5
+        while not holder(lock) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert holder(lock)[0] == "run-a"
+        time.sleep(4)  # younger than stale (5 s): held, and no ss yet
+        assert holder(lock) and not calls.exists()
+        deadline = time.monotonic() + 10
+        while holder(lock) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert holder(lock) == [] and calls.read_text() == "x\n"  # released at the first ss
+    finally:
+        fake.kill()
+        fake.wait()

@@ -78,13 +78,15 @@ def lock_script(
             "    end=$(( $1 + ttl ))",
             "    echo ok",
             "    exec >/dev/null",
-            # One fork a second while the lock is held (sleep; date every 30 s, ss every 3 s).
+            # One fork a second while the lock is held (sleep; date every 30 s; ss every 3 s
+            # once the run is older than `stale`: a younger connection cannot be that silent).
             "    n=0 now=$1",
             '    while holder && [ "$h_run" = "$run" ] && [ "$now" -lt "$end" ] &&'
             ' { [ -z "$s" ] || kill -0 "$s"; }; do',
             "      sleep 1; n=$((n + 1)); now=$((now + 1))",
             "      [ $((n % 30)) = 0 ] && now=$(date +%s)",
-            '      if [ -n "$s" ] && [ "$stale" -gt 0 ] && [ $((n % 3)) = 0 ]; then',
+            '      if [ -n "$s" ] && [ "$stale" -gt 0 ] && [ $((n % 3)) = 0 ] &&'
+            ' [ $((n * 1000)) -ge "$stale" ]; then',
             '        l=$(lastrcv "$s"); [ -z "$l" ] || [ "$l" -lt "$stale" ] || break',
             "      fi",
             "    done",
