@@ -239,3 +239,23 @@ def test_a_replacement_creates_few_processes(tmp_path):
         pytest.skip(f"no PID namespace here: {out.stderr.strip()}")
     assert path.read_text() == "a=2\n", out.stderr
     assert int(out.stdout.split("processes ")[1]) <= 13, out.stdout  # 24 before
+
+
+def test_then_runs_after_the_write_with_the_lock_released_and_gives_the_exit_status(tmp_path):
+    """A drop-in and its daemon-reload in one command: ``then`` runs once the file is in place,
+    the write lock free for another run, files it creates not owner-only; a write refused never
+    reaches it."""
+    path = tmp_path / "etc" / "unit.d" / "zz.conf"
+    lock = tmp_path / "l" / "write.lock"
+    then = (
+        f"cat {path} > {tmp_path}/seen; flock -n 7 7>>{lock} && echo free > {tmp_path}/lock; "
+        f"touch {tmp_path}/made; exit 5"
+    )
+    proc = replace(path, "Restart=always\n", None, tmp_path=tmp_path, then=then)
+    assert proc.returncode == 5 and path.read_text() == "Restart=always\n"
+    assert (tmp_path / "seen").read_text() == "Restart=always\n"
+    assert (tmp_path / "lock").read_text() == "free\n"
+    assert stat.S_IMODE((tmp_path / "made").stat().st_mode) == 0o644
+    (tmp_path / "seen").unlink()
+    proc = replace(path, "Restart=no\n", "changed meanwhile\n", tmp_path=tmp_path, then=then)
+    assert proc.returncode == 3 and not (tmp_path / "seen").exists()

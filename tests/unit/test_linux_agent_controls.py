@@ -115,14 +115,15 @@ def test_auto_restart_writes_drop_in_and_reloads_on_the_effective_state():
         agent_service={"ActiveState": "active", "UnitFileState": "enabled", "Restart": "no"}
     )
     assert check("linux.agent_auto_restart", obs).status is Status.FAIL
-    write, verify = commands("linux.agent_auto_restart", obs, bcdrfix_agent_restart_sec=7)
+    (write,) = commands("linux.agent_auto_restart", obs, bcdrfix_agent_restart_sec=7)
     assert write.kwargs["path"] == "/etc/systemd/system/waagent.service.d/zz-bcdrfix-restart.conf"
     assert "Restart=always\nRestartSec=7\n" in write.kwargs["content"]
+    # After its write, in the same command: reload, then the effective Restart= is checked.
+    assert write.kwargs["then_if_written"].startswith("systemctl daemon-reload; r=$(systemctl")
     # Not "only if the drop-in changed": a run interrupted before the reload left the file right
     # and Restart= wrong; the next run must reload (systemctl show decides).
-    assert verify.when_changed is None
-    command = verify.kwargs["commands"][0]
-    assert command.startswith(
+    assert write.when_changed is None
+    assert write.kwargs["then"].startswith(
         '[ "$(systemctl show -p Restart --value waagent.service)" = always ] || '
         "systemctl daemon-reload;"
     )

@@ -198,25 +198,30 @@ def check_agent_auto_restart(observation, settings) -> Finding:
 def fix_agent_auto_restart(observation, settings, finding: Finding) -> list[Step]:
     unit = _unit_for_fix(observation)
     q = shlex.quote(unit)
+    check = (
+        f"r=$(systemctl show -p Restart --value {q}) && "
+        f'{{ [ "$r" = always ] || {{ echo "bcdrfix: {unit} still has Restart=$r '
+        f'(a drop-in in /run or a later one overrides it)" >&2; exit 1; }}; }}'
+    )
+    # One command: the drop-in, then systemd reloads and the effective Restart= is checked. Keyed
+    # on the effective state, not on whether the drop-in changed: a run interrupted between the
+    # write and the reload leaves the file right and Restart= still wrong, and the next run
+    # reloads (only when needed) and checks.
     write = Step(
         file_content,
         {
-            "name": "Write the Restart=always drop-in",
+            "name": "Write the Restart=always drop-in, reload systemd and verify Restart=always",
             "path": dropin_path(unit),
             "content": dropin_content(settings),
             "current": observation.get("agent_restart_dropin"),
+            "then": (
+                f'[ "$(systemctl show -p Restart --value {q})" = always ] || '
+                f"systemctl daemon-reload; {check}"
+            ),
+            "then_if_written": f"systemctl daemon-reload; {check}",
         },
     )
-    # Keyed on the effective state, not on whether the drop-in changed: a run interrupted
-    # between the write and the reload leaves the file right and Restart= still wrong.
-    verify = shell(
-        "Reload systemd and verify Restart=always",
-        f'[ "$(systemctl show -p Restart --value {q})" = always ] || systemctl daemon-reload; '
-        f"r=$(systemctl show -p Restart --value {q}) && "
-        f'{{ [ "$r" = always ] || {{ echo "bcdrfix: {unit} still has Restart=$r '
-        f'(a drop-in in /run or a later one overrides it)" >&2; exit 1; }}; }}',
-    )
-    return [write, verify]
+    return [write]
 
 
 _OWN.register(

@@ -65,8 +65,12 @@ def replace_file_script(
     lock_dir: str = LOCK_DIR,
     lock_wait: int = WRITE_LOCK_WAIT,
     backup_dir: str = BACKUP_DIR,
+    then: str | None = None,
 ) -> str:
     """One POSIX sh script that replaces ``path`` with the content it reads on stdin.
+
+    ``then``: a shell command run once the file is replaced (the write lock released, without
+    ``set -e`` and ``umask 077``); its exit status is the script's.
 
     ``expected_sha256`` is the observed file's checksum, or ``None`` when it was observed
     missing. ``content`` is not in the script (only its checksum): send ``content_stdin(content)``
@@ -132,6 +136,8 @@ def replace_file_script(
     ]
     if expected_sha256 is not None and backup:
         lines += ["keep=1", 'echo "bcdrfix: previous $p kept as $b"']
+    if then:
+        lines += ["exec 8>&-", "set +e", "umask 022", then]
     return "\n".join(lines)
 
 
@@ -145,6 +151,8 @@ def file_content(
     group: str = "root",
     backup: bool = True,
     backup_dir: str = BACKUP_DIR,
+    then: str | None = None,
+    then_if_written: str | None = None,
 ):
     """
     Make a file hold exactly ``content``, keeping the owner and mode of an existing file.
@@ -155,6 +163,10 @@ def file_content(
     + mode/owner/group: used only when the file is created
     + backup: copy an existing file to ``BACKUP_DIR/PATH.YYYYmmddTHHMMSS-XXXXXX`` first (owner,
       mode kept); ``backup_dir`` changes where
+    + then: a shell command that makes the file take effect (``systemctl daemon-reload``...),
+      run after a write in the same command (one round trip, the write lock released first),
+      or alone when the file already holds ``content`` (a run cut short after its write)
+    + then_if_written: what runs after a write instead of ``then`` (it knows the file changed)
 
     The write is refused (exit 3) when the file changed, appeared or vanished since it was
     observed; exit 4 when the path is a symlink to another file. The content travels on stdin.
@@ -171,12 +183,21 @@ def file_content(
         )
     """
     if current is not None and current.get("text") == content:
-        host.noop(f"{path} already has the desired content")
+        if then:
+            yield then
+        else:
+            host.noop(f"{path} already has the desired content")
         return
     expected = sha256_text(current["text"]) if current is not None else None
-    yield StringCommand(
-        replace_file_script(
-            path, content, expected, mode, owner, group, backup, backup_dir=backup_dir
-        ),
-        _stdin=content_stdin(content),
+    script = replace_file_script(
+        path,
+        content,
+        expected,
+        mode,
+        owner,
+        group,
+        backup,
+        backup_dir=backup_dir,
+        then=then_if_written or then,
     )
+    yield StringCommand(script, _stdin=content_stdin(content))
