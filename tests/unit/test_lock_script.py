@@ -83,3 +83,39 @@ def test_a_silent_connection_releases_the_lock_but_ss_runs_only_once_it_can_be_s
     finally:
         fake.kill()
         fake.wait()
+
+
+def test_the_first_change_carries_the_lock_in_one_command(tmp_path):
+    """A run's first change on a host takes the lock in the same command: the file's content
+    still arrives on stdin, and a host another run holds is refused before anything changes."""
+    from bcdrfix.core.operations.files import content_stdin, replace_file_script, sha256_text
+    from bcdrfix.core.operations.lock import locked
+
+    path = tmp_path / "etc" / "waagent.conf"
+    path.parent.mkdir()
+    path.write_text("old\n")
+    write = replace_file_script(
+        str(path),
+        "new\n",
+        sha256_text("old\n"),
+        lock_dir=str(tmp_path / "w"),
+        backup_dir=str(tmp_path / "b"),
+    )
+
+    def run(run_id: str) -> subprocess.CompletedProcess:
+        lock = lock_script("web-01", run_id, 0, 60, lock_dir=str(tmp_path / "lock"))
+        command = locked(write, lock).get_raw_value()
+        stdin = "".join(line + "\n" for line in content_stdin("new\n"))
+        return subprocess.run(["sh", "-c", command], input=stdin, capture_output=True, text=True)
+
+    assert take(tmp_path / "lock", "run-a").returncode == 0  # another run holds the host
+    refused = run("run-b")
+    assert refused.returncode == REFUSED and "holds host web-01" in refused.stderr
+    assert path.read_text() == "old\n"
+    os.kill(int(holder(tmp_path / "lock")[2]), 15)  # its sleep lets go of flock within 1 s
+    deadline = time.monotonic() + 10
+    while (done := run("run-b")).returncode == REFUSED and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert done.returncode == 0, done.stderr
+    assert path.read_text() == "new\n" and holder(tmp_path / "lock")[0] == "run-b"
+    os.kill(int(holder(tmp_path / "lock")[2]), 15)

@@ -20,7 +20,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
-from pyinfra.api import FunctionCommand, operation
+from pyinfra.api import FunctionCommand, StringCommand, operation
 from pyinfra.operations.util.files import generate_color_diff
 
 from bcdrfix.core.callsite import index_deploy_file
@@ -28,7 +28,7 @@ from bcdrfix.core.exit import freeze_at_exit
 from bcdrfix.core.model import Control, ControlRegistry, Finding, Status, Step, error
 from bcdrfix.core.observe import unreadable_probes
 from bcdrfix.core.operations.files import file_content
-from bcdrfix.core.operations.lock import host_lock
+from bcdrfix.core.operations.lock import RUN_ID, lock_script, locked
 from bcdrfix.core.operations.report import note as note_op
 from bcdrfix.core.settings import Setting, Settings, load_settings
 
@@ -132,31 +132,44 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
         (control, finding, plan_steps(control, finding, observation, settings))
         for control, finding in results
     ]
-    # A host with changes to make is locked for this run's changes (see operations.lock).
-    changes = platform == "linux" and any(
-        not _is_note(step) for _, _, steps in planned for step in steps
-    )
-    if changes:
-        host_lock(
-            name="Lock the host for this run",
-            host_name=host.name,
-            wait=settings.lock_wait,
-            ttl=settings.lock_ttl,
+    failures = {
+        control.id: failure_reason(control, finding, steps, settings)
+        for control, finding, steps in planned
+    }
+    handlers = [
+        (control, [step for step in steps if step.handler] if failures[control.id] is None else [])
+        for control, _, steps in planned
+        if control.handler
+    ]
+    # A host with changes to make is locked for this run's changes (see operations.lock): its
+    # first operation with a change takes the lock in the same command as that change.
+    operations = [
+        [step for step in steps if not step.handler] if failures[control.id] is None else []
+        for control, _, steps in planned
+    ] + [steps for _, steps in handlers]
+    first = next((i for i, steps in enumerate(operations) if _changes(steps)), None)
+    lock = None
+    if platform == "linux" and first is not None:
+        lock = lock_script(
+            host.name,
+            RUN_ID,
+            settings.lock_wait,
+            settings.lock_ttl,
             # the controller sends a keepalive at least every ssh_keepalive seconds
             stale=settings.ssh_keepalive + settings.ssh_dead_after,
         )
     reported = []
-    failures = {}
     # One call site inside host.loop: pyinfra orders operations by call site and loop position,
     # so the order is identical on every host whatever each host needs.
-    for control, finding, steps in host.loop(planned):
-        failure = failures[control.id] = failure_reason(control, finding, steps, settings)
+    for index, (control, finding, steps) in host.loop(enumerate(planned)):
+        failure = failures[control.id]
         _say(host, control, finding, steps, failure)
         control_operation(
             name=operation_name(control),
             control_id=control.id,
             steps=[step for step in steps if not step.handler],
             failure=failure,
+            lock=lock if index == first else None,
         )
         reported.append(
             (
@@ -174,20 +187,22 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
         )
     # Handlers: the same operations on every host (one per control that has one), after every
     # control's own; a host whose fix needs none of them reports no change there.
-    handlers = [
-        (control, [step for step in steps if step.handler] if failures[control.id] is None else [])
-        for control, _, steps in planned
-        if control.handler
-    ]
-    for control, steps in host.loop(handlers):
+    for index, (control, steps) in host.loop(enumerate(handlers, len(planned))):
         control_operation(
-            name=f"{control.id}: {control.handler}", control_id=control.id, steps=steps
+            name=f"{control.id}: {control.handler}",
+            control_id=control.id,
+            steps=steps,
+            lock=lock if index == first else None,
         )
     return reported
 
 
 def _is_note(step: Step) -> bool:
     return step.op is note_op
+
+
+def _changes(steps: Sequence[Step]) -> bool:
+    return any(not _is_note(step) for step in steps)
 
 
 def failure_reason(
@@ -240,13 +255,17 @@ def _say(host: Any, control: Control, finding: Finding, steps: list[Step], failu
 
 
 @operation(is_idempotent=True)
-def control_operation(control_id: str, steps: Sequence[Step], failure: str | None = None):
+def control_operation(
+    control_id: str, steps: Sequence[Step], failure: str | None = None, lock: str | None = None
+):
     """
     Check-and-fix of one bcdrfix control on one host: the commands of every step of its fix.
 
     + control_id: the control (``linux.agent_service``)
     + steps: the fix's steps (``bcdrfix.core.model.Step``) planned for this host
     + failure: a reason to fail this host's operation (the check could not decide...)
+    + lock: this run's host lock (``operations.lock.lock_script``), taken by the operation's
+      first command before it runs (alone when the steps yield no command)
 
     A step with ``when_changed`` runs only when the step it names yields commands, as pyinfra's
     ``_if=meta.did_change`` would across operations. Files written by ``file_content`` show a
@@ -265,7 +284,15 @@ def control_operation(control_id: str, steps: Sequence[Step], failure: str | Non
         changed.append(bool(commands))
         if commands and step.op is file_content:
             _log_diff(kwargs)
+        if commands and lock is not None:
+            if isinstance(commands[0], (str, StringCommand)):
+                commands[0] = locked(commands[0], lock)
+            else:  # a command that is no shell command: the lock on its own before it
+                commands.insert(0, StringCommand(lock))
+            lock = None
         yield from commands
+    if lock is not None:
+        yield StringCommand(lock)
 
 
 def _fail(state: Any, host: Any, message: str) -> bool:

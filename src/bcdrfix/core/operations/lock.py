@@ -1,15 +1,16 @@
 """A per-host lock held for the duration of one bcdrfix run's changes.
 
 Two runs on the same host at once (two operators, a cron job and a person) must not interleave
-their changes: one stops the agent while the other writes its config. ``host_lock`` takes
-``flock`` on ``/run/bcdrfix/run.lock`` in a small holder process on the host and returns; the
+their changes: one stops the agent while the other writes its config. ``lock_script`` takes
+``flock`` on ``/run/bcdrfix/run.lock`` in a small holder process on the host and returns (as
+part of the run's first command that changes the host, see ``locked``); the
 holder keeps the lock until
 
 * the SSH connection of the run ends (the run finished, failed or its controller was killed:
   the holder watches the ``sshd`` process that serves the connection and lets go within a
-  second). There is no unlock operation: it would be one more barrier where every host waits
-  for the slowest, at the end of every fixing run. A second ``host_lock`` of the same run (a
-  user's deploy calling two bcdrfix deploys) finds the lock its own and goes on; or
+  second). There is no lock or unlock operation: each would be one more barrier where every
+  host waits for the slowest. A second lock of the same run (a user's deploy calling two
+  bcdrfix deploys) finds the lock its own and goes on; or
 * nothing arrived on that connection for ``stale`` seconds (the controller sends an SSH
   keepalive every ``bcdrfix_ssh_keepalive`` seconds, see ``core.connection``; a cut network
   leaves sshd waiting, so the holder reads the socket's ``lastrcv`` with ``ss``), or
@@ -25,7 +26,7 @@ from __future__ import annotations
 import shlex
 import uuid
 
-from pyinfra.api import StringCommand, operation
+from pyinfra.api import StringCommand
 
 from bcdrfix.core.operations.files import LOCK_DIR, REFUSED
 
@@ -104,16 +105,12 @@ def lock_script(
     )
 
 
-@operation(is_idempotent=False)
-def host_lock(
-    host_name: str, wait: int = 60, ttl: int = 1800, stale: int = 0, run_id: str = RUN_ID
-):
-    """
-    Take the per-host bcdrfix lock for this run (see the module docstring).
-
-    + host_name: the name shown to a second run
-    + wait: seconds to wait for another run's lock
-    + ttl: seconds after which the lock is released even if the run never ends
-    + stale: seconds of silence on the run's SSH connection after which it counts as gone
-    """
-    yield StringCommand(lock_script(host_name, run_id, wait, ttl, stale))
+def locked(command: str | StringCommand, lock: str) -> StringCommand:
+    """``command`` run only once this host's lock is taken (``lock``: a ``lock_script``), in ONE
+    command: the first change of a run on a host carries its lock, no operation and no SSH
+    command of its own (an operation is a barrier where every host waits for the slowest).
+    The lock runs in a subshell (its ``exit`` ends only it) and reads no stdin (a file's content
+    arrives there for the command); a refusal exits ``REFUSED`` with its one line, and the
+    command does not run."""
+    arguments = command.connector_arguments if isinstance(command, StringCommand) else {}
+    return StringCommand(f"( {lock}\n) && {{", command, "}", _separator="\n", **arguments)
