@@ -88,7 +88,7 @@ def test_stopped_and_disabled_agent_is_enabled_then_started_by_the_handler():
     assert finding.status is Status.FAIL
     assert "failed" in finding.summary and "disabled" in finding.summary
     enable, start = commands("linux.agent_service", obs)
-    assert enable.kwargs["commands"] == ["systemctl enable --no-reload waagent.service"]
+    assert enable.kwargs["commands"] == ["systemctl enable waagent.service"]
     assert not enable.handler
     # The start waits for every control of the deploy: the agent starts once, with its new
     # config and unit.

@@ -105,11 +105,7 @@ def fix_agent_service(observation, settings, finding: Finding) -> list[Step]:
     q = shlex.quote(unit)
     steps = []
     if finding.plan.get("enable"):
-        # Enabling is the [Install] symlinks on disk, which boot and UnitFileState read; the
-        # daemon-reload systemctl adds by default (every generator, about 100 ms of the host's
-        # CPU) only loads the new Wants= into the running manager, which starts the agent here
-        # anyway.
-        steps.append(shell("Enable the agent at boot", f"systemctl enable --no-reload {q}"))
+        steps.append(shell("Enable the agent at boot", f"systemctl enable {q}"))
     if finding.plan.get("by_hand"):
         # A restart does not help a daemon that cannot reach the wireserver; say so, do not loop.
         steps.append(
