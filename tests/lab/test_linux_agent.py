@@ -1,6 +1,6 @@
 """deploys/linux_agent.py on real hosts, checked independently with testinfra and the agent's parser.
 
-Five hosts of both flavors (debian: walinuxagent.service, rhel: waagent.service), four of them
+Six hosts of both flavors (debian: walinuxagent.service, rhel: waagent.service), five of them
 with different seeded faults and one with none but its flavor's own (Debian's unit has no
 Restart=). pyinfra reaches them over SSH; the checks below do not use bcdrfix's facts.
 """
@@ -14,12 +14,16 @@ import pytest
 from labtools import AGENT_AGE, host_named, lab_host_view, run_pyinfra
 
 LAB = {
-    "hosts": 5,
+    "hosts": 6,
     "faults": {
         "lab-debian-01": ["agent-stopped", "extensions-disabled"],
         "lab-rhel-02": ["agent-killed", "restart-no", "article-key"],
         "lab-debian-03": ["unit-disabled", "duplicate-keys", "verbose-off"],
         "lab-rhel-04": ["keys-missing", "messy-syntax", "agent-stopped"],
+        # the agent runs, the unit is disabled, and the RHEL flavour's unit has no SysV script
+        # (on Debian, enabling one runs update-rc.d, which reloads systemd): the enable alone
+        # must leave systemd (and so the audit) seeing it enabled
+        "lab-rhel-06": ["unit-disabled"],
     },
 }
 
@@ -101,6 +105,11 @@ def test_every_host_ends_with_the_agent_active_enabled_and_auto_restarting(lab, 
         unit = lab_host.unit
         assert host.run(f"systemctl is-active {unit}").stdout.strip() == "active", lab_host.name
         assert host.run(f"systemctl is-enabled {unit}").stdout.strip() == "enabled", lab_host.name
+        # what boot reads, and what the running systemd (and so the audit) says
+        wants = host.file(f"/etc/systemd/system/multi-user.target.wants/{unit}")
+        assert wants.is_symlink, lab_host.name
+        state = host.check_output(f"systemctl show -p UnitFileState --value {unit}")
+        assert state == "enabled", (lab_host.name, state)
         restart = host.check_output(f"systemctl show -p Restart --value {unit}")
         assert restart == "always", (lab_host.name, restart)
 
@@ -188,6 +197,7 @@ def test_first_run_changed_the_broken_hosts(runs):
         "lab-debian-03",
         "lab-rhel-04",
         "lab-debian-05",
+        "lab-rhel-06",
     }
 
 
