@@ -8,8 +8,13 @@ import re
 import subprocess
 import time
 
-from bcdrfix.core.operations.files import REFUSED
-from bcdrfix.core.operations.lock import lock_script
+from bcdrfix.core.operations.files import (
+    REFUSED,
+    content_stdin,
+    replace_file_script,
+    sha256_text,
+)
+from bcdrfix.core.operations.lock import lock_script, locked
 
 
 def take(folder, run: str, wait: int = 0, ttl: int = 60) -> subprocess.CompletedProcess:
@@ -88,9 +93,6 @@ def test_a_silent_connection_releases_the_lock_but_ss_runs_only_once_it_can_be_s
 def test_the_first_change_carries_the_lock_in_one_command(tmp_path):
     """A run's first change on a host takes the lock in the same command: the file's content
     still arrives on stdin, and a host another run holds is refused before anything changes."""
-    from bcdrfix.core.operations.files import content_stdin, replace_file_script, sha256_text
-    from bcdrfix.core.operations.lock import locked
-
     path = tmp_path / "etc" / "waagent.conf"
     path.parent.mkdir()
     path.write_text("old\n")
