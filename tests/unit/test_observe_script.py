@@ -3,6 +3,7 @@ ends the shell cannot pass for an empty result."""
 
 from __future__ import annotations
 
+import os
 import shlex
 import shutil
 import subprocess
@@ -266,3 +267,23 @@ def run_script(script: str) -> dict:
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, timeout=30)
     assert out.returncode == 0, out.stderr
     return parse_output(out.stdout.splitlines())
+
+
+def test_a_hard_link_to_a_large_file_is_too_large_and_paths_match_as_tar_writes_them(
+    probes, tmp_path
+):
+    """tar stores a second name of the same file as a hard link (no data, size 0): it is judged
+    on the data it stands for. A path named with '//' or '/./' still finds its member."""
+    big, second, small = tmp_path / "big.conf", tmp_path / "second.conf", tmp_path / "s.conf"
+    big.write_bytes(b"x" * 500)
+    os.link(big, second)
+    small.write_text("k=v\n")
+    odd = str(small).replace(str(tmp_path), f"{tmp_path}/.//")
+    named = [str(big), str(second), odd]
+    probes("t_files", "".join(f'echo "@@ {p}"; bcdr_file "{p}"\n' for p in named))
+    script = build_script(["t_files"], variables=[("BCDR_MAX_FILE_BYTES", "100")])
+    found = sections(run_script(script)["t_files"])
+    for path in named[:2]:
+        reason = observe.parse_file(found[path])
+        assert isinstance(reason, Unreadable) and "500 bytes" in reason.reason, path
+    assert observe.parse_file(found[odd])["text"] == "k=v\n"

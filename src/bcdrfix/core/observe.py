@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import base64
 import io
+import posixpath
 import shlex
 import tarfile
 from collections.abc import Callable, Iterable
@@ -138,7 +139,7 @@ def parse_output(lines: list[str]) -> dict[str, Any]:
                 new
                 for line in body
                 for new in (
-                    files.get(line[len(FILE) :], [f"notread {NOT_IN_TAR}"])
+                    files.get(posixpath.normpath(line[len(FILE) :]), [f"notread {NOT_IN_TAR}"])
                     if line.startswith(FILE)
                     else [line]
                 )
@@ -178,7 +179,7 @@ def read_files(lines: list[str]) -> dict[str, list[str]]:
     try:
         with tarfile.open(fileobj=io.BytesIO(base64.b64decode(blob)), mode="r:") as archive:
             for member in archive:
-                path = "/" + member.name.lstrip("/")
+                path = posixpath.normpath(member.name)  # as tar wrote the name (-P: absolute)
                 if member.size > limit:
                     result[path] = [f"toolarge {member.size} {limit}"]
                     continue
@@ -186,6 +187,9 @@ def read_files(lines: list[str]) -> dict[str, list[str]]:
                 if handle is None:
                     continue
                 data = handle.read()  # a hard link's header has size 0: the data's length
+                if len(data) > limit:
+                    result[path] = [f"toolarge {len(data)} {limit}"]
+                    continue
                 owner = member.uname or str(member.uid)
                 group = member.gname or str(member.gid)
                 mode = format(member.mode & 0o7777, "o")
