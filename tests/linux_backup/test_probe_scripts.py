@@ -161,9 +161,7 @@ def test_network_config_one_ip_and_the_shared_tar_parse_like_separate_calls(tmp_
         "2: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc mq state UP mode DEFAULT",
     ]
     fake = "".join(f"echo {shlex.quote(line)}\n" for line in ["@@ ip", *ip])
-    fake += (
-        f'echo "@@ file netplan {netplan}"; echo "@@ file-body {netplan}"; bcdr_file "{netplan}"\n'
-    )
+    fake += f'echo "@@ file netplan {netplan}"; bcdr_file "{netplan}"\n'
     parse = PROBES["network_config"].parse
     monkeypatch.setitem(PROBES, "network_config", Probe("network_config", fake, parse))
     out = subprocess.run(

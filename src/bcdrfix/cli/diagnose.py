@@ -59,7 +59,7 @@ def last_result(backup: dict) -> str:
     return f"{backup.get('result')} {backup.get('when') or ''}".strip()
 
 
-def codetext(backup: dict) -> str:
+def code_text(backup: dict) -> str:
     if not backup.get("code_name") and backup.get("code") is None:
         return "-"
     code = f"{backup.get('code_name') or '?'} ({backup.get('code')})"
@@ -116,7 +116,7 @@ def print_hosts(console: Console, document: dict, verbose: int) -> None:
             text(host["name"]),
             text(backup.get("version") or "-"),
             text(last_result(backup), style=RESULT_STYLE.get(backup.get("result") or "", "")),
-            text(codetext(backup)),
+            text(code_text(backup)),
             text(failing),
         )
     if not console.is_terminal:
@@ -132,7 +132,7 @@ def print_hosts(console: Console, document: dict, verbose: int) -> None:
         if backup.get("guest") == "unreadable":
             console.print(text(f"  {backup.get('problem')}"))
             continue
-        console.print(text(f"  operation {backup.get('operation')}, code {codetext(backup)}"))
+        console.print(text(f"  operation {backup.get('operation')}, code {code_text(backup)}"))
         console.print(text(f"  message: {backup.get('message')}"))
         if backup.get("mapping"):
             console.print(

@@ -136,16 +136,18 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
         control.id: failure_reason(control, finding, steps, settings)
         for control, finding, steps in planned
     }
+    own = [[step for step in steps if not step.handler] for _, _, steps in planned]
     handlers = [
         (control, [step for step in steps if step.handler] if failures[control.id] is None else [])
         for control, _, steps in planned
         if control.handler
     ]
     # A host with changes to make is locked for this run's changes (see operations.lock): its
-    # first operation with a change takes the lock in the same command as that change.
+    # first operation with a change takes the lock in the same command as that change (an
+    # operation that fails for a reason yields no change).
     operations = [
-        [step for step in steps if not step.handler] if failures[control.id] is None else []
-        for control, _, steps in planned
+        steps if failures[control.id] is None else []
+        for (control, _, _), steps in zip(planned, own)
     ] + [steps for _, steps in handlers]
     first = next((i for i, steps in enumerate(operations) if _changes(steps)), None)
     lock = None
@@ -167,7 +169,7 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
         control_operation(
             name=operation_name(control),
             control_id=control.id,
-            steps=[step for step in steps if not step.handler],
+            steps=own[index],
             failure=failure,
             lock=lock if index == first else None,
         )

@@ -91,6 +91,9 @@ def build_script(
     """The one script for these probes; ``variables`` are shell-quoted assignments for probes."""
     names = sorted(set(probe_names))
     parts = [f"{name}={shlex.quote(str(value))}" for name, value in variables]
+    # the markers the controller reads, for the preamble's functions (bcdr_files, bcdr_procs)
+    markers = {"BCDR_SECTION": SECTION, "BCDR_END": END, "BCDR_FILE": FILE, "BCDR_FILES": FILES}
+    parts += [f"{name}={shlex.quote(value)}" for name, value in markers.items()]
     if unit_override:
         parts.append(f"BCDR_UNIT_OVERRIDE={shlex.quote(unit_override + '.service')}")
     parts.append(PREAMBLE.strip())

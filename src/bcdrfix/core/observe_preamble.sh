@@ -1,5 +1,7 @@
 # shellcheck shell=sh
 # The observation's preamble (core/observe.py builds the script: variables, this, the probes).
+# BCDR_SECTION, BCDR_END, BCDR_FILE and BCDR_FILES are the markers the controller reads (set by
+# build_script from core/observe.py's constants).
 export LC_ALL=C
 # shellcheck disable=SC2034  # read by the probe wrapper build_script adds
 BCDR_IFS=$IFS  # each probe starts with these (build_script)
@@ -72,11 +74,11 @@ fi
 BCDR_PROCS_READ=0
 bcdr_procs() {
   [ "$BCDR_PROCS_READ" = 1 ] && return
-  BCDR_PROCS_READ=1; BCDR_OBSERVER=; bcdr_all=$(grep -a -E 'waagent|WALinuxAgent|@@bcdrfix-probe' \
-    /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ')
+  BCDR_PROCS_READ=1; BCDR_OBSERVER=; bcdr_all=$(grep -a -F -e waagent -e WALinuxAgent \
+    -e "$BCDR_SECTION" /proc/[0-9]*/cmdline 2>/dev/null | tr '\0' ' ')
   bcdr_ifs=$IFS; IFS=$BCDR_NL; set -f
   for bcdr_l in $bcdr_all; do
-    case "$bcdr_l" in *@@bcdrfix-probe*)
+    case "$bcdr_l" in *"$BCDR_SECTION"*)
       bcdr_l=${bcdr_l#/proc/}; bcdr_l=${bcdr_l%%/*}
       case " $BCDR_OBSERVER " in *" $bcdr_l "*) ;; *) BCDR_OBSERVER="$BCDR_OBSERVER $bcdr_l" ;; esac
     esac
@@ -88,11 +90,11 @@ bcdr_procs() {
   done
   IFS=$bcdr_ifs; set +f; BCDR_PROCS=${BCDR_PROCS%"$BCDR_NL"}; BCDR_OBSERVER=${BCDR_OBSERVER# }
 }
-# bcdr_file PATH: "missing", or a line "@@bcdrfix-file PATH" that the controller replaces with
+# bcdr_file PATH: "missing", or a line "$BCDR_FILE PATH" that the controller replaces with
 # the file as the observation's ONE tar read it at the end (bcdr_files, no process per file):
 # "file MODE OWNER GROUP SIZE" and the content in base64, "toolarge SIZE LIMIT", or "notread
 # REASON". Without tar (or for a path with a newline), the file's own stat, head and base64 now.
-BCDR_FILES=
+BCDR_FILE_LIST=
 BCDR_TAR=0
 command -v tar >/dev/null 2>&1 && BCDR_TAR=1
 bcdr_file() {
@@ -100,24 +102,24 @@ bcdr_file() {
   case "$BCDR_TAR$1" in
     0*|*"$BCDR_NL"*) bcdr_file_now "$1"; return ;;
   esac
-  printf '@@bcdrfix-file %s\n' "$1"
-  case "$BCDR_NL$BCDR_FILES" in
+  printf '%s%s\n' "$BCDR_FILE" "$1"
+  case "$BCDR_NL$BCDR_FILE_LIST" in
     *"$BCDR_NL$1$BCDR_NL"*) ;;
-    *) BCDR_FILES="$BCDR_FILES$1$BCDR_NL" ;;
+    *) BCDR_FILE_LIST="$BCDR_FILE_LIST$1$BCDR_NL" ;;
   esac
 }
 # bcdr_files: the files of every bcdr_file, in one tar through one head (at most the limit per
-# file, plus tar's headers and its last record) and one base64, as the "@files" section.
+# file, plus tar's headers and its last record) and one base64, as the "$BCDR_FILES" section.
 bcdr_files() {
-  [ -n "$BCDR_FILES" ] || return 0
+  [ -n "$BCDR_FILE_LIST" ] || return 0
   bcdr_m=${BCDR_MAX_FILE_BYTES:-1048576}
-  printf '%s@files\nlimit %s\n' '@@bcdrfix-probe ' "$bcdr_m"
+  printf '%s%s\nlimit %s\n' "$BCDR_SECTION" "$BCDR_FILES" "$bcdr_m"
   bcdr_ifs=$IFS; IFS=$BCDR_NL; set -f
   # shellcheck disable=SC2086  # one word per line: the paths
-  set -- $BCDR_FILES
+  set -- $BCDR_FILE_LIST
   IFS=$bcdr_ifs; set +f
   tar -c -h -P -f - -- "$@" 2>/dev/null | head -c $(($# * (bcdr_m + 2048) + 10240)) | base64 -w 0
-  printf '\n%s@files\n' '@@bcdrfix-probe-end '
+  printf '\n%s%s\n' "$BCDR_END" "$BCDR_FILES"
 }
 # bcdr_file_now PATH: "file MODE OWNER GROUP SIZE" and the content in base64 (one stat, one head,
 # one base64), or "toolarge SIZE LIMIT".

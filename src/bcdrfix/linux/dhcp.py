@@ -69,11 +69,10 @@ def _parse_network_config(lines: list[str]) -> dict[str, Any]:
         "networkd": dict(l.split("=", 1) for l in parts.get("networkd-state", []) if "=" in l),
     }
     facts["networkd"]["files"] = {}
-    contents = _file_contents(parts)
     for name, body in parts.items():
         if name.startswith("file "):
             _, kind, path = name.split(" ", 2)
-            content = parse_file(body) if body else contents.get(path)
+            content = parse_file(body)
             if content is None:
                 continue
             if isinstance(content, Unreadable):  # too large, or the tar did not carry it
@@ -119,17 +118,6 @@ def _split_ip(lines: list[str]) -> tuple[list[str], list[str], list[str]]:
         elif line.strip():
             route.append(line)
     return route, addr, link
-
-
-def _file_contents(parts: dict[str, list[str]]) -> dict[str, Any]:
-    """The files of the ``file-body PATH`` subsections (``bcdr_file``; unreadable ones kept)."""
-    result: dict[str, Any] = {}
-    for name, body in parts.items():
-        if name.startswith("file-body "):
-            content = parse_file(body)
-            if content is not None:
-                result[name[len("file-body ") :]] = content
-    return result
 
 
 # --- check and fix --------------------------------------------------------------------------------------

@@ -6,24 +6,22 @@ route show default
 addr show
 link show
 EOF
-# Every configuration file: a "@@ file KIND PATH" line each, then its content (bcdr_file: all
-# files of the observation come from ONE tar at its end, no process per file).
-set --
+# Every configuration file: a "@@ file KIND PATH" line, then its content (bcdr_file: all files of
+# the observation come from ONE tar at its end, no process per file).
 for f in /etc/netplan/*.yaml /etc/netplan/*.yml /run/netplan/*.yaml /run/netplan/*.yml; do
-  [ -f "$f" ] && { printf '@@ file netplan %s\n' "$f"; set -- "$@" "$f"; }
+  [ -f "$f" ] && { printf '@@ file netplan %s\n' "$f"; bcdr_file "$f"; }
 done
 for d in /etc/systemd/network /run/systemd/network /usr/lib/systemd/network /lib/systemd/network; do
   [ -L "$d" ] && continue
-  for f in "$d"/*.network; do [ -f "$f" ] && { printf '@@ file networkd %s\n' "$f"; set -- "$@" "$f"; }; done
+  for f in "$d"/*.network; do [ -f "$f" ] && { printf '@@ file networkd %s\n' "$f"; bcdr_file "$f"; }; done
 done
 for f in /etc/sysconfig/network-scripts/ifcfg-* /etc/sysconfig/network/ifcfg-*; do
   case "$f" in *~|*.bak|*.orig|*.rpmsave|*.rpmnew|*ifcfg-lo) continue ;; esac
-  [ -f "$f" ] && { printf '@@ file ifcfg %s\n' "$f"; set -- "$@" "$f"; }
+  [ -f "$f" ] && { printf '@@ file ifcfg %s\n' "$f"; bcdr_file "$f"; }
 done
 for f in /etc/network/interfaces /etc/network/interfaces.d/*; do
-  [ -f "$f" ] && { printf '@@ file ifupdown %s\n' "$f"; set -- "$@" "$f"; }
+  [ -f "$f" ] && { printf '@@ file ifupdown %s\n' "$f"; bcdr_file "$f"; }
 done
-for f; do printf '@@ file-body %s\n' "$f"; bcdr_file "$f"; done
 echo "@@ networkd-state"
 bcdr_get systemd-networkd.service ActiveState; echo "active=$BCDR_V"
 bcdr_get systemd-networkd.service UnitFileState; echo "enabled=$BCDR_V"
