@@ -19,6 +19,9 @@ import time
 import pytest
 from labtools import BIN, REPO, host_named, lab_host_view, run_pyinfra
 
+import bcdrfix.controls  # noqa: F401  # registers every probe
+from bcdrfix.core.observe import build_script
+from bcdrfix.lab import lab as labmod
 from bcdrfix.lab.endpoints import IMDS_PORT, STORAGE_PORTS, WIRESERVER_PORTS
 
 LAB = {
@@ -221,6 +224,33 @@ def bcdrfix(*args: str) -> subprocess.CompletedProcess:
         stdin=subprocess.DEVNULL,
         env=dict(os.environ),
     )
+
+
+def network_files(lab, name: str) -> list[str]:
+    """The networkd files the observation reads on a lab host (its network_config probe)."""
+    host = host_named(lab, name)
+    out = subprocess.run(
+        labmod.ssh_command(lab, host, "sh -s"),
+        input=build_script(["network_config"]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    return re.findall(r"^@@ file networkd (\S+)$", out, re.M)
+
+
+def test_networkd_files_are_read_once_and_only_where_networkd_runs(lab):
+    """Issue 14: the observation read systemd-networkd's files on hosts where networkd neither
+    runs nor starts at boot (netconf ignores them there), and each file twice on a merged-/usr
+    host (/lib/systemd/network is /usr/lib/systemd/network)."""
+    files = network_files(lab, "lab-debian-01")  # networkd enabled: a static address
+    assert STATIC_NETWORK in files
+    assert len(files) == len(set(os.path.basename(f) for f in files)), files
+    assert not any(f.startswith("/lib/") for f in files), files
+    host = lab_host_view(lab, host_named(lab, "lab-rhel-02"))
+    assert host.run("systemctl is-enabled systemd-networkd").stdout.strip() != "enabled"
+    assert network_files(lab, "lab-rhel-02") == []
 
 
 def test_fix_by_code_leaves_a_dhcp_less_hosts_network_untouched(lab, runs):

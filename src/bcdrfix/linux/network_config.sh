@@ -11,10 +11,6 @@ EOF
 for f in /etc/netplan/*.yaml /etc/netplan/*.yml /run/netplan/*.yaml /run/netplan/*.yml; do
   [ -f "$f" ] && { printf '@@ file netplan %s\n' "$f"; bcdr_file "$f"; }
 done
-for d in /etc/systemd/network /run/systemd/network /usr/lib/systemd/network /lib/systemd/network; do
-  [ -L "$d" ] && continue
-  for f in "$d"/*.network; do [ -f "$f" ] && { printf '@@ file networkd %s\n' "$f"; bcdr_file "$f"; }; done
-done
 for f in /etc/sysconfig/network-scripts/ifcfg-* /etc/sysconfig/network/ifcfg-*; do
   case "$f" in *~|*.bak|*.orig|*.rpmsave|*.rpmnew|*ifcfg-lo) continue ;; esac
   [ -f "$f" ] && { printf '@@ file ifcfg %s\n' "$f"; bcdr_file "$f"; }
@@ -22,9 +18,23 @@ done
 for f in /etc/network/interfaces /etc/network/interfaces.d/*; do
   [ -f "$f" ] && { printf '@@ file ifupdown %s\n' "$f"; bcdr_file "$f"; }
 done
+# systemd-networkd's .network files only when it runs or starts at boot: netconf reads them only
+# then (a host without networkd ships a dozen unused ones). A directory that is an earlier one
+# (/lib is usr/lib on merged-/usr hosts) is read once.
 echo "@@ networkd-state"
-bcdr_get systemd-networkd.service ActiveState; echo "active=$BCDR_V"
+bcdr_get systemd-networkd.service ActiveState; active=$BCDR_V; echo "active=$active"
 bcdr_get systemd-networkd.service UnitFileState; echo "enabled=$BCDR_V"
+case "$active $BCDR_V" in
+  "active "*|*" enabled"|*" enabled-runtime")
+    seen=
+    for d in /etc/systemd/network /run/systemd/network /usr/lib/systemd/network /lib/systemd/network; do
+      [ -L "$d" ] && continue
+      # shellcheck disable=SC3013  # -ef: dash, bash and busybox have it (elsewhere: no match)
+      for e in $seen; do [ "$d" -ef "$e" ] && continue 2; done
+      seen="$seen $d"
+      for f in "$d"/*.network; do [ -f "$f" ] && { printf '@@ file networkd %s\n' "$f"; bcdr_file "$f"; }; done
+    done ;;
+esac
 echo "@@ nm-state"
 bcdr_get NetworkManager.service ActiveState; echo "active=$BCDR_V"
 if [ "$BCDR_V" = active ] && command -v nmcli >/dev/null 2>&1; then
