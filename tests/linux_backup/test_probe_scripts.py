@@ -241,3 +241,42 @@ def test_connectivity_probe_tries_the_waagent_conf_proxy(tmp_path, ports):
     out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30)
     results = parse_output(out.stdout.splitlines())["connectivity"]["results"]
     assert "127.0.0.1:9" in results and "10.9.9.9:9" not in results
+
+
+def test_connectivity_probe_reads_the_units_environment_files(tmp_path, ports):
+    """The proxy variables of an EnvironmentFiles= file (any case, `export`, a last line with no
+    newline) are shown masked and their proxy is probed; other lines are left out. The last
+    HttpProxy.Port of waagent.conf wins even when it is the file's last line, with no newline."""
+    envfile = tmp_path / "agent.env"
+    envfile.write_text(
+        "# proxy for the agent\nLANG=C\nexport HTTPS_PROXY=http://u:s3cret@127.0.0.1:7\n"
+        "  no_proxy=168.63.129.16\nhttps_proxy_extra=1"
+    )
+    fake = tmp_path / "systemctl"
+    fake.write_text(
+        "#!/bin/sh\nfirst=1\n"
+        'for a; do case "$a" in *.service) ;; *) continue ;; esac\n'
+        '  [ "$first" = 1 ] || echo; first=0\n'
+        f'  echo MainPID=0; echo "EnvironmentFiles={envfile} (ignore_errors=no)"\n'
+        '  echo "Id=$a"; echo LoadState=loaded\n'
+        "done\n"
+    )
+    fake.chmod(0o755)
+    conf = tmp_path / "waagent.conf"
+    conf.write_text(
+        "HttpProxy.Host=127.0.0.1\nHttpProxy.Port=8\n# HttpProxy.Port=6\nHttpProxy.Port=5"
+    )
+    settings = loopback_settings(*ports, bcdrfix_waagent_conf_path=str(conf))
+    body = build_script(
+        ["connectivity", "waagent_conf"], "waagent", linux_probe_variables(settings)
+    )
+    env = {"PATH": f"{tmp_path}:/usr/bin:/bin"}
+    out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30, env=env)
+    assert "s3cret" not in out.stdout
+    facts = parse_output(out.stdout.splitlines())["connectivity"]
+    assert facts["envfiles"] == [
+        "export HTTPS_PROXY=http://***@127.0.0.1:7",
+        "  no_proxy=168.63.129.16",
+    ]
+    assert {"127.0.0.1:7", "127.0.0.1:5"} <= set(facts["results"])
+    assert "127.0.0.1:8" not in facts["results"]

@@ -4,8 +4,9 @@
 # writes them to a temporary file); proxy credentials are masked before printing.
 # Everything runs in ONE bash under ONE `timeout` at the per-connect timeout: the agent's proxy
 # variables (its process environment, its unit's Environment= and EnvironmentFiles=), read by
-# bash itself (no tr, grep, sed or awk), then every endpoint at once through bash's /dev/tcp, each
-# connect in a forked subshell printing one short line. `timeout` kills what still waits: an
+# bash itself (no tr, grep, sed or awk; files come whole through mapfile, and a `case` picks the
+# lines before a regex, which bash compiles at every use), then every endpoint at once through
+# bash's /dev/tcp, each connect in a forked subshell printing one short line. `timeout` kills what still waits: an
 # endpoint without a line did not answer in time (exit 124). An endpoint that answers costs that
 # one fork; one that fails is tried once more to capture bash's message (the rare path).
 # The unit's properties come from the preamble's one `systemctl show` (bcdr_get, bcdr_block).
@@ -40,7 +41,7 @@ show() {
 echo "@@ environ"
 if [[ $pid =~ ^[1-9][0-9]*$ ]] && [[ -r /proc/$pid/environ ]]; then
   while IFS= read -r -d "" l; do
-    [[ $l =~ ^(https?|no)_proxy= ]] && show "$l"
+    case $l in http_proxy=*|https_proxy=*|no_proxy=*) show "$l" ;; esac
   done < "/proc/$pid/environ"
 fi
 echo "@@ unit"
@@ -57,22 +58,24 @@ done
 IFS=$'"'"' \t\n'"'"'; set +f
 echo "@@ envfiles"
 for f in "${files[@]}"; do
-  n=0
-  while (( n++ < 2000 )) && { IFS= read -r l || [[ -n $l ]]; }; do
+  mapfile -t -n 2000 lines < "$f"
+  for l in "${lines[@]}"; do
+    case $l in *_proxy=*) ;; *) continue ;; esac
     [[ $l =~ ^[[:space:]]*(export[[:space:]]+)?(https?|no)_proxy= ]] && show "$l"
-  done < "$f"
+  done
 done
 # HttpProxy.Host and .Port of waagent.conf (the last of each; comments, quotes and blanks cut
 # off), matched with their case as the agent reads them.
 shopt -u nocasematch
 host= port=
 if [[ -f $conf && -r $conf ]]; then
-  n=0
-  while (( n++ < 20000 )) && { IFS= read -r l || [[ -n $l ]]; }; do
+  mapfile -t -n 20000 lines < "$conf"
+  for l in "${lines[@]}"; do
+    case $l in HttpProxy.*) ;; *) continue ;; esac
     [[ $l =~ ^HttpProxy\.(Host|Port)[[:space:]]*= ]] || continue
     l=${l%%#*}; l=${l//\"/}; l=${l//[[:space:]]/}
     if [[ ${BASH_REMATCH[1]} == Host ]]; then host=${l#*=}; else port=${l#*=}; fi
-  done < "$conf"
+  done
 fi
 [[ -n $host && -n $port && $proxies != *" $host:$port "* ]] && proxies+="$host:$port "
 eps=()
