@@ -287,3 +287,54 @@ def test_a_hard_link_to_a_large_file_is_too_large_and_paths_match_as_tar_writes_
         reason = observe.parse_file(found[path])
         assert isinstance(reason, Unreadable) and "500 bytes" in reason.reason, path
     assert observe.parse_file(found[odd])["text"] == "k=v\n"
+
+
+def unit_values(tmp_path: Path, blocks: int) -> tuple[list[str], int]:
+    """bcdr_get of every unit the preamble asks about, with a `systemctl show` that answers the
+    batched call with only ``blocks`` blocks; and how many times systemctl ran."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "systemctl"
+    fake.write_text(
+        "#!/bin/sh\n"
+        f'echo x >> "{calls}"\n'
+        "n=0; first=1\n"
+        'for a; do case "$a" in *.service) ;; *) continue ;; esac\n'
+        f'  n=$((n + 1)); [ $n -gt {blocks} ] && [ "$first" = 0 ] && break\n'
+        '  [ "$first" = 1 ] || echo; first=0\n'
+        '  echo "Id=$a"; echo "MainPID=$n"\n'
+        "done\n"
+    )
+    fake.chmod(0o755)
+    units = "walinuxagent.service waagent.service systemd-networkd.service NetworkManager.service"
+    script = build_script([]) + (
+        f'\nfor u in {units}; do bcdr_get "$u" Id; printf "%s=" "$BCDR_V"; '
+        'bcdr_get "$u" MainPID; echo "$BCDR_V"; done\n'
+    )
+    env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
+    out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, env=env, check=True)
+    got = [line for line in out.stdout.splitlines() if line.endswith(tuple("0123456789"))]
+    return got[-4:], len(calls.read_text().split())
+
+
+def test_each_unit_has_its_own_block_of_the_one_systemctl_show(tmp_path):
+    values, calls = unit_values(tmp_path, blocks=4)
+    assert values == [
+        "walinuxagent.service=1",
+        "waagent.service=2",
+        "systemd-networkd.service=3",
+        "NetworkManager.service=4",
+    ]
+    assert calls == 1
+
+
+def test_units_past_a_short_answer_ask_systemctl_on_their_own(tmp_path):
+    """When the batched answer has fewer blocks than units, the units it covers keep theirs and
+    every later unit gets its own `systemctl show` (never another unit's block)."""
+    values, calls = unit_values(tmp_path, blocks=2)
+    assert values == [
+        "walinuxagent.service=1",
+        "waagent.service=2",
+        "systemd-networkd.service=1",
+        "NetworkManager.service=1",
+    ]
+    assert calls == 1 + 2 * 2  # Id and MainPID of each of the two later units

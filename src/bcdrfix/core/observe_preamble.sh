@@ -25,15 +25,25 @@ if [ "$BCDR_SYSTEMCTL" = 1 ]; then
   # shellcheck disable=SC2086  # word splitting of the property and unit lists is intended
   BCDR_SHOW=$(exec systemctl show $BCDR_SHOW_PROPS -- $BCDR_SHOW_UNITS 2>/dev/null)
 fi
-# bcdr_block UNIT: that unit's lines of BCDR_SHOW in bcdr_b (one block per unit, in order,
-# blank-line separated); when the blocks do not add up, that unit's own `systemctl show`.
+# BCDR_SHOW cut once into its blocks (one per unit, in order, blank-line separated): BCDR_B1...
+# for the first BCDR_BLOCKS units (fewer when the blocks do not add up). Every bcdr_get reads
+# one block instead of cutting the whole output again.
+bcdr_r="$BCDR_SHOW$BCDR_NL$BCDR_NL"; BCDR_BLOCKS=0
+for bcdr_u in $BCDR_SHOW_UNITS; do
+  case "$bcdr_r" in *"$BCDR_NL$BCDR_NL"*) ;; *) break ;; esac
+  BCDR_BLOCKS=$((BCDR_BLOCKS + 1))
+  eval "BCDR_B$BCDR_BLOCKS=\${bcdr_r%%\"\$BCDR_NL\$BCDR_NL\"*}"
+  bcdr_r=${bcdr_r#*"$BCDR_NL$BCDR_NL"}
+done
+# bcdr_block UNIT: that unit's lines of BCDR_SHOW in bcdr_b; for a unit without its block (not
+# asked, or the blocks did not add up) or an empty one, that unit's own `systemctl show`.
 bcdr_block() {
-  bcdr_r="$BCDR_SHOW$BCDR_NL$BCDR_NL"; bcdr_b=; bcdr_n=0
+  bcdr_b=; bcdr_i=0; bcdr_n=1
   for bcdr_u in $BCDR_SHOW_UNITS; do
-    case "$bcdr_r" in *"$BCDR_NL$BCDR_NL"*) ;; *) bcdr_n=1; break ;; esac
-    bcdr_b=${bcdr_r%%"$BCDR_NL$BCDR_NL"*}; bcdr_r=${bcdr_r#*"$BCDR_NL$BCDR_NL"}
-    [ "$bcdr_u" = "$1" ] && break
-    bcdr_b=
+    bcdr_i=$((bcdr_i + 1))
+    [ "$bcdr_u" = "$1" ] || continue
+    [ "$bcdr_i" -le "$BCDR_BLOCKS" ] && { eval "bcdr_b=\$BCDR_B$bcdr_i"; bcdr_n=0; }
+    break
   done
   if [ "$BCDR_SYSTEMCTL" = 1 ] && { [ -z "$bcdr_b" ] || [ "$bcdr_n" = 1 ]; }; then
     # shellcheck disable=SC2086
