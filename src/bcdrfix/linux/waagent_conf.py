@@ -221,6 +221,11 @@ _PROXY_KEYS = ("HttpProxy.Host", "HttpProxy.Port")
 
 def undecodable_line(text: str) -> tuple[int, str] | None:
     """The first line (1-based, shown safely) that is not UTF-8: the agent dies reading it."""
+    try:
+        text.encode("utf-8")  # undecodable bytes came back as lone surrogates: these fail
+        return None
+    except UnicodeEncodeError:
+        pass
     for number, line in enumerate(text.split("\n"), start=1):
         if any("\udc80" <= ch <= "\udcff" for ch in line):
             shown = line.encode("utf-8", errors="surrogateescape").decode(
@@ -242,8 +247,9 @@ def spaced_proxy_lines(text: str) -> list[int]:
 def normalise_proxy_lines(text: str) -> str:
     """Rewrite spaced HttpProxy lines as ``Key=value`` (the value the agent reads, unchanged)."""
     lines = text.split("\n")
+    spaced = set(spaced_proxy_lines(text))
     for line in parse_lines(text):
-        if line.number + 1 in spaced_proxy_lines(text):
+        if line.number + 1 in spaced:
             eol = "\r" if line.text.endswith("\r") else ""
             lines[line.number] = f"{line.key}={'None' if line.value is None else line.value}{eol}"
     return "\n".join(lines)
