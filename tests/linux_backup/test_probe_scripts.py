@@ -280,3 +280,46 @@ def test_connectivity_probe_reads_the_units_environment_files(tmp_path, ports):
     ]
     assert {"127.0.0.1:7", "127.0.0.1:5"} <= set(facts["results"])
     assert "127.0.0.1:8" not in facts["results"]
+
+
+@pytest.fixture
+def silent_port():
+    """A loopback port whose connects hang: a listener with a full queue (SYNs are dropped)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(0)
+    port = listener.getsockname()[1]
+    queued = socket.create_connection(("127.0.0.1", port), timeout=2)  # fills the queue
+    try:
+        yield port
+    finally:
+        queued.close()
+        listener.close()
+
+
+@pytest.mark.parametrize("silent_first", [True, False])
+def test_an_endpoint_that_hangs_does_not_hide_the_others(ports, silent_port, silent_first):
+    """Every endpoint that answers (or refuses) has its line whatever the order, the last one
+    included (tried in the probe's own bash, the others in forked subshells); the one that hangs
+    is cut at the timeout (124)."""
+    open_port, closed_port = ports
+    if silent_first:
+        wire, imds = [silent_port, open_port], closed_port
+    else:
+        wire, imds = [open_port, closed_port], silent_port
+    settings = load_settings(
+        {
+            "bcdrfix_wireserver_address": "127.0.0.1",
+            "bcdrfix_wireserver_ports": wire,
+            "bcdrfix_imds_address": "127.0.0.1",
+            "bcdrfix_imds_port": imds,
+            "bcdrfix_storage_endpoints": [],
+            "bcdrfix_connect_timeout": 1,
+        }
+    )
+    body = build_script(["connectivity"], None, linux_probe_variables(settings))
+    out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30)
+    results = parse_output(out.stdout.splitlines())["connectivity"]["results"]
+    assert results[f"127.0.0.1:{open_port}"]["rc"] == 0
+    assert "refused" in results[f"127.0.0.1:{closed_port}"]["message"].lower()
+    assert results[f"127.0.0.1:{silent_port}"]["rc"] == 124

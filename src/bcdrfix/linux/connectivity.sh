@@ -6,9 +6,9 @@
 # variables (its process environment, its unit's Environment= and EnvironmentFiles=), read by
 # bash itself (no tr, grep, sed or awk; files come whole through mapfile, and a `case` picks the
 # lines before a regex, which bash compiles at every use), then every endpoint at once through
-# bash's /dev/tcp, each connect in a forked subshell printing one short line. `timeout` kills what still waits: an
-# endpoint without a line did not answer in time (exit 124). An endpoint that answers costs that
-# one fork; one that fails is tried once more to capture bash's message (the rare path).
+# bash's /dev/tcp, each connect in a forked subshell printing one short line (the last one in
+# this bash itself: no fork). `timeout` kills what still waits: an endpoint without a line did
+# not answer in time (exit 124). One that fails is tried once more to capture bash's message.
 # The unit's properties come from the preamble's one `systemctl show` (bcdr_get, bcdr_block).
 bcdr_pid=; bcdr_b=
 if [ -n "$BCDR_UNIT" ]; then
@@ -82,11 +82,16 @@ eps=()
 for ep in "$@" $proxies; do [[ $ep == *:* ]] || ep=$ep:80; eps+=("$ep"); done
 echo "@@ endpoints ${eps[*]}"
 echo "@@ results"
-for ep in "${eps[@]}"; do
-  ( if exec 3<>"/dev/tcp/${ep%:*}/${ep##*:}"; then printf "%s 0 \n" "$ep"; exit 0; fi
-    m=$( { exec 3<>"/dev/tcp/${ep%:*}/${ep##*:}"; } 2>&1 ); rc=$?
-    m=${m//$nl/ }; printf "%s %s %s\n" "$ep" "$rc" "${m:0:200}" ) 2>/dev/null &
-done
+try() {
+  if { exec 3<>"/dev/tcp/${1%:*}/${1##*:}"; } 2>/dev/null; then
+    exec 3>&-; printf "%s 0 \n" "$1"; return
+  fi
+  m=$( { exec 3<>"/dev/tcp/${1%:*}/${1##*:}"; } 2>&1 ); rc=$?
+  m=${m//$nl/ }; printf "%s %s %s\n" "$1" "$rc" "${m:0:200}"
+}
+n=${#eps[@]}
+for (( i = 0; i < n - 1; i++ )); do try "${eps[i]}" 2>/dev/null & done
+(( n )) && try "${eps[n-1]}" 2>/dev/null
 wait' bash "$bcdr_pid" "$bcdr_b" "${BCDR_WAAGENT_CONF:-/etc/waagent.conf}" $BCDR_ENDPOINTS 2>&1)
 rc=$?
 # Every endpoint without a line: killed by timeout (124), or bash could not run (its message).
