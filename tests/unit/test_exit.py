@@ -34,3 +34,20 @@ def test_registered_once_and_not_before_a_run():
         "print('callbacks', atexit._ncallbacks() - n)"
     )
     assert run(body).splitlines() == ["callbacks 1", "frozen True"]
+
+
+def test_the_console_script_imports_the_commands_without_collecting_and_collects_after():
+    """Start-up (cli/start.py): importing the commands set off about 130 collections that found
+    nothing; now none (a command still collects: `codes` about 13 times), and the collector is
+    on again when the process ends."""
+    body = (
+        "import gc\n"
+        "counts = []\n"
+        "gc.callbacks.append(lambda phase, info: phase == 'start' and counts.append(1))\n"
+        "from bcdrfix.cli.start import run\n"
+        "sys.argv = ['bcdrfix', 'codes', '-q']\n"
+        "atexit.register(lambda: print('collections', len(counts) < 30, gc.isenabled(), "
+        "flush=True))\n"
+        "run()"
+    )
+    assert "collections True True" in run(body).splitlines()  # 130 and more before
