@@ -123,20 +123,25 @@ def test_probes_write_nothing_on_the_host(name):
         assert target in ("/dev/null",) or target.startswith("&"), (name, target)
 
 
-def test_connectivity_probe_masks_proxy_credentials(tmp_path, ports):
-    fake = tmp_path / "systemctl"
-    # `systemctl show -p ... -- UNIT...`: one block per unit, blank-line separated, like systemd
+def fake_systemctl(folder, echoes: str) -> None:
+    """A `systemctl` in ``folder`` whose `show -p ... -- UNIT...` prints one block per unit,
+    blank-line separated like systemd: MainPID=0, the shell ``echoes``, Id and LoadState=loaded."""
+    fake = folder / "systemctl"
     fake.write_text(
-        "#!/bin/sh\n"
-        "first=1\n"
+        "#!/bin/sh\nfirst=1\n"
         'for a; do case "$a" in *.service) ;; *) continue ;; esac\n'
         '  [ "$first" = 1 ] || echo; first=0\n'
-        "  echo MainPID=0\n"
-        "  echo 'Environment=https_proxy=http://user:s3cret@127.0.0.1:9 no_proxy=x'\n"
+        f"  echo MainPID=0; {echoes}\n"
         '  echo "Id=$a"; echo LoadState=loaded\n'
         "done\n"
     )
     fake.chmod(0o755)
+
+
+def test_connectivity_probe_masks_proxy_credentials(tmp_path, ports):
+    fake_systemctl(
+        tmp_path, "echo 'Environment=https_proxy=http://user:s3cret@127.0.0.1:9 no_proxy=x'"
+    )
     settings = loopback_settings(*ports)
     variables = linux_probe_variables(settings)
     body = build_script(["connectivity", "waagent_conf"], "waagent", variables)
@@ -252,16 +257,7 @@ def test_connectivity_probe_reads_the_units_environment_files(tmp_path, ports):
         "# proxy for the agent\nLANG=C\nexport HTTPS_PROXY=http://u:s3cret@127.0.0.1:7\n"
         "  no_proxy=168.63.129.16\nhttps_proxy_extra=1"
     )
-    fake = tmp_path / "systemctl"
-    fake.write_text(
-        "#!/bin/sh\nfirst=1\n"
-        'for a; do case "$a" in *.service) ;; *) continue ;; esac\n'
-        '  [ "$first" = 1 ] || echo; first=0\n'
-        f'  echo MainPID=0; echo "EnvironmentFiles={envfile} (ignore_errors=no)"\n'
-        '  echo "Id=$a"; echo LoadState=loaded\n'
-        "done\n"
-    )
-    fake.chmod(0o755)
+    fake_systemctl(tmp_path, f'echo "EnvironmentFiles={envfile} (ignore_errors=no)"')
     conf = tmp_path / "waagent.conf"
     conf.write_text(
         "HttpProxy.Host=127.0.0.1\nHttpProxy.Port=8\n# HttpProxy.Port=6\nHttpProxy.Port=5"
@@ -307,15 +303,12 @@ def test_an_endpoint_that_hangs_does_not_hide_the_others(ports, silent_port, sil
         wire, imds = [silent_port, open_port], closed_port
     else:
         wire, imds = [open_port, closed_port], silent_port
-    settings = load_settings(
-        {
-            "bcdrfix_wireserver_address": "127.0.0.1",
-            "bcdrfix_wireserver_ports": wire,
-            "bcdrfix_imds_address": "127.0.0.1",
-            "bcdrfix_imds_port": imds,
-            "bcdrfix_storage_endpoints": [],
-            "bcdrfix_connect_timeout": 1,
-        }
+    settings = loopback_settings(
+        open_port,
+        closed_port,
+        bcdrfix_wireserver_ports=wire,
+        bcdrfix_imds_port=imds,
+        bcdrfix_connect_timeout=1,
     )
     body = build_script(["connectivity"], None, linux_probe_variables(settings))
     out = subprocess.run(["sh", "-c", body], capture_output=True, text=True, timeout=30)

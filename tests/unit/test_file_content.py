@@ -15,9 +15,14 @@ from bcdrfix.core.operations.files import content_stdin, replace_file_script, sh
 HOSTILE = "a'b\"c $(touch /tmp/pwned) `id` ; rm -rf / \n\\ \u00e9\u4e2d #"
 
 
+def stdin_of(content: str) -> str:
+    """What pyinfra sends on stdin for ``content`` (``content_stdin``'s lines)."""
+    return "".join(line + "\n" for line in content_stdin(content))
+
+
 def run(script: str, content: str | None = None, stdin: str | None = None):
     if stdin is None:
-        stdin = "".join(line + "\n" for line in content_stdin(content or ""))
+        stdin = stdin_of(content or "")
     return subprocess.run(["sh", "-c", script], capture_output=True, text=True, input=stdin)
 
 
@@ -227,12 +232,11 @@ def test_a_replacement_creates_few_processes(tmp_path):
         backup_dir=str(tmp_path / "backups"),
     )
     count = f"( {script} ) && sh -c 'echo processes $(( $$ - 2 ))'"
-    stdin = "".join(line + "\n" for line in content_stdin("a=2\n"))
     out = subprocess.run(
         ["unshare", "--pid", "--fork", "--mount-proc", "sh", "-c", count],
         capture_output=True,
         text=True,
-        input=stdin,
+        input=stdin_of("a=2\n"),
         timeout=60,
     )
     if out.returncode and "unshare" in out.stderr:

@@ -289,6 +289,15 @@ def test_a_hard_link_to_a_large_file_is_too_large_and_paths_match_as_tar_writes_
     assert observe.parse_file(found[odd])["text"] == "k=v\n"
 
 
+# The units the preamble's one `systemctl show` asks about, in its order.
+UNITS = (
+    "walinuxagent.service",
+    "waagent.service",
+    "systemd-networkd.service",
+    "NetworkManager.service",
+)
+
+
 def unit_values(tmp_path: Path, blocks: int) -> tuple[list[str], int]:
     """bcdr_get of every unit the preamble asks about, with a `systemctl show` that answers the
     batched call with only ``blocks`` blocks; and how many times systemctl ran."""
@@ -305,9 +314,8 @@ def unit_values(tmp_path: Path, blocks: int) -> tuple[list[str], int]:
         "done\n"
     )
     fake.chmod(0o755)
-    units = "walinuxagent.service waagent.service systemd-networkd.service NetworkManager.service"
     script = build_script([]) + (
-        f'\nfor u in {units}; do bcdr_get "$u" Id; printf "%s=" "$BCDR_V"; '
+        f'\nfor u in {" ".join(UNITS)}; do bcdr_get "$u" Id; printf "%s=" "$BCDR_V"; '
         'bcdr_get "$u" MainPID; echo "$BCDR_V"; done\n'
     )
     env = dict(os.environ, PATH=f"{tmp_path}:{os.environ['PATH']}")
@@ -318,12 +326,7 @@ def unit_values(tmp_path: Path, blocks: int) -> tuple[list[str], int]:
 
 def test_each_unit_has_its_own_block_of_the_one_systemctl_show(tmp_path):
     values, calls = unit_values(tmp_path, blocks=4)
-    assert values == [
-        "walinuxagent.service=1",
-        "waagent.service=2",
-        "systemd-networkd.service=3",
-        "NetworkManager.service=4",
-    ]
+    assert values == [f"{unit}={n}" for unit, n in zip(UNITS, (1, 2, 3, 4))]
     assert calls == 1
 
 
@@ -331,10 +334,5 @@ def test_units_past_a_short_answer_ask_systemctl_on_their_own(tmp_path):
     """When the batched answer has fewer blocks than units, the units it covers keep theirs and
     every later unit gets its own `systemctl show` (never another unit's block)."""
     values, calls = unit_values(tmp_path, blocks=2)
-    assert values == [
-        "walinuxagent.service=1",
-        "waagent.service=2",
-        "systemd-networkd.service=1",
-        "NetworkManager.service=1",
-    ]
+    assert values == [f"{unit}={n}" for unit, n in zip(UNITS, (1, 2, 1, 1))]
     assert calls == 1 + 2 * 2  # Id and MainPID of each of the two later units

@@ -198,8 +198,9 @@ def check_agent_auto_restart(observation, settings) -> Finding:
 def fix_agent_auto_restart(observation, settings, finding: Finding) -> list[Step]:
     unit = _unit_for_fix(observation)
     q = shlex.quote(unit)
+    restart = f"systemctl show -p Restart --value {q}"  # the effective Restart=
     check = (
-        f"r=$(systemctl show -p Restart --value {q}) && "
+        f"r=$({restart}) && "
         f'{{ [ "$r" = always ] || {{ echo "bcdrfix: {unit} still has Restart=$r '
         f'(a drop-in in /run or a later one overrides it)" >&2; exit 1; }}; }}'
     )
@@ -214,10 +215,7 @@ def fix_agent_auto_restart(observation, settings, finding: Finding) -> list[Step
             "path": dropin_path(unit),
             "content": dropin_content(settings),
             "current": observation.get("agent_restart_dropin"),
-            "then": (
-                f'[ "$(systemctl show -p Restart --value {q})" = always ] || '
-                f"systemctl daemon-reload; {check}"
-            ),
+            "then": (f'[ "$({restart})" = always ] || systemctl daemon-reload; {check}'),
             "then_if_written": f"systemctl daemon-reload; {check}",
         },
     )

@@ -12,8 +12,7 @@
 # The unit's properties come from the preamble's one `systemctl show` (bcdr_get, bcdr_block).
 bcdr_pid=; bcdr_b=
 if [ -n "$BCDR_UNIT" ]; then
-  bcdr_get "$BCDR_UNIT" MainPID; bcdr_pid=$BCDR_V
-  bcdr_block "$BCDR_UNIT"
+  bcdr_get "$BCDR_UNIT" MainPID; bcdr_pid=$BCDR_V  # and the unit's block in bcdr_b
 fi
 # shellcheck disable=SC2016,SC2086  # $... expands in bash; one word per endpoint
 out=$(exec timeout "${BCDR_CONNECT_TIMEOUT:-3}" bash -c '
