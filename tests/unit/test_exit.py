@@ -1,7 +1,9 @@
-"""A bcdrfix run's process skips the last garbage collection when it exits (core/exit.py)."""
+"""The bcdrfix process: its start-up (cli/start.py) and its exit, which skips the last garbage
+collection (core/exit.py)."""
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -51,3 +53,39 @@ def test_the_console_script_imports_the_commands_without_collecting_and_collects
         "run()"
     )
     assert "collections True True" in run(body).splitlines()  # 130 and more before
+
+
+def test_the_console_script_patches_gevent_first_reading_installed_entry_points_once(tmp_path):
+    """gevent's ``patch_all`` looks up its plugins' entry points at each of its 25 events, each
+    lookup a read of every installed distribution's metadata: about 35 ms of an audit's start-up,
+    before the first host was contacted. The console script patches gevent first, as pyinfra's
+    own CLI does, with the entry points read once (cli/start.py). Here an audit of one host on
+    a port of 127.0.0.1 that refuses connections (bound, not listening)."""
+    refusing = socket.socket()
+    refusing.bind(("127.0.0.1", 0))
+    port = refusing.getsockname()[1]
+    inventory = tmp_path / "inventory.py"
+    inventory.write_text(
+        f'linux = [("down-01", {{"ssh_hostname": "127.0.0.1", "ssh_port": {port}}})]\n'
+    )
+    code = (
+        "import atexit, sys\n"
+        "from importlib import metadata\n"
+        "reads = []\n"
+        "every = metadata.distributions\n"
+        "metadata.distributions = lambda **kw: reads.append(1) or every(**kw)\n"
+        "from gevent import monkey\n"
+        "atexit.register(lambda: print('socket patched', monkey.is_module_patched('socket'), "
+        "'metadata reads', len(reads), flush=True))\n"
+        "from bcdrfix.cli.start import run\n"
+        f"sys.argv = ['bcdrfix', 'audit', {str(inventory)!r}, '-q']\n"
+        "run()"
+    )
+    with refusing:
+        out = subprocess.run(
+            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
+        )
+    assert out.returncode == 2, out.stdout + out.stderr  # not audited: the host refused
+    last = out.stdout.split()
+    assert last[-5:-2] == ["patched", "True", "metadata"], out.stdout
+    assert int(last[-1]) <= 8, out.stdout  # 30 before (25 of them for gevent), 6 now
