@@ -3,7 +3,7 @@
 Boots N lab hosts (``BENCH_HOSTS``, default 30) with the demo faults and measures, on them:
 
 * bcdrfix: the fixing run of ``deploys/linux_agent.py``, then its no-change run and
-  ``bcdrfix audit`` of every Linux control three times each, taking turns (medians compared),
+  ``bcdrfix audit`` of every Linux control five times each, taking turns (medians compared),
   and a bare ``pyinfra ... fact server.Os`` pass;
 * the guest-side CPU of one observation (cgroup accounting of a lab host around a one-host audit,
   against a bare fact pass on the same host) and the controller's CPU time and peak memory;
@@ -47,7 +47,7 @@ MIN_FIX_RATIO = 10.0  # Ansible fixing run / bcdrfix fixing run
 MIN_NO_CHANGE_RATIO = 12.0  # Ansible no-change run / bcdrfix no-change run
 MAX_AUDIT_OVER_FACT = 2.0  # audit / bare `pyinfra fact server.Os`
 MAX_OBSERVATION_GUEST_CPU_MS = 50.0
-ROUNDS = 3  # the no-change run and the audit, taking turns: medians compared
+ROUNDS = 5  # the no-change run and the audit, taking turns: medians compared
 AFTER_RUN_S = 3.0  # guest CPU is read this long after a run: what it started is counted too
 
 # What the agent itself reads, by its own code inside the host (as the lab tests check it).
