@@ -4,8 +4,13 @@ repository has nothing newer; an unreachable host fails alone while the others a
 from __future__ import annotations
 
 import re
+import subprocess
 
 from labtools import lab_host_view, run_pyinfra
+
+import bcdrfix.controls  # noqa: F401  (registers the Linux probes)
+from bcdrfix.core.observe import build_script, parse_output
+from bcdrfix.lab import lab as labmod
 
 LAB = {"hosts": 2, "faults": {"lab-debian-01": ["agent-stopped"], "lab-rhel-02": ["agent-stopped"]}}
 
@@ -83,3 +88,42 @@ def run_pyinfra_inventory(inventory: str):
         timeout=300,
         stdin=subprocess.DEVNULL,
     )
+
+
+# the installed one of the agent's package names (Debian: waagent), as dpkg-query says
+DPKG_QUERY = (
+    "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' waagent walinuxagent "
+    "| grep ' ii'"
+)
+
+
+def observed_package(lab, host) -> dict:
+    out = subprocess.run(
+        labmod.ssh_command(lab, host, "sh -s"),
+        input=build_script(["agent_version"]),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+    info = parse_output(out.splitlines())["agent_version"]
+    return {k: info[k] for k in ("package", "package_version")}
+
+
+def test_the_package_is_what_dpkg_query_says_with_or_without_dpkgs_journal(lab):
+    """Issue 14: the probe reads the agent's package from dpkg's status file with one awk instead
+    of dpkg-query (which parses every package of the database), and asks dpkg-query while dpkg's
+    journal holds changes (an interrupted dpkg run). Judged by Debian's own dpkg-query."""
+    host = lab.hosts[0]
+    view = lab_host_view(lab, host)
+    name, version = view.check_output(DPKG_QUERY).split()[:2]
+    assert observed_package(lab, host) == {"package": name, "package_version": version}
+    stanza = view.check_output(f"awk -v RS= '/^Package: {name}\\n/' /var/lib/dpkg/status")
+    journal = "/var/lib/dpkg/updates/0000"
+    view.run(f"cat > {journal} <<'EOF'\n{stanza.replace(version, '99.9.9-1')}\nEOF")
+    try:
+        assert view.check_output(DPKG_QUERY).split()[:2] == [name, "99.9.9-1"]
+        assert observed_package(lab, host) == {"package": name, "package_version": "99.9.9-1"}
+    finally:
+        view.run(f"rm -f {journal}")
+    assert view.check_output(DPKG_QUERY).split()[:2] == [name, version]

@@ -53,8 +53,36 @@ if command -v waagent >/dev/null; then
 fi
 echo "@@ package"
 if command -v dpkg-query >/dev/null; then
-  out=$(exec dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' waagent walinuxagent \\
-    2>/dev/null)
+  # What `dpkg-query -W` prints for the agent's package, read from dpkg's status file
+  # (deb-status(5)) by one awk: dpkg-query parses every package of the database (about 5 ms of
+  # CPU for a 750 kB status file; a server's is several MB). dpkg-query itself when dpkg left
+  # changes in its journal (updates/: an interrupted dpkg run, merged by the next one) or keeps
+  # its database elsewhere (DPKG_ADMINDIR). (BCDR_DPKG_DIR: for the unit tests; unset on hosts)
+  d=${BCDR_DPKG_DIR:-/var/lib/dpkg}
+  set -- "$d"/updates/[0-9]*
+  if [ -e "$1" ] || [ -n "${DPKG_ADMINDIR:-}" ] || [ ! -r "$d/status" ]; then
+    out=$(exec dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' waagent \\
+      walinuxagent 2>/dev/null)
+  else
+    # dpkg's abbreviation of the Status field: desired action, state, error flag ("ii ")
+    out=$(exec awk -v RS= '
+      BEGIN {
+        split("unknown u install i hold h deinstall r purge p", a, " ")
+        for (i = 1; i < 10; i += 2) want[a[i]] = a[i + 1]
+        split("not-installed n config-files c half-installed H unpacked U half-configured F " \\
+              "triggers-awaited W triggers-pending t installed i", a, " ")
+        for (i = 1; i < 16; i += 2) state[a[i]] = a[i + 1]
+      }
+      /^Package: (waagent|walinuxagent)\\n/ {
+        n = split($0, f, "\\n"); v = ""; s = ""
+        for (i = 2; i <= n; i++) {
+          if (f[i] ~ /^Version: /) v = substr(f[i], 10)
+          if (f[i] ~ /^Status: /) s = substr(f[i], 9)
+        }
+        split(s, w, " ")
+        print substr(f[1], 10), v, want[w[1]] state[w[3]] (w[2] == "ok" ? " " : "R")
+      }' "$d/status")
+  fi
   ifs=$IFS; IFS=$BCDR_NL; set -f
   for l in $out; do case "$l" in *" ii"*) printf '%s\\n' "$l" ;; esac; done
   IFS=$ifs; set +f
