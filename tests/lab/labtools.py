@@ -49,6 +49,21 @@ def host_named(state: labmod.LabState, name: str) -> labmod.LabHost:
     return next(h for h in state.hosts if h.name == name)
 
 
+def observation_output(state: labmod.LabState, host: labmod.LabHost, probes: list[str]) -> str:
+    """What bcdrfix's observation script of these probes prints on a lab host (over SSH)."""
+    import bcdrfix.controls  # noqa: F401, PLC0415  (registers every probe)
+    from bcdrfix.core.observe import build_script  # noqa: PLC0415
+
+    return subprocess.run(
+        labmod.ssh_command(state, host, "sh -s"),
+        input=build_script(probes),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    ).stdout
+
+
 # Seconds since the agent's main process started minus seconds since the config changed:
 # positive when the running agent started after the config's last change (it loaded it).
 AGENT_AGE = (

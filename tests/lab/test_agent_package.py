@@ -1,16 +1,14 @@
-"""linux.agent_package on real hosts: report only by default; upgrade fails clearly when the
-repository has nothing newer; an unreachable host fails alone while the others are fixed."""
+"""linux.agent_package on real hosts: the package as Debian's dpkg-query reports it; report only
+by default; upgrade fails clearly when the repository has nothing newer; an unreachable host
+fails alone while the others are fixed."""
 
 from __future__ import annotations
 
 import re
-import subprocess
 
-from labtools import lab_host_view, run_pyinfra
+from labtools import lab_host_view, observation_output, run_pyinfra
 
-import bcdrfix.controls  # noqa: F401  (registers the Linux probes)
-from bcdrfix.core.observe import build_script, parse_output
-from bcdrfix.lab import lab as labmod
+from bcdrfix.core.observe import parse_output
 
 LAB = {"hosts": 2, "faults": {"lab-debian-01": ["agent-stopped"], "lab-rhel-02": ["agent-stopped"]}}
 
@@ -98,15 +96,8 @@ DPKG_QUERY = (
 
 
 def observed_package(lab, host) -> dict:
-    out = subprocess.run(
-        labmod.ssh_command(lab, host, "sh -s"),
-        input=build_script(["agent_version"]),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
-    info = parse_output(out.splitlines())["agent_version"]
+    info = parse_output(observation_output(lab, host, ["agent_version"]).splitlines())
+    info = info["agent_version"]
     return {k: info[k] for k in ("package", "package_version")}
 
 

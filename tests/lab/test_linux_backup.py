@@ -17,11 +17,9 @@ import threading
 import time
 
 import pytest
-from labtools import BIN, REPO, host_named, lab_host_view, run_pyinfra
+from labtools import BIN, REPO, host_named, lab_host_view, observation_output, run_pyinfra
 
 import bcdrfix.controls  # noqa: F401  # registers every probe
-from bcdrfix.core.observe import build_script
-from bcdrfix.lab import lab as labmod
 from bcdrfix.lab.endpoints import IMDS_PORT, STORAGE_PORTS, WIRESERVER_PORTS
 
 LAB = {
@@ -228,15 +226,7 @@ def bcdrfix(*args: str) -> subprocess.CompletedProcess:
 
 def network_files(lab, name: str) -> list[str]:
     """The networkd files the observation reads on a lab host (its network_config probe)."""
-    host = host_named(lab, name)
-    out = subprocess.run(
-        labmod.ssh_command(lab, host, "sh -s"),
-        input=build_script(["network_config"]),
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=True,
-    ).stdout
+    out = observation_output(lab, host_named(lab, name), ["network_config"])
     return re.findall(r"^@@ file networkd (\S+)$", out, re.M)
 
 
