@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import bcdrfix.controls  # noqa: F401  (registers every probe)
+from bcdrfix.core.observe import build_script
 from bcdrfix.lab import lab as labmod
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,9 +53,6 @@ def host_named(state: labmod.LabState, name: str) -> labmod.LabHost:
 
 def observation_output(state: labmod.LabState, host: labmod.LabHost, probes: list[str]) -> str:
     """What bcdrfix's observation script of these probes prints on a lab host (over SSH)."""
-    import bcdrfix.controls  # noqa: F401, PLC0415  (registers every probe)
-    from bcdrfix.core.observe import build_script  # noqa: PLC0415
-
     return subprocess.run(
         labmod.ssh_command(state, host, "sh -s"),
         input=build_script(probes),

@@ -19,7 +19,6 @@ import time
 import pytest
 from labtools import BIN, REPO, host_named, lab_host_view, observation_output, run_pyinfra
 
-import bcdrfix.controls  # noqa: F401  # registers every probe
 from bcdrfix.lab.endpoints import IMDS_PORT, STORAGE_PORTS, WIRESERVER_PORTS
 
 LAB = {

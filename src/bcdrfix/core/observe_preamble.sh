@@ -38,14 +38,14 @@ done
 # bcdr_block UNIT: that unit's lines of BCDR_SHOW in bcdr_b; for a unit without its block (not
 # asked, or the blocks did not add up) or an empty one, that unit's own `systemctl show`.
 bcdr_block() {
-  bcdr_b=; bcdr_i=0; bcdr_n=1
+  bcdr_b=; bcdr_i=0
   for bcdr_u in $BCDR_SHOW_UNITS; do
     bcdr_i=$((bcdr_i + 1))
     [ "$bcdr_u" = "$1" ] || continue
-    [ "$bcdr_i" -le "$BCDR_BLOCKS" ] && { eval "bcdr_b=\$BCDR_B$bcdr_i"; bcdr_n=0; }
+    [ "$bcdr_i" -le "$BCDR_BLOCKS" ] && eval "bcdr_b=\$BCDR_B$bcdr_i"
     break
   done
-  if [ "$BCDR_SYSTEMCTL" = 1 ] && { [ -z "$bcdr_b" ] || [ "$bcdr_n" = 1 ]; }; then
+  if [ "$BCDR_SYSTEMCTL" = 1 ] && [ -z "$bcdr_b" ]; then
     # shellcheck disable=SC2086
     bcdr_b=$(exec systemctl show $BCDR_SHOW_PROPS -- "$1" 2>/dev/null)
   fi

@@ -215,7 +215,7 @@ def fix_agent_auto_restart(observation, settings, finding: Finding) -> list[Step
             "path": dropin_path(unit),
             "content": dropin_content(settings),
             "current": observation.get("agent_restart_dropin"),
-            "then": (f'[ "$({restart})" = always ] || systemctl daemon-reload; {check}'),
+            "then": f'[ "$({restart})" = always ] || systemctl daemon-reload; {check}',
             "then_if_written": f"systemctl daemon-reload; {check}",
         },
     )

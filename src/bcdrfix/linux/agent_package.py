@@ -64,15 +64,8 @@ if command -v dpkg-query >/dev/null; then
     out=$(exec dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' waagent \\
       walinuxagent 2>/dev/null)
   else
-    # dpkg's abbreviation of the Status field: desired action, state, error flag ("ii ")
+    # the lines dpkg-query's would leave through the filter below: Status "install ... installed"
     out=$(exec awk -v RS= '
-      BEGIN {
-        split("unknown u install i hold h deinstall r purge p", a, " ")
-        for (i = 1; i < 10; i += 2) want[a[i]] = a[i + 1]
-        split("not-installed n config-files c half-installed H unpacked U half-configured F " \\
-              "triggers-awaited W triggers-pending t installed i", a, " ")
-        for (i = 1; i < 16; i += 2) state[a[i]] = a[i + 1]
-      }
       /^Package: (waagent|walinuxagent)\\n/ {
         n = split($0, f, "\\n"); v = ""; s = ""
         for (i = 2; i <= n; i++) {
@@ -80,7 +73,7 @@ if command -v dpkg-query >/dev/null; then
           if (f[i] ~ /^Status: /) s = substr(f[i], 9)
         }
         split(s, w, " ")
-        print substr(f[1], 10), v, want[w[1]] state[w[3]] (w[2] == "ok" ? " " : "R")
+        if (w[1] == "install" && w[3] == "installed") print substr(f[1], 10), v, "ii"
       }' "$d/status")
   fi
   ifs=$IFS; IFS=$BCDR_NL; set -f
