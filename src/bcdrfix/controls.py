@@ -42,7 +42,7 @@ ENGINE = apply.Engine(REGISTRY, SETTINGS, OBSERVERS)
 DEPLOYS: dict[str, tuple[str, ...]] = {
     # The unit's drop-in first (one daemon-reload while no agent is starting), then the config,
     # then the service: a stopped agent starts with its new config; a running one is restarted
-    # once by linux.waagent_conf's handler, after all of them.
+    # once by the agent's handler (agent_base.AGENT_HANDLER), after all of them.
     "linux_agent": (
         "linux.agent_auto_restart",
         "linux.waagent_conf",

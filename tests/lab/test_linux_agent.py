@@ -13,6 +13,9 @@ import re
 import pytest
 from labtools import AGENT_AGE, host_named, lab_host_view, run_pyinfra
 
+from bcdrfix.controls import DEPLOYS
+from bcdrfix.linux.agent_base import AGENT_HANDLER
+
 LAB = {
     "hosts": 6,
     "faults": {
@@ -124,7 +127,20 @@ def test_each_agent_started_at_most_once_and_runs_with_its_new_config(lab, runs)
         if before["sha"] != after["sha"]:
             assert after["starts"] - before["starts"] == 1, lab_host.name
     assert runs["second"].returncode == 0
-    assert "restart the agent if it runs with an older configuration" in runs["first"].stdout
+
+
+def test_the_restarts_and_the_starts_are_one_operation(runs):
+    """lab-debian-01's agent is stopped (it starts), lab-debian-03's runs with the old config
+    (it restarts): both in ONE handler operation, so no host waits at a barrier between the
+    restarts and the starts while the restarted agents' start-up takes the cores."""
+    out = runs["first"].stdout
+    started = re.findall(r"--> Starting operation: (.*)", out)
+    # one operation per control of the deploy, then the handler
+    assert len(started) == len(DEPLOYS["linux_agent"]) + 1, started
+    assert started[-1].strip() == f"bcdrfix.linux_agent | {AGENT_HANDLER}", started
+    handler = out.split(f"--> Starting operation: {started[-1]}")[1].split("--> Results")[0]
+    for name in ("lab-debian-01", "lab-debian-03"):
+        assert re.search(rf"\[{name}\]\s+Success", handler), (name, handler)
 
 
 def test_the_agent_reads_the_desired_values(lab, runs):

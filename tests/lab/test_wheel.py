@@ -25,6 +25,7 @@ from labtools import REPO, host_named, lab_host_view
 
 from bcdrfix.lab import lab as labmod
 from bcdrfix.lab.endpoints import lab_endpoint_data
+from bcdrfix.linux.agent_base import AGENT_HANDLER
 
 LAB = {
     "hosts": 2,
@@ -184,11 +185,11 @@ def test_plain_pyinfra_run_is_truthful(lab, venv, folder):
     assert proc.returncode != 0, out[-3000:]
     assert f"[{NO_CONF}]" in out and "/etc/waagent.conf is missing" in out
     table = out[out.index("Results:") :]
-    # one line per control, the same name on every host (its handler has a line of its own)
+    # one line per control, the same name on every host (the agent's handler has a line of its own)
     own = "linux.waagent_conf: /etc/waagent.conf enables"
     rows = [line.split() for line in table.splitlines() if own in line]
     assert len(rows) == 1, table
-    handler = [line for line in table.splitlines() if "linux.waagent_conf: restart" in line]
+    handler = [line for line in table.splitlines() if AGENT_HANDLER in line]
     assert len(handler) == 1, table
     hosts, success, error = rows[0][-4], rows[0][-3], rows[0][-2]
     assert (hosts, success, error) == ("2", "1", "1"), table

@@ -137,18 +137,21 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
         for control, finding, steps in planned
     }
     own = [[step for step in steps if not step.handler] for _, _, steps in planned]
-    handlers = [
-        (control, [step for step in steps if step.handler] if failures[control.id] is None else [])
-        for control, _, steps in planned
-        if control.handler
-    ]
+    # One operation per handler name, in the order the controls naming it run; a control whose
+    # operation fails adds nothing to it.
+    handlers: dict[str, list[Step]] = {}
+    for control, _, steps in planned:
+        if control.handler:
+            queued = handlers.setdefault(control.handler, [])
+            if failures[control.id] is None:
+                queued += [step for step in steps if step.handler]
     # A host with changes to make is locked for this run's changes (see operations.lock): its
     # first operation with a change takes the lock in the same command as that change (an
     # operation that fails for a reason yields no change).
     operations = [
         steps if failures[control.id] is None else []
         for (control, _, _), steps in zip(planned, own)
-    ] + [steps for _, steps in handlers]
+    ] + list(handlers.values())
     first = next((i for i, steps in enumerate(operations) if _changes(steps)), None)
     lock = None
     if platform == "linux" and first is not None:
@@ -184,15 +187,16 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
                         if not _is_note(step)
                     ),
                     by_hand=tuple(step.kwargs["message"] for step in steps if step.by_hand),
+                    handled=failure is None and any(step.handler for step in steps),
                 ),
             )
         )
-    # Handlers: the same operations on every host (one per control that has one), after every
-    # control's own; a host whose fix needs none of them reports no change there.
-    for index, (control, steps) in host.loop(enumerate(handlers, len(planned))):
+    # Handlers: the same operations on every host (one per handler name), after every control's
+    # own; a host whose fix needs none of them reports no change there.
+    for index, (handler, steps) in host.loop(enumerate(handlers.items(), len(planned))):
         control_operation(
-            name=f"{control.id}: {control.handler}",
-            control_id=control.id,
+            name=handler,
+            control_id=handler,
             steps=steps,
             lock=lock if index == first else None,
         )
@@ -263,7 +267,7 @@ def control_operation(
     """
     Check-and-fix of one bcdrfix control on one host: the commands of every step of its fix.
 
-    + control_id: the control (``linux.agent_service``)
+    + control_id: the control (``linux.agent_service``), or the handler's name
     + steps: the fix's steps (``bcdrfix.core.model.Step``) planned for this host
     + failure: a reason to fail this host's operation (the check could not decide...)
     + lock: this run's host lock (``operations.lock.lock_script``), taken by the operation's
@@ -336,7 +340,7 @@ def plan_steps(
         or any(step.when_changed is not None for step in steps if step.handler)
     ):
         raise ValueError(
-            f"{control.id}: handler steps need the control's handler title, come last and are "
+            f"{control.id}: handler steps need the control's handler name, come last and are "
             "not conditional on another step"
         )
     return [

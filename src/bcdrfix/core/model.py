@@ -40,10 +40,12 @@ class Finding:
     desired: Any = None
     # Free-form details a fix needs (for example the new file content), not shown to users.
     plan: Mapping[str, Any] = field(default_factory=dict)
-    # Set by the remediation: the operations its fix issued on this host (names) and what the fix
-    # leaves to a person (messages of by-hand notes).
+    # Set by the remediation: the operations its fix issued on this host (names), what the fix
+    # leaves to a person (messages of by-hand notes), and whether it queued steps in the control's
+    # handler operation (``Control.handler``, which other controls may share).
     steps: tuple[str, ...] = ()
     by_hand: tuple[str, ...] = ()
+    handled: bool = False
 
     @property
     def ok(self) -> bool:
@@ -87,7 +89,7 @@ class Step:
     when_changed: int | None = None
     by_hand: bool = False  # a note of work the fix leaves to a person
     # Runs in the control's handler operation, after every control of the deploy (as an Ansible
-    # handler does): e.g. the agent restarted once, after its config and its unit are right.
+    # handler does): e.g. the agent restarted or started once, after its config and unit are right.
     handler: bool = False
 
     @property
@@ -145,8 +147,10 @@ class Control:
     check:       (observation, settings) -> Finding, pure
     fix:         (observation, settings, finding) -> list[Step], the pyinfra operations to run
     on_demand:   the control acts only when the user asks for it (restart the agent now, upgrade)
-    handler:     the title of the control's handler operation: the steps of its fix marked
-                 ``handler=True`` run there, after every control of the deploy
+    handler:     the name of the handler operation the steps of its fix marked ``handler=True``
+                 run in, after every control of the deploy. Controls naming the same handler
+                 share ONE operation (as an Ansible handler notified by several tasks runs
+                 once), their steps in the order the controls run.
     """
 
     id: str

@@ -21,7 +21,13 @@ from bcdrfix.core.observe import parse_file, probe
 from bcdrfix.core.operations.files import file_content
 from bcdrfix.core.templating import render
 from bcdrfix.linux import agent_conf, agent_package
-from bcdrfix.linux.agent_base import _no_systemd, _unit_for_fix, agent_unit, masked_unit
+from bcdrfix.linux.agent_base import (
+    AGENT_HANDLER,
+    _no_systemd,
+    _unit_for_fix,
+    agent_unit,
+    masked_unit,
+)
 
 _OWN = ControlRegistry()
 
@@ -117,8 +123,8 @@ def fix_agent_service(observation, settings, finding: Finding) -> list[Step]:
             )
         )
     if finding.plan.get("start"):
-        # A handler, after every control of the deploy: the agent starts once, with its new
-        # config and unit (linux.waagent_conf's restart handler leaves a stopped agent alone).
+        # In the agent's handler, after every control of the deploy: the agent starts once, with
+        # its new config and unit (linux.waagent_conf's restart step leaves a stopped agent alone).
         steps.append(shell("Start the agent", f"systemctl start {q}", handler=True))
     return steps
 
@@ -132,7 +138,7 @@ _OWN.register(
         probes=("agent_service", "agent_processes"),
         check=check_agent_service,
         fix=fix_agent_service,
-        handler="start the agent",
+        handler=AGENT_HANDLER,
         description="Detects walinuxagent.service or waagent.service on the host and starts/enables "
         "it (unmasks a masked unit); checks that the extension handler (-run-exthandlers) runs.",
     )

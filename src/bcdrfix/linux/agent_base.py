@@ -12,6 +12,13 @@ from bcdrfix.core.model import (
 )
 from bcdrfix.core.observe import parse_key_values, probe, split_subsections
 
+# The handler operation linux.waagent_conf and linux.agent_service share (``Control.handler``):
+# after every control of the deploy, ONE operation per host restarts an agent that runs with an
+# older configuration, or starts a stopped one. Two operations made every host wait at a
+# barrier between the restarts and the starts, while the restarted agents' start-up (a Python
+# interpreter each) took the cores the starts were waiting for.
+AGENT_HANDLER = "guest agent: restart it if it runs with an older configuration, or start it"
+
 # --- probes ---------------------------------------------------------------------------------
 
 

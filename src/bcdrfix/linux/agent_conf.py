@@ -20,7 +20,7 @@ from bcdrfix.core.model import (
 from bcdrfix.core.observe import parse_file, probe
 from bcdrfix.core.operations.files import BACKUP_DIR, file_content
 from bcdrfix.linux import waagent_conf
-from bcdrfix.linux.agent_base import agent_unit
+from bcdrfix.linux.agent_base import AGENT_HANDLER, agent_unit
 from bcdrfix.linux.agent_settings import waagent_desired
 
 CONTROLS = ControlRegistry()
@@ -249,7 +249,7 @@ CONTROLS.register(
         probes=("waagent_conf", "agent_loaded"),
         check=check_waagent_conf,
         fix=fix_waagent_conf,
-        handler="restart the agent if it runs with an older configuration",
+        handler=AGENT_HANDLER,
         description="Extensions.Enabled=y by default; Provisioning.Agent, Logs.Verbose and optional "
         "AutoUpdate.*/HttpProxy.* keys, edited the way the agent parses the file.",
     )
