@@ -55,12 +55,9 @@ def test_the_console_script_imports_the_commands_without_collecting_and_collects
     assert "collections True True" in run(body).splitlines()  # 130 and more before
 
 
-def test_the_console_script_patches_gevent_first_reading_installed_entry_points_once(tmp_path):
-    """gevent's ``patch_all`` looks up its plugins' entry points at each of its 25 events, each
-    lookup a read of every installed distribution's metadata: about 35 ms of an audit's start-up,
-    before the first host was contacted. The console script patches gevent first, as pyinfra's
-    own CLI does, with the entry points read once (cli/start.py). Here an audit of one host on
-    a port of 127.0.0.1 that refuses connections (bound, not listening)."""
+def audit_of_a_refusing_host(tmp_path, prelude: str) -> str:
+    """The console script's audit of one host on a port of 127.0.0.1 that refuses connections
+    (bound, not listening), with ``prelude`` run first in the process: its standard output."""
     refusing = socket.socket()
     refusing.bind(("127.0.0.1", 0))
     port = refusing.getsockname()[1]
@@ -70,13 +67,7 @@ def test_the_console_script_patches_gevent_first_reading_installed_entry_points_
     )
     code = (
         "import atexit, sys\n"
-        "from importlib import metadata\n"
-        "reads = []\n"
-        "every = metadata.distributions\n"
-        "metadata.distributions = lambda **kw: reads.append(1) or every(**kw)\n"
-        "from gevent import monkey\n"
-        "atexit.register(lambda: print('socket patched', monkey.is_module_patched('socket'), "
-        "'metadata reads', len(reads), flush=True))\n"
+        f"{prelude}\n"
         "from bcdrfix.cli.start import run\n"
         f"sys.argv = ['bcdrfix', 'audit', {str(inventory)!r}, '-q']\n"
         "run()"
@@ -86,8 +77,49 @@ def test_the_console_script_patches_gevent_first_reading_installed_entry_points_
             [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
         )
     assert out.returncode == 2, out.stdout + out.stderr  # not audited: the host refused
-    patched, reads = (
-        out.stdout.splitlines()[-1].removeprefix("socket patched ").split(" metadata reads ")
+    return out.stdout
+
+
+def test_the_console_script_patches_gevent_first_reading_installed_entry_points_once(tmp_path):
+    """gevent's ``patch_all`` looks up its plugins' entry points at each of its 25 events, each
+    lookup a read of every installed distribution's metadata: about 35 ms of an audit's start-up,
+    before the first host was contacted. The console script patches gevent first, as pyinfra's
+    own CLI does, with the entry points read once (cli/start.py)."""
+    out = audit_of_a_refusing_host(
+        tmp_path,
+        "from importlib import metadata\n"
+        "reads = []\n"
+        "every = metadata.distributions\n"
+        "metadata.distributions = lambda **kw: reads.append(1) or every(**kw)\n"
+        "from gevent import monkey\n"
+        "atexit.register(lambda: print('socket patched', monkey.is_module_patched('socket'), "
+        "'metadata reads', len(reads), flush=True))",
     )
-    assert patched == "True", out.stdout
-    assert int(reads) <= 8, out.stdout  # 30 before (25 of them for gevent's patch_all), 6 now
+    patched, reads = out.splitlines()[-1].removeprefix("socket patched ").split(" metadata reads ")
+    assert patched == "True", out
+    assert int(reads) <= 8, out  # 30 before (25 of them for gevent's patch_all), 6 now
+
+
+def test_an_audit_imports_no_other_command(tmp_path):
+    """The commands are imported when they run (cli/main.py's ``COMMANDS``): an audit no longer
+    imports the fix engine, the catalog's explain command, the demo, the diagnosis and the lab
+    (about 35 ms of its start-up, before the first host was contacted)."""
+    out = audit_of_a_refusing_host(
+        tmp_path,
+        "atexit.register(lambda: print('imported', *sorted(sys.modules), flush=True))",
+    )
+    imported = set(out.splitlines()[-1].split()[1:])
+    assert "bcdrfix.cli.audit" in imported, out
+    others = {
+        "bcdrfix.cli.fix",
+        "bcdrfix.fix.by_code",
+        "bcdrfix.cli.explain",
+        "bcdrfix.cli.demo",
+        "bcdrfix.cli.diagnose",
+        "bcdrfix.audit.diagnose",
+        "bcdrfix.cli.report",
+        "bcdrfix.cli.settings",
+        "bcdrfix.lab.cli",
+        "bcdrfix.lab.lab",
+    }
+    assert not imported & others, sorted(imported & others)
