@@ -76,4 +76,3 @@ def run() -> None:
     except SettingsError as exc:
         click.echo(f"bcdrfix: error: {printable(str(exc))}", err=True)
         sys.exit(2)
-
