@@ -118,3 +118,24 @@ def test_the_package_is_what_dpkg_query_says_with_or_without_dpkgs_journal(lab):
     finally:
         view.run(f"rm -f {journal}")
     assert view.check_output(DPKG_QUERY).split()[:2] == [name, version]
+
+
+def test_a_held_package_is_reported_installed_and_held(lab):
+    """`apt-mark hold` on the agent's package (dpkg's "hi"): the probe reports it installed and
+    held, as Debian's dpkg-query does; it was reported as no package at all."""
+    host = lab.hosts[0]
+    view = lab_host_view(lab, host)
+    name, version = view.check_output(DPKG_QUERY).split()[:2]
+    view.check_output(f"apt-mark hold {name}")
+    try:
+        held = view.check_output(
+            f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {name}"
+        )
+        assert held.split() == [name, version, "hi"]
+        info = parse_output(observation_output(lab, host, ["agent_version"]).splitlines())
+        package = {k: info["agent_version"][k] for k in ("package", "package_version")}
+        assert package == {"package": name, "package_version": version}
+        assert info["agent_version"]["package_held"] is True
+    finally:
+        view.check_output(f"apt-mark unhold {name}")
+    assert observed_package(lab, host) == {"package": name, "package_version": version}

@@ -227,6 +227,25 @@ def test_old_agent_is_reported_and_upgraded_only_when_asked():
     assert "sort -V" in command and "2.2.53" in command
 
 
+def test_a_held_agent_package_is_never_upgraded_over_its_hold():
+    """An administrator's `apt-mark hold`: the upgrade is left to a person, who is told how,
+    instead of an apt-get that would stop on the hold."""
+    obs = observation(
+        agent_version={
+            "installed": "2.2.10",
+            "goal_state": "2.2.10",
+            "package": "walinuxagent",
+            "package_version": "2.2.10-1",
+            "package_held": True,
+            "package_manager": "apt-get",
+        }
+    )
+    assert check("linux.agent_package", obs).observed["package_held"] is True
+    (step,) = commands("linux.agent_package", obs, bcdrfix_agent_upgrade=True)
+    assert step.by_hand and "commands" not in step.kwargs
+    assert "apt-mark unhold walinuxagent" in step.kwargs["message"]
+
+
 def test_restart_on_request_only():
     assert check("linux.agent_restart", observation()).status is Status.NOT_APPLICABLE
     (step,) = commands("linux.agent_restart", observation(), bcdrfix_agent_restart=True)

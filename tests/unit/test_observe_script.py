@@ -365,12 +365,12 @@ Version: 7.7.7
 """
 
 
-def dpkg_probe(tmp_path: Path, journal: bool) -> tuple[dict, bool]:
+def dpkg_probe(tmp_path: Path, journal: bool, status: str = DPKG_STATUS) -> tuple[dict, bool]:
     """The agent_version probe on a dpkg database under tmp_path, with a dpkg-query on PATH that
     notes that it ran and answers for dpkg's journal; (its package data, whether it ran)."""
     admin = tmp_path / "dpkg"
     (admin / "updates").mkdir(parents=True)
-    (admin / "status").write_text(DPKG_STATUS)
+    (admin / "status").write_text(status)
     if journal:  # an interrupted dpkg run left a change that is not in the status file yet
         (admin / "updates" / "0000").write_text("Package: walinuxagent\n")
     ran = tmp_path / "dpkg-query-ran"
@@ -389,7 +389,7 @@ def dpkg_probe(tmp_path: Path, journal: bool) -> tuple[dict, bool]:
         env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
     )
     info = parse_output(out.stdout.splitlines())["agent_version"]
-    return {k: info[k] for k in ("package", "package_version")}, ran.exists()
+    return {k: info[k] for k in ("package", "package_version", "package_held")}, ran.exists()
 
 
 def test_the_agent_package_comes_from_dpkgs_status_file_without_dpkg_query(tmp_path):
@@ -397,7 +397,27 @@ def test_the_agent_package_comes_from_dpkgs_status_file_without_dpkg_query(tmp_p
     for a 750 kB status file); the probe reads the agent's stanza from the status file with one
     awk: installed packages only, the whole version (epoch included), no prefix matches."""
     info, ran = dpkg_probe(tmp_path, journal=False)
-    assert info == {"package": "walinuxagent", "package_version": "1:2.9.1.1-0ubuntu1"}
+    assert info == {
+        "package": "walinuxagent",
+        "package_version": "1:2.9.1.1-0ubuntu1",
+        "package_held": False,
+    }
+    assert not ran
+
+
+def test_a_held_agent_package_is_installed_and_held(tmp_path):
+    """`apt-mark hold walinuxagent` (dpkg's Status "hold ok installed", "hi"): the package is
+    installed all the same; it was reported as no package at all."""
+    status = DPKG_STATUS.replace(
+        "Package: walinuxagent\nStatus: install ok installed",
+        "Package: walinuxagent\nStatus: hold ok installed",
+    )
+    info, ran = dpkg_probe(tmp_path, journal=False, status=status)
+    assert info == {
+        "package": "walinuxagent",
+        "package_version": "1:2.9.1.1-0ubuntu1",
+        "package_held": True,
+    }
     assert not ran
 
 
@@ -405,5 +425,5 @@ def test_dpkg_query_answers_while_dpkgs_journal_holds_changes(tmp_path):
     """dpkg-query applies dpkg's journal (updates/) to the status file; so does the probe, by
     asking dpkg-query, while the journal holds an entry."""
     info, ran = dpkg_probe(tmp_path, journal=True)
-    assert info == {"package": "walinuxagent", "package_version": "9.9.9-1"}
+    assert info == {"package": "walinuxagent", "package_version": "9.9.9-1", "package_held": False}
     assert ran

@@ -65,6 +65,7 @@ if command -v dpkg-query >/dev/null; then
       walinuxagent 2>/dev/null)
   else
     # the lines dpkg-query's would leave through the filter below: Status "install ... installed"
+    # (ii), or "hold ... installed" (hi: held with `apt-mark hold`, installed all the same)
     out=$(exec awk -v RS= '
       /^Package: (waagent|walinuxagent)\\n/ {
         n = split($0, f, "\\n"); v = ""; s = ""
@@ -73,11 +74,12 @@ if command -v dpkg-query >/dev/null; then
           if (f[i] ~ /^Status: /) s = substr(f[i], 9)
         }
         split(s, w, " ")
-        if (w[1] == "install" && w[3] == "installed") print substr(f[1], 10), v, "ii"
+        if (w[3] == "installed" && w[1] == "install") print substr(f[1], 10), v, "ii"
+        if (w[3] == "installed" && w[1] == "hold") print substr(f[1], 10), v, "hi"
       }' "$d/status")
   fi
   ifs=$IFS; IFS=$BCDR_NL; set -f
-  for l in $out; do case "$l" in *" ii"*) printf '%s\\n' "$l" ;; esac; done
+  for l in $out; do case "$l" in *" ii"*|*" hi"*) printf '%s\\n' "$l" ;; esac; done
   IFS=$ifs; set +f
 fi
 command -v rpm >/dev/null && rpm -q --qf '%{NAME} %{VERSION}-%{RELEASE} ii\\n' \
@@ -97,7 +99,8 @@ def _parse_agent_version(lines: list[str]) -> dict[str, Any]:
     text = "\n".join(parts.get("version", []))
     running = re.search(r"WALinuxAgent-(\d+(?:\.\d+)+)", text)
     goal = re.search(r"Goal state agent:\s*(\d+(?:\.\d+)+)", text)
-    package = next((line.split()[:2] for line in parts.get("package", []) if line.strip()), None)
+    # name, version and dpkg's status ("ii", or "hi" when held) of the first package line
+    package = next((line.split() for line in parts.get("package", []) if line.strip()), [])
     manager = next((line.strip() for line in parts.get("manager", []) if line.strip()), None)
     os_id = next((line.strip() for line in parts.get("os", []) if line.strip()), None)
     return {
@@ -105,7 +108,9 @@ def _parse_agent_version(lines: list[str]) -> dict[str, Any]:
         "installed": running.group(1) if running else None,
         "goal_state": goal.group(1) if goal else (running.group(1) if running else None),
         "package": package[0] if package else None,
-        "package_version": package[1] if package else None,
+        "package_version": package[1] if len(package) > 1 else None,
+        # held with `apt-mark hold`: an upgrade would have to override the hold
+        "package_held": package[2:3] == ["hi"],
         "package_manager": manager,
     }
 
@@ -147,7 +152,10 @@ def check_agent_package(observation, settings) -> Finding:
     info = observation.get("agent_version") or {}
     minimum = settings.agent_min_version
     version = info.get("goal_state")
-    observed = {k: info.get(k) for k in ("installed", "goal_state", "package", "package_version")}
+    observed = {
+        k: info.get(k)
+        for k in ("installed", "goal_state", "package", "package_version", "package_held")
+    }
     if version is None:
         return failed(
             "the guest agent is not installed (380008 AzureVmOffline)",
@@ -174,6 +182,15 @@ def fix_agent_package(observation, settings, finding: Finding) -> list[Step]:
             note(f"{finding.summary}: no supported package manager (apt, dnf, yum, zypper) found")
         ]
     package = info.get("package") or package_name(manager, info.get("os_id"))
+    if info.get("package_held"):  # an administrator's `apt-mark hold`: never overridden
+        return [
+            note(
+                f"{finding.summary}: {package} is held (apt-mark hold); bcdrfix does not override "
+                f"a hold: run `apt-mark unhold {package}` first to let it upgrade",
+                name="the agent's package is held",
+                by_hand=True,
+            )
+        ]
     minimum = settings.agent_min_version
     unit = agent_unit(observation) or ""
     verify = (
