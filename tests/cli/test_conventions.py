@@ -13,7 +13,7 @@ from rich.console import Console
 
 from bcdrfix.audit.document import SCHEMA_NAME
 from bcdrfix.cli.fix import _print_report
-from bcdrfix.cli.main import main
+from bcdrfix.cli.main import COMMANDS, main
 from bcdrfix.cli.output import dumps
 from bcdrfix.fix import by_code
 from bcdrfix.fix.by_code import ControlOutcome, FixReport, HostReport
@@ -106,6 +106,15 @@ def test_every_fix_outcome_and_host_state_in_json_is_kebab_case():
     assert [v for v in values if not KEBAB.match(v)] == []
     data = FixReport("q", ["c"], False, [host(*values)], []).as_dict()
     assert all(KEBAB.match(o["outcome"]) for h in data["hosts"] for o in h["outcomes"])
+
+
+def test_the_top_level_help_lists_every_command_imported_by_its_name(run):
+    """The commands are imported when asked for (cli/main.py's ``COMMANDS``): the help imports
+    each to show its summary, and a name that does not match its command stops it."""
+    result = run("--help")
+    assert result.exit_code == 0
+    listed = re.findall(r"^  ([a-z]+)  ", result.output.split("Commands:")[1], re.M)
+    assert listed == sorted(COMMANDS)
 
 
 # --- --json, --quiet, -v, progress ----------------------------------------------------------------

@@ -74,8 +74,8 @@ if command -v dpkg-query >/dev/null; then
           if (f[i] ~ /^Status: /) s = substr(f[i], 9)
         }
         split(s, w, " ")
-        if (w[3] == "installed" && w[1] == "install") print substr(f[1], 10), v, "ii"
-        if (w[3] == "installed" && w[1] == "hold") print substr(f[1], 10), v, "hi"
+        if (w[3] == "installed" && (w[1] == "install" || w[1] == "hold"))
+          print substr(f[1], 10), v, (w[1] == "hold" ? "hi" : "ii")
       }' "$d/status")
   fi
   ifs=$IFS; IFS=$BCDR_NL; set -f
