@@ -365,9 +365,9 @@ Version: 7.7.7
 """
 
 
-def dpkg_probe(tmp_path: Path, journal: bool, status: str = DPKG_STATUS) -> tuple[dict, bool]:
+def dpkg_probe(tmp_path: Path, journal: bool, status: str = DPKG_STATUS) -> tuple[tuple, bool]:
     """The agent_version probe on a dpkg database under tmp_path, with a dpkg-query on PATH that
-    notes that it ran and answers for dpkg's journal; (its package data, whether it ran)."""
+    notes that it ran and answers for dpkg's journal; ((package, version, held), whether it ran)."""
     admin = tmp_path / "dpkg"
     (admin / "updates").mkdir(parents=True)
     (admin / "status").write_text(status)
@@ -389,7 +389,7 @@ def dpkg_probe(tmp_path: Path, journal: bool, status: str = DPKG_STATUS) -> tupl
         env={**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"},
     )
     info = parse_output(out.stdout.splitlines())["agent_version"]
-    return {k: info[k] for k in ("package", "package_version", "package_held")}, ran.exists()
+    return tuple(info[k] for k in ("package", "package_version", "package_held")), ran.exists()
 
 
 def test_the_agent_package_comes_from_dpkgs_status_file_without_dpkg_query(tmp_path):
@@ -397,11 +397,7 @@ def test_the_agent_package_comes_from_dpkgs_status_file_without_dpkg_query(tmp_p
     for a 750 kB status file); the probe reads the agent's stanza from the status file with one
     awk: installed packages only, the whole version (epoch included), no prefix matches."""
     info, ran = dpkg_probe(tmp_path, journal=False)
-    assert info == {
-        "package": "walinuxagent",
-        "package_version": "1:2.9.1.1-0ubuntu1",
-        "package_held": False,
-    }
+    assert info == ("walinuxagent", "1:2.9.1.1-0ubuntu1", False)
     assert not ran
 
 
@@ -413,11 +409,7 @@ def test_a_held_agent_package_is_installed_and_held(tmp_path):
         "Package: walinuxagent\nStatus: hold ok installed",
     )
     info, ran = dpkg_probe(tmp_path, journal=False, status=status)
-    assert info == {
-        "package": "walinuxagent",
-        "package_version": "1:2.9.1.1-0ubuntu1",
-        "package_held": True,
-    }
+    assert info == ("walinuxagent", "1:2.9.1.1-0ubuntu1", True)
     assert not ran
 
 
@@ -425,5 +417,5 @@ def test_dpkg_query_answers_while_dpkgs_journal_holds_changes(tmp_path):
     """dpkg-query applies dpkg's journal (updates/) to the status file; so does the probe, by
     asking dpkg-query, while the journal holds an entry."""
     info, ran = dpkg_probe(tmp_path, journal=True)
-    assert info == {"package": "walinuxagent", "package_version": "9.9.9-1", "package_held": False}
+    assert info == ("walinuxagent", "9.9.9-1", False)
     assert ran
