@@ -88,16 +88,21 @@ def run_pyinfra_inventory(inventory: str):
     )
 
 
-# the installed one of the agent's package names (Debian: waagent), as dpkg-query says
-DPKG_QUERY = (
-    "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n' waagent walinuxagent "
-    "| grep ' ii'"
-)
+# name, version and status of packages, as Debian's dpkg-query says
+DPKG_FORMAT = "dpkg-query -W -f='${Package} ${Version} ${db:Status-Abbrev}\\n'"
+# the installed one of the agent's package names (Debian: waagent)
+DPKG_QUERY = f"{DPKG_FORMAT} waagent walinuxagent | grep ' ii'"
+
+
+def agent_version(lab, host) -> dict:
+    """The agent_version probe's data, observed on a lab host."""
+    return parse_output(observation_output(lab, host, ["agent_version"]).splitlines())[
+        "agent_version"
+    ]
 
 
 def observed_package(lab, host) -> dict:
-    info = parse_output(observation_output(lab, host, ["agent_version"]).splitlines())
-    info = info["agent_version"]
+    info = agent_version(lab, host)
     return {k: info[k] for k in ("package", "package_version")}
 
 
@@ -128,14 +133,12 @@ def test_a_held_package_is_reported_installed_and_held(lab):
     name, version = view.check_output(DPKG_QUERY).split()[:2]
     view.check_output(f"apt-mark hold {name}")
     try:
-        held = view.check_output(
-            f"dpkg-query -W -f='${{Package}} ${{Version}} ${{db:Status-Abbrev}}\\n' {name}"
-        )
+        held = view.check_output(f"{DPKG_FORMAT} {name}")
         assert held.split() == [name, version, "hi"]
-        info = parse_output(observation_output(lab, host, ["agent_version"]).splitlines())
-        package = {k: info["agent_version"][k] for k in ("package", "package_version")}
+        info = agent_version(lab, host)
+        package = {k: info[k] for k in ("package", "package_version")}
         assert package == {"package": name, "package_version": version}
-        assert info["agent_version"]["package_held"] is True
+        assert info["package_held"] is True
     finally:
         view.check_output(f"apt-mark unhold {name}")
     assert observed_package(lab, host) == {"package": name, "package_version": version}

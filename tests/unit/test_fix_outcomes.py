@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bcdrfix.controls import REGISTRY
+from bcdrfix.core.apply import operation_name
 from bcdrfix.core.model import Finding, Status
 from bcdrfix.fix import by_code
 from bcdrfix.linux.agent_base import AGENT_HANDLER
@@ -30,8 +31,11 @@ class Meta:
 
 
 def outcome(control_id: str, handled: bool, ops: list[tuple[str, Meta]]) -> str:
-    finding = Finding(Status.FAIL, "wrong", steps=("a step",), handled=handled)
-    return by_code._outcome(REGISTRY.get(control_id), finding, ops, dry=False).outcome
+    """The control's outcome; ``handled``: its fix queued a step in the agent's handler."""
+    control = REGISTRY.get(control_id)
+    operations = (operation_name(control),) + ((AGENT_HANDLER,) if handled else ())
+    finding = Finding(Status.FAIL, "wrong", steps=("a step",), operations=operations)
+    return by_code._outcome(control, finding, ops, dry=False).outcome
 
 
 def test_the_shared_handler_counts_for_the_controls_that_queued_steps_in_it():
@@ -39,8 +43,8 @@ def test_the_shared_handler_counts_for_the_controls_that_queued_steps_in_it():
     own operation ran nothing. linux.waagent_conf queued nothing there on this host: the
     handler's failure is not its failure."""
     ops = [
-        ("linux.waagent_conf: /etc/waagent.conf enables extensions", Meta(changed=True)),
-        ("linux.agent_service: Guest agent service is running and enabled", Meta()),
+        (operation_name(REGISTRY.get("linux.waagent_conf")), Meta(changed=True)),
+        (operation_name(REGISTRY.get("linux.agent_service")), Meta()),
         (AGENT_HANDLER, Meta(changed=True)),
     ]
     assert outcome("linux.agent_service", True, ops) == by_code.CHANGED

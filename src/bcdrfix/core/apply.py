@@ -169,8 +169,10 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
     for index, (control, finding, steps) in host.loop(enumerate(planned)):
         failure = failures[control.id]
         _say(host, control, finding, steps, failure)
+        name = operation_name(control)
+        handled = failure is None and any(step.handler for step in steps)
         control_operation(
-            name=operation_name(control),
+            name=name,
             control_id=control.id,
             steps=own[index],
             failure=failure,
@@ -187,7 +189,7 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
                         if not _is_note(step)
                     ),
                     by_hand=tuple(step.kwargs["message"] for step in steps if step.by_hand),
-                    handled=failure is None and any(step.handler for step in steps),
+                    operations=(name, control.handler) if handled else (name,),
                 ),
             )
         )

@@ -40,12 +40,13 @@ class Finding:
     desired: Any = None
     # Free-form details a fix needs (for example the new file content), not shown to users.
     plan: Mapping[str, Any] = field(default_factory=dict)
-    # Set by the remediation: the operations its fix issued on this host (names), what the fix
-    # leaves to a person (messages of by-hand notes), and whether it queued steps in the control's
-    # handler operation (``Control.handler``, which other controls may share).
+    # Set by the remediation: the steps its fix issued on this host (names), what the fix leaves
+    # to a person (messages of by-hand notes), and the pyinfra operations (names) that carry its
+    # steps there: its own, and the handler operation it queued steps in (``Control.handler``,
+    # which other controls may share).
     steps: tuple[str, ...] = ()
     by_hand: tuple[str, ...] = ()
-    handled: bool = False
+    operations: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:

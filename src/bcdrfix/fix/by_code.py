@@ -389,9 +389,8 @@ def _host_operations(state, host) -> list[tuple[str, Any]]:
 
 def _outcome(control, finding, ops, dry: bool) -> ControlOutcome:
     prefix = f"{control.id}: "
-    mine = [(name[len(prefix) :], meta) for name, meta in ops if name.startswith(prefix)]
-    if finding.handled:  # its steps in the handler operation it may share with other controls
-        mine += [(name, meta) for name, meta in ops if name == control.handler]
+    # the operations that carry its steps on this host (its own, and a handler it may share)
+    mine = [(name.removeprefix(prefix), meta) for name, meta in ops if name in finding.operations]
     # remediate names its "nothing to run" notes after the status; they are not steps
     steps = [name for name, _ in mine if name not in {s.value for s in Status}]
     simple = {
