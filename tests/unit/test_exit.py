@@ -84,7 +84,9 @@ def test_the_console_script_patches_gevent_first_reading_installed_entry_points_
     """gevent's ``patch_all`` looks up its plugins' entry points at each of its 25 events, each
     lookup a read of every installed distribution's metadata: about 35 ms of an audit's start-up,
     before the first host was contacted. The console script patches gevent first, as pyinfra's
-    own CLI does, with the entry points read once (cli/start.py)."""
+    own CLI does, with the entry points read once (cli/start.py). pyinfra's inventory reads its
+    connectors' entry points twice per Inventory, and its loader builds two: read once too
+    (inventory/load.py)."""
     out = audit_of_a_refusing_host(
         tmp_path,
         "from importlib import metadata\n"
@@ -97,7 +99,8 @@ def test_the_console_script_patches_gevent_first_reading_installed_entry_points_
     )
     patched, reads = out.splitlines()[-1].removeprefix("socket patched ").split(" metadata reads ")
     assert patched == "True", out
-    assert int(reads) <= 8, out  # 30 before (25 of them for gevent's patch_all), 6 now
+    # 30 before (25 of them for gevent's patch_all), then 6 (4 of them for the inventory), 3 now
+    assert int(reads) <= 3, out
 
 
 def test_an_audit_imports_no_other_command(tmp_path):
@@ -123,3 +126,55 @@ def test_an_audit_imports_no_other_command(tmp_path):
         "bcdrfix.lab.lab",
     }
     assert not imported & others, sorted(imported & others)
+
+
+def test_an_audit_imports_neither_invoke_nor_gssapi(tmp_path):
+    """paramiko imports invoke (for ``Match exec`` in an ssh_config) and gssapi (GSS-API user
+    authentication), which pyinfra's SSH connections never use: about 15 ms of an audit's
+    start-up. The console script imports paramiko without them (cli/start.py)."""
+    out = audit_of_a_refusing_host(
+        tmp_path,
+        "atexit.register(lambda: print('imported', *sorted(sys.modules), flush=True))",
+    )
+    imported = {name.split(".")[0] for name in out.splitlines()[-1].split()[1:]}
+    assert "paramiko" in imported, out
+    assert not imported & {"invoke", "gssapi"}, out
+
+
+def in_a_new_process(code: str) -> list[str]:
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()
+
+
+def test_an_ssh_config_match_exec_still_runs_its_command(tmp_path):
+    """invoke is imported when paramiko evaluates a ``Match exec`` line, which then works as
+    before: the block of a command that succeeds applies, that of a command that fails not."""
+    config = tmp_path / "ssh_config"
+    config.write_text(
+        'Match exec "test -e %s"\n  User found\n' % (tmp_path / "present")
+        + 'Match exec "test -e %s"\n  Port 2222\n' % (tmp_path / "absent")
+    )
+    (tmp_path / "present").touch()
+    seen = in_a_new_process(
+        "import sys\n"
+        "from bcdrfix.cli.start import import_paramiko\n"
+        "import_paramiko()\n"
+        "import paramiko\n"
+        "print('before', 'invoke' in sys.modules)\n"
+        f"found = paramiko.SSHConfig.from_path({str(config)!r}).lookup('vm-01')\n"
+        "print('user', found.get('user'), 'port', found.get('port'), 'after', 'invoke' in sys.modules)"
+    )
+    assert seen == ["before", "False", "user", "found", "port", "None", "after", "True"]
+
+
+def test_gssapi_stays_importable_for_the_winrm_connector():
+    """Only paramiko's GSS-API support is off (pyinfra never asks for it); Kerberos for WinRM
+    (pyspnego imports gssapi) still finds the module."""
+    seen = in_a_new_process(
+        "from bcdrfix.cli.start import import_paramiko\n"
+        "import_paramiko()\n"
+        "import paramiko.ssh_gss, gssapi\n"
+        "print(paramiko.ssh_gss.GSS_AUTH_AVAILABLE, gssapi.__name__)"
+    )
+    assert seen == ["False", "gssapi"]

@@ -1,5 +1,5 @@
-"""The ``bcdrfix`` console script: gevent is patched in first, then the commands are imported
-with the garbage collector off.
+"""The ``bcdrfix`` console script: gevent is patched in first, then paramiko is imported without
+what pyinfra's connections never use, then the commands, with the garbage collector off.
 
 gevent patches the standard library before anything else is imported, as pyinfra's own CLI
 does (``pyinfra_cli`` patches on import). Its ``patch_all`` looks up its plugins' entry points
@@ -16,26 +16,63 @@ later collections skip it) and the collector runs again for the command itself.
 from __future__ import annotations
 
 import gc
+import importlib
+import importlib.util
+import sys
 from importlib import metadata
+from typing import Any
+
+from bcdrfix.core.entry_points import entry_points_read_once
 
 
 def patch_gevent() -> None:
     """``gevent.monkey.patch_all()``, with the installed entry points read once, not per event."""
     from gevent import monkey
 
-    lookup = metadata.entry_points
-    every = lookup()  # every group; ``select`` gives what ``entry_points(group=...)`` gives
-    metadata.entry_points = every.select
-    try:
+    with entry_points_read_once(metadata):
         monkey.patch_all()
+
+
+class ImportedOnUse:
+    """Stands for a module that is imported at the first use of one of its attributes."""
+
+    def __init__(self, name: str):
+        self._name = name
+
+    def __getattr__(self, attribute: str) -> Any:
+        return getattr(importlib.import_module(self._name), attribute)
+
+
+def import_paramiko() -> None:
+    """paramiko, without the imports it makes for what pyinfra's SSH connector never asks for.
+
+    ``paramiko.config`` imports invoke (with its vendored YAML, asyncio and unittest.mock) only
+    to run the commands of ``Match exec`` lines in an ssh_config: invoke is imported when such
+    a line is evaluated. ``paramiko.ssh_gss`` imports gssapi for GSS-API (Kerberos) user
+    authentication, which pyinfra's connector never requests (its connect passes no ``gss_*``
+    argument): paramiko reports GSS-API as unavailable, and gssapi stays importable for the
+    WinRM connector's Kerberos. Together about 15 ms before an audit contacts its first host.
+    """
+    if "paramiko" in sys.modules:
+        return
+    hidden = [name for name in ("invoke", "gssapi") if name not in sys.modules]
+    for name in hidden:
+        sys.modules[name] = None  # type: ignore[assignment]  # ``import name`` raises ImportError
+    try:
+        import paramiko.config
     finally:
-        metadata.entry_points = lookup
+        for name in hidden:
+            del sys.modules[name]
+    config: Any = paramiko.config
+    if "invoke" in hidden and importlib.util.find_spec("invoke") is not None:
+        config.invoke = ImportedOnUse("invoke")
 
 
 def run() -> None:
     gc.disable()
     try:
         patch_gevent()
+        import_paramiko()
         from bcdrfix.cli.main import run as run_command
     finally:
         gc.freeze()

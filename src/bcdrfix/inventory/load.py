@@ -31,6 +31,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from bcdrfix.core.entry_points import entry_points_read_once
 from bcdrfix.inventory.ansible import (
     AnsibleInventoryError,
     looks_like_ansible_inventory,
@@ -323,7 +324,7 @@ def load_inventory(
     folder and in ``group_data`` folders, exactly as for ``pyinfra``. ``state``/``config`` are
     the pyinfra ones to initialise (new ones by default). Nothing is contacted.
     """
-    from pyinfra.api import Config, State
+    from pyinfra.api import Config, State, connectors
     from pyinfra.api.exceptions import PyinfraError
     from pyinfra.context import ctx_config, ctx_inventory, ctx_state
     from pyinfra_cli.inventory import (  # noqa: PLC0415 - patches gevent on import
@@ -351,39 +352,42 @@ def load_inventory(
     ctx_config.set(config)
     preselected = None
     defines_hosts = True
-    try:
-        if ansible:  # read by `ansible-inventory` (bcdrfix.inventory.ansible)
-            inventory = make_pyinfra_inventory(path, override_data=dict(override_data or {}))
-        else:
-            if Path(path).is_file():
-                # Run the inventory file once; select this slice's hosts before pyinfra builds them.
-                groups = _get_groups_from_filename(path)
-                defines_hosts = any(_group_hosts(value) for value in groups.values())
-                preselected = preselect_groups(
-                    groups,
-                    Path(path).name.rsplit(".", 1)[0],
-                    patterns,
-                    shard_tuple,
-                    _NOT_CONTACTED.values(),
-                )
-                reading: contextlib.AbstractContextManager = _groups_read_as(
-                    groups if preselected is None else preselected[0]
-                )
+    # pyinfra reads its connectors' entry points twice per Inventory, and its CLI's loader
+    # builds two: one read serves them all.
+    with entry_points_read_once(connectors):
+        try:
+            if ansible:  # read by `ansible-inventory` (bcdrfix.inventory.ansible)
+                inventory = make_pyinfra_inventory(path, override_data=dict(override_data or {}))
             else:
-                reading = contextlib.nullcontext()
-            with reading:
-                inventory = make_inventory(
-                    path,
-                    override_data=dict(override_data or {}),
-                    cwd=cwd,
-                    group_data_directories=group_data,
-                )
-    except AnsibleInventoryError as exc:
-        raise InventoryError(str(exc)) from None
-    except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is one line
-        if isinstance(exc, PyinfraError):
-            raise InventoryError(f"inventory {path}: {_one_line(exc)}") from None
-        raise InventoryError(_describe_load_error(path, exc)) from None
+                if Path(path).is_file():
+                    # Run the inventory file once; select this slice's hosts before pyinfra builds them.
+                    groups = _get_groups_from_filename(path)
+                    defines_hosts = any(_group_hosts(value) for value in groups.values())
+                    preselected = preselect_groups(
+                        groups,
+                        Path(path).name.rsplit(".", 1)[0],
+                        patterns,
+                        shard_tuple,
+                        _NOT_CONTACTED.values(),
+                    )
+                    reading: contextlib.AbstractContextManager = _groups_read_as(
+                        groups if preselected is None else preselected[0]
+                    )
+                else:
+                    reading = contextlib.nullcontext()
+                with reading:
+                    inventory = make_inventory(
+                        path,
+                        override_data=dict(override_data or {}),
+                        cwd=cwd,
+                        group_data_directories=group_data,
+                    )
+        except AnsibleInventoryError as exc:
+            raise InventoryError(str(exc)) from None
+        except (Exception, SystemExit) as exc:  # noqa: BLE001 - any failure of user code is one line
+            if isinstance(exc, PyinfraError):
+                raise InventoryError(f"inventory {path}: {_one_line(exc)}") from None
+            raise InventoryError(_describe_load_error(path, exc)) from None
     ctx_inventory.set(inventory)
     not_contacted = list(_NOT_CONTACTED.values())
     _NOT_CONTACTED.clear()
