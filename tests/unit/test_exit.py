@@ -178,3 +178,26 @@ def test_gssapi_stays_importable_for_the_winrm_connector():
         "print(paramiko.ssh_gss.GSS_AUTH_AVAILABLE, gssapi.__name__)"
     )
     assert seen == ["False", "gssapi"]
+
+
+def test_the_console_script_ends_with_its_output_status_and_atexit_callbacks(tmp_path):
+    """After its command the console script runs the atexit callbacks, flushes its output and
+    ends without the interpreter's teardown (core/exit.py ``leave``: about 15 ms after a
+    30-host audit): the status (2: not audited), the summary line and the callbacks are kept."""
+    out = audit_of_a_refusing_host(
+        tmp_path, "atexit.register(lambda: print('atexit ran', flush=True))"
+    )
+    lines = out.splitlines()
+    assert lines[-1] == "atexit ran", out
+    assert "not audited" in lines[-2], out  # the summary line, flushed before the end
+
+
+def test_leave_exits_as_sys_exit_would():
+    for code, status, stderr in ((None, 0, ""), (3, 3, ""), ("bad input", 1, "bad input\n")):
+        out = subprocess.run(
+            [sys.executable, "-c", f"from bcdrfix.core.exit import leave\nleave({code!r})"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert (out.returncode, out.stderr) == (status, stderr)

@@ -23,6 +23,7 @@ from importlib import metadata
 from typing import Any
 
 from bcdrfix.core.entry_points import entry_points_read_once
+from bcdrfix.core.exit import leave
 
 
 def patch_gevent() -> None:
@@ -77,4 +78,7 @@ def run() -> None:
     finally:
         gc.freeze()
         gc.enable()
-    run_command()
+    try:
+        run_command()  # click's standalone mode ends with SystemExit
+    except SystemExit as done:
+        leave(done.code)

@@ -10,12 +10,21 @@ garbage held in reference cycles is not finalized: there is none the run still n
 
 On the lab the hosts share the controller's cores, and the agents started by a fixing run take
 them while the controller exits: there the cheaper exit ends the run more than a second sooner.
+
+The console script goes further (``leave``): once its command is done it runs the ``atexit``
+callbacks, flushes its output and ends the process without the interpreter's teardown (every
+module's objects freed one by one: about 15 ms after a 30-host audit, measured), as
+``os._exit`` does for a forked child. Reports are written and closed before; an uncaught
+exception (a bug) does not come here and ends the normal way, with its traceback.
 """
 
 from __future__ import annotations
 
 import atexit
 import gc
+import os
+import sys
+from typing import NoReturn
 
 _registered = False
 
@@ -26,3 +35,21 @@ def freeze_at_exit() -> None:
     if not _registered:
         atexit.register(gc.freeze)
         _registered = True
+
+
+def leave(code: object) -> NoReturn:
+    """End the process with ``code`` as ``sys.exit(code)`` would, without the teardown."""
+    if code is None:
+        status = 0
+    elif isinstance(code, int):
+        status = code
+    else:  # sys.exit("message"): the message on stderr, status 1
+        print(code, file=sys.stderr)
+        status = 1
+    atexit._run_exitfuncs()  # logging's flush, paramiko's transports, the freeze above
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe or stream: what Python's exit ignores too
+            pass
+    os._exit(status)
