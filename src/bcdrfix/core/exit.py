@@ -50,6 +50,6 @@ def leave(code: object) -> NoReturn:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
-        except (OSError, ValueError):  # a closed pipe or stream: what Python's exit ignores too
-            pass
+        except (OSError, ValueError):  # the reader went away (`| head`) or the stream is closed:
+            pass  # nothing more can be shown, and the run's own status stands
     os._exit(status)
