@@ -16,11 +16,15 @@ atexit.register(lambda: print("frozen", gc.get_freeze_count() > 0, flush=True))
 """
 
 
-def run(body: str) -> str:
-    code = PROBE.format(body=body)
+def in_a_new_process(code: str) -> str:
+    """The standard output of ``code`` run by a new interpreter, which must succeed."""
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    return out.stdout.strip()
+    return out.stdout
+
+
+def run(body: str) -> str:
+    return in_a_new_process(PROBE.format(body=body)).strip()
 
 
 def test_the_command_line_freezes_its_objects_at_exit():
@@ -141,12 +145,6 @@ def test_an_audit_imports_neither_invoke_nor_gssapi(tmp_path):
     assert not imported & {"invoke", "gssapi"}, out
 
 
-def in_a_new_process(code: str) -> list[str]:
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
-    assert out.returncode == 0, out.stderr
-    return out.stdout.split()
-
-
 def test_an_ssh_config_match_exec_still_runs_its_command(tmp_path):
     """invoke is imported when paramiko evaluates a ``Match exec`` line, which then works as
     before: the block of a command that succeeds applies, that of a command that fails not."""
@@ -164,7 +162,7 @@ def test_an_ssh_config_match_exec_still_runs_its_command(tmp_path):
         "print('before', 'invoke' in sys.modules)\n"
         f"found = paramiko.SSHConfig.from_path({str(config)!r}).lookup('vm-01')\n"
         "print('user', found.get('user'), 'port', found.get('port'), 'after', 'invoke' in sys.modules)"
-    )
+    ).split()
     assert seen == ["before", "False", "user", "found", "port", "None", "after", "True"]
 
 
@@ -176,7 +174,7 @@ def test_gssapi_stays_importable_for_the_winrm_connector():
         "import_paramiko()\n"
         "import paramiko.ssh_gss, gssapi\n"
         "print(paramiko.ssh_gss.GSS_AUTH_AVAILABLE, gssapi.__name__)"
-    )
+    ).split()
     assert seen == ["False", "gssapi"]
 
 
