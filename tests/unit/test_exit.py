@@ -16,9 +16,14 @@ atexit.register(lambda: print("frozen", gc.get_freeze_count() > 0, flush=True))
 """
 
 
+def a_new_process(code: str) -> subprocess.CompletedProcess:
+    """``code`` run by a new interpreter: its status, standard output and error."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+
+
 def in_a_new_process(code: str) -> str:
     """The standard output of ``code`` run by a new interpreter, which must succeed."""
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    out = a_new_process(code)
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -77,9 +82,7 @@ def audit_of_a_refusing_host(tmp_path, prelude: str) -> str:
         "run()"
     )
     with refusing:
-        out = subprocess.run(
-            [sys.executable, "-c", code], capture_output=True, text=True, timeout=60
-        )
+        out = a_new_process(code)
     assert out.returncode == 2, out.stdout + out.stderr  # not audited: the host refused
     return out.stdout
 
@@ -192,10 +195,5 @@ def test_the_console_script_ends_with_its_output_status_and_atexit_callbacks(tmp
 
 def test_leave_exits_as_sys_exit_would():
     for code, status, stderr in ((None, 0, ""), (3, 3, ""), ("bad input", 1, "bad input\n")):
-        out = subprocess.run(
-            [sys.executable, "-c", f"from bcdrfix.core.exit import leave\nleave({code!r})"],
-            capture_output=True,
-            text=True,
-            timeout=60,
-        )
+        out = a_new_process(f"from bcdrfix.core.exit import leave\nleave({code!r})")
         assert (out.returncode, out.stderr) == (status, stderr)

@@ -137,14 +137,16 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
         for control, finding, steps in planned
     }
     own = [[step for step in steps if not step.handler] for _, _, steps in planned]
-    # One operation per handler name, in the order the controls naming it run; a control whose
-    # operation fails adds nothing to it.
+    # Each control's steps for its handler; a control whose operation fails queues none.
+    queued = [
+        [step for step in steps if step.handler] if failures[control.id] is None else []
+        for control, _, steps in planned
+    ]
+    # One operation per handler name, in the order the controls naming it run.
     handlers: dict[str, list[Step]] = {}
-    for control, _, steps in planned:
+    for (control, _, _), steps in zip(planned, queued):
         if control.handler:
-            queued = handlers.setdefault(control.handler, [])
-            if failures[control.id] is None:
-                queued += [step for step in steps if step.handler]
+            handlers.setdefault(control.handler, []).extend(steps)
     # A host with changes to make is locked for this run's changes (see operations.lock): its
     # first operation with a change takes the lock in the same command as that change (an
     # operation that fails for a reason yields no change).
@@ -170,7 +172,6 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
         failure = failures[control.id]
         _say(host, control, finding, steps, failure)
         name = operation_name(control)
-        handled = failure is None and any(step.handler for step in steps)
         control_operation(
             name=name,
             control_id=control.id,
@@ -189,7 +190,7 @@ def apply_controls(engine: Engine, control_ids: Iterable[str]) -> list[tuple[Con
                         if not _is_note(step)
                     ),
                     by_hand=tuple(step.kwargs["message"] for step in steps if step.by_hand),
-                    operations=(name, control.handler) if handled else (name,),
+                    operations=(name, control.handler) if queued[index] else (name,),
                 ),
             )
         )
