@@ -49,15 +49,15 @@ def test_registered_once_and_not_before_a_run():
 
 def test_the_console_script_imports_the_commands_without_collecting_and_collects_after():
     """Start-up (cli/start.py): importing the commands set off about 130 collections that found
-    nothing; now none (a command still collects: `codes` about 13 times), and the collector is
-    on again when the process ends."""
+    nothing; now none (a command still collects: `codes` about 30 times, most of them while it
+    imports yaml and reads the catalog), and the collector is on again when the process ends."""
     body = (
         "import gc\n"
         "counts = []\n"
         "gc.callbacks.append(lambda phase, info: phase == 'start' and counts.append(1))\n"
         "from bcdrfix.cli.start import run\n"
         "sys.argv = ['bcdrfix', 'codes', '-q']\n"
-        "atexit.register(lambda: print('collections', len(counts) < 30, gc.isenabled(), "
+        "atexit.register(lambda: print('collections', len(counts) < 50, gc.isenabled(), "
         "flush=True))\n"
         "run()"
     )
@@ -146,6 +146,47 @@ def test_an_audit_imports_neither_invoke_nor_gssapi(tmp_path):
     imported = {name.split(".")[0] for name in out.splitlines()[-1].split()[1:]}
     assert "paramiko" in imported, out
     assert not imported & {"invoke", "gssapi"}, out
+
+
+def test_an_audit_imports_neither_unittest_mock_nor_yaml_before_contacting_a_host(tmp_path):
+    """typeguard (pyinfra's) imports unittest.mock, and with it asyncio and unittest, for two
+    names; the catalog and the netplan parser imported yaml at start-up. Together about 11 ms
+    before an audit contacted its first host. The console script imports typeguard without
+    unittest.mock (cli/start.py), and yaml comes with the first catalog or netplan read."""
+    out = audit_of_a_refusing_host(
+        tmp_path,
+        "seen = []\n"
+        "late = ('asyncio', 'typeguard', 'unittest', 'unittest.mock', 'yaml')\n"
+        "sys.addaudithook(lambda event, args: event == 'socket.connect' and not seen and "
+        "seen.append([name for name in late if name in sys.modules]))\n"
+        "atexit.register(lambda: print('at the first connect', *seen[0], flush=True))",
+    )
+    assert out.splitlines()[-1] == "at the first connect typeguard", out
+
+
+def test_typeguard_without_unittest_mock_still_passes_mocks_and_checks_the_rest():
+    """The stand-in's ``Mock`` answers as the real class: a mock made after unittest.mock is
+    imported passes typeguard's checks unchecked, anything else is checked; ``patch`` (for
+    typeguard's import hook) is the real one; ``import unittest.mock`` imports the real module."""
+    seen = in_a_new_process(
+        "import sys\n"
+        "from bcdrfix.cli.start import import_typeguard\n"
+        "import_typeguard()\n"
+        "from typeguard import TypeCheckError, check_type\n"
+        "from typeguard._importhook import patch\n"
+        "print('mock imported', 'unittest.mock' in sys.modules)\n"
+        "from unittest.mock import MagicMock, Mock\n"
+        "check_type(Mock(), int); check_type(MagicMock(), str)\n"
+        "try:\n"
+        "    check_type('text', int)\n"
+        "except TypeCheckError:\n"
+        "    print('str is not int')\n"
+        "import os\n"
+        "with patch('os.sep', '#'):\n"
+        "    print('patched', os.sep)\n"
+        "print('after', os.sep, sys.modules['unittest.mock'].__file__.endswith('mock.py'))"
+    ).splitlines()
+    assert seen == ["mock imported False", "str is not int", "patched #", "after / True"]
 
 
 def test_an_ssh_config_match_exec_still_runs_its_command(tmp_path):

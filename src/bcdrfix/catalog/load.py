@@ -20,9 +20,7 @@ import json
 from collections.abc import Iterable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
-
-import yaml
+from typing import TYPE_CHECKING, Any
 
 from bcdrfix.catalog.model import (
     _PLACEHOLDER,
@@ -37,29 +35,40 @@ from bcdrfix.catalog.model import (
 )
 from bcdrfix.core.model import ControlRegistry
 
+if TYPE_CHECKING:
+    import yaml
+
 # --- loading ----------------------------------------------------------------------------------
 
 
-# libyaml's parser when PyYAML was built with it (several times faster: the catalog is read by
-# every audit), else the pure-Python one; both are safe loaders.
-_SafeLoader: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+@functools.cache
+def _unique_key_loader() -> type[yaml.SafeLoader]:
+    """A safe loader that refuses duplicate mapping keys (PyYAML keeps the last one silently).
 
+    libyaml's parser when PyYAML was built with it (several times faster: the catalog is read by
+    every audit), else the pure-Python one. yaml is imported here, at the first catalog read:
+    an audit reads it after its first host answered, not before contacting one (about 7 ms).
+    """
+    import yaml
 
-class _UniqueKeyLoader(_SafeLoader):  # type: ignore[valid-type,misc]
-    """A safe loader that refuses duplicate mapping keys (PyYAML keeps the last one silently)."""
+    base: type[yaml.SafeLoader] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+    class UniqueKeyLoader(base):  # type: ignore[valid-type,misc]
+        pass
 
-def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
-    seen: set[Any] = set()
-    for key_node, _ in node.value:
-        key = loader.construct_object(key_node, deep=deep)
-        if key in seen:
-            raise CatalogError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
-        seen.add(key)
-    return loader.construct_mapping(node, deep=deep)
+    def construct_mapping(loader: UniqueKeyLoader, node: yaml.MappingNode, deep: bool = False):
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = loader.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise CatalogError(f"duplicate key {key!r} (line {key_node.start_mark.line + 1})")
+            seen.add(key)
+        return loader.construct_mapping(node, deep=deep)
 
-
-_UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+    UniqueKeyLoader.add_constructor(
+        yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, construct_mapping
+    )
+    return UniqueKeyLoader
 
 
 def _schema() -> dict:
@@ -103,8 +112,10 @@ def parse_catalog(
     ``schema``: also check it against ``catalog.schema.json`` (jsonschema: about 80 ms; the
     packaged catalog is checked by the tests instead of by every audit).
     """
+    import yaml
+
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_unique_key_loader())  # noqa: S506 - a SafeLoader subclass
     except CatalogError as exc:
         raise CatalogError(f"{name}: {exc}") from None
     except yaml.YAMLError as exc:

@@ -19,6 +19,7 @@ import gc
 import importlib
 import importlib.util
 import sys
+import types
 from importlib import metadata
 from typing import Any
 
@@ -69,11 +70,51 @@ def import_paramiko() -> None:
         config.invoke = ImportedOnUse("invoke")
 
 
+class _MockClass(type):
+    """A class of which an object is an instance if it is one of ``unittest.mock.Mock``."""
+
+    def __instancecheck__(cls, instance: object) -> bool:
+        mock = sys.modules.get("unittest.mock")
+        return isinstance(mock, types.ModuleType) and isinstance(instance, mock.Mock)
+
+
+class _Mock(metaclass=_MockClass):
+    """Stands for ``unittest.mock.Mock`` in ``isinstance`` without importing unittest.mock."""
+
+
+def _patch(*args: Any, **kwargs: Any) -> Any:
+    return importlib.import_module("unittest.mock").patch(*args, **kwargs)
+
+
+def import_typeguard() -> None:
+    """typeguard (pyinfra checks operation arguments with it) without unittest.mock.
+
+    typeguard imports ``unittest.mock`` (and with it asyncio and unittest: about 10 ms before an
+    audit contacts its first host) for two names: ``Mock``, to pass mock objects unchecked, and
+    ``patch``, for its import hook, which pyinfra never installs. While typeguard is imported,
+    ``unittest.mock`` is a stand-in whose ``Mock`` answers ``isinstance`` as the real class does
+    (an object can be a mock only once unittest.mock has been imported) and whose ``patch``
+    imports the real one. The stand-in is gone afterwards: ``import unittest.mock`` imports the
+    real module.
+    """
+    if "typeguard" in sys.modules or "unittest.mock" in sys.modules:
+        return
+    stand_in = types.ModuleType("unittest.mock")
+    stand_in.Mock = _Mock  # type: ignore[attr-defined]
+    stand_in.patch = _patch  # type: ignore[attr-defined]
+    sys.modules["unittest.mock"] = stand_in
+    try:
+        import typeguard  # noqa: F401
+    finally:
+        del sys.modules["unittest.mock"]
+
+
 def run() -> None:
     gc.disable()
     try:
         patch_gevent()
         import_paramiko()
+        import_typeguard()
         from bcdrfix.cli.main import run as run_command
     finally:
         gc.freeze()

@@ -24,8 +24,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-import yaml
-
 NETWORKD_DIRS = (
     "/etc/systemd/network",
     "/run/systemd/network",
@@ -107,6 +105,8 @@ def _netplan_merged(files: Mapping[str, Mapping[str, Any]]) -> tuple[dict, dict[
     by_name: dict[str, str] = {}
     for path in files:
         by_name.setdefault(os.path.basename(path), path)  # /etc listed before /run: /etc wins
+    import yaml  # at the first netplan file: not before an audit contacts its first host
+
     merged: dict[str, dict[str, dict]] = {}
     origin: dict[str, str] = {}
     for name in sorted(by_name):
@@ -138,6 +138,8 @@ def _netplan(facts, interface, mac) -> DhcpState | None:
     files = facts.get("netplan") or {}
     if not files:
         return None
+    import yaml
+
     try:
         merged, origin = _netplan_merged(files)
     except yaml.YAMLError as exc:
