@@ -1,4 +1,5 @@
-"""Dead connections are detected in bounded time, so one lost host never stalls the fleet.
+"""SSH connections: a dead one is detected in bounded time, so one lost host never stalls the
+fleet; a live one answers without the 40 ms waits of Nagle and delayed ACKs.
 
 pyinfra runs each operation on every host and waits for all of them before the next one. A host
 whose network is cut mid-command keeps that wait open: paramiko sends nothing on an idle
@@ -14,14 +15,25 @@ sets, on every SSH connection it uses (audit and fix):
 A partitioned host thus fails within keepalive + dead-after seconds (40 s with the defaults).
 Commands that hang on a live connection are bounded by pyinfra's ``_timeout`` (set for every
 operation and fact in ``group_data/all.py``).
+
+paramiko sets no option on its sockets, and two waits of about 40 ms follow on every
+connection: Nagle's algorithm holds the client's authentication request until the server has
+acknowledged its NEWKEYS, which the server's delayed ACK does after 40 ms; and sshd (Nagle on for
+commands without a terminal) holds the end of each command's output (EOF, exit status) until
+the client acknowledges what came before, which the client's delayed ACK does after 40 ms.
+``prompt_transport`` (paramiko's documented ``transport_factory``) turns Nagle off and has the
+client acknowledge at once what it waits for (``TCP_QUICKACK``, Linux). bcdrfix's own commands
+connect with it (``use_prompt_transport``); a 1-host audit on the lab took 377 ms, now 288 ms.
 """
 
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterable
 from typing import Any
 
-from paramiko import SSHException
+from paramiko import SSHException, Transport
+from paramiko.packet import Packetizer
 from pyinfra.api.exceptions import PyinfraError
 
 # What a broken, hung or vanished host makes a connector raise (socket errors and timeouts, a
@@ -56,6 +68,63 @@ def harden_connection(host: Any, keepalive: int, dead_after: int) -> bool:
         except OSError:  # not a TCP socket (a ProxyCommand pipe): the SSH keepalive still runs
             break
     return True
+
+
+class PromptPacketizer(Packetizer):
+    """paramiko's packetizer, acknowledging at once the data it waits for (``TCP_QUICKACK``).
+
+    Linux leaves quick-ACK mode by itself after a while: it is asked for again at every read.
+    """
+
+    def __init__(self, sock: Any) -> None:
+        super().__init__(sock)
+        self._quickack = _tcp_option(sock, "TCP_QUICKACK")
+
+    def read_all(self, n: int, check_rekey: bool = False) -> bytes:
+        if self._quickack is not None:
+            sock, option = self._quickack
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, option, 1)
+            except OSError:  # the socket was closed under us: the read says so
+                self._quickack = None
+        return super().read_all(n, check_rekey)
+
+
+def _tcp_option(sock: Any, name: str) -> tuple[Any, int] | None:
+    """``(sock, option)`` when ``sock`` is a TCP socket and the platform has the option."""
+    option = getattr(socket, name, None)
+    if option is None or not hasattr(sock, "setsockopt"):  # a ProxyCommand, a channel
+        return None
+    if getattr(sock, "type", None) != socket.SOCK_STREAM or getattr(sock, "family", None) not in (
+        socket.AF_INET,
+        socket.AF_INET6,
+    ):
+        return None
+    return sock, option
+
+
+def prompt_transport(sock: Any, **kwargs: Any) -> Transport:
+    """paramiko's ``Transport`` over ``sock`` without Nagle's and delayed ACKs' 40 ms waits.
+
+    A ``transport_factory`` for ``SSHClient.connect``, i.e. for pyinfra's
+    ``ssh_paramiko_connect_kwargs``. Over anything but a TCP socket it is paramiko's own.
+    """
+    nodelay = _tcp_option(sock, "TCP_NODELAY")
+    if nodelay is not None:
+        nodelay[0].setsockopt(socket.IPPROTO_TCP, nodelay[1], 1)
+    return Transport(sock, packetizer_class=PromptPacketizer, **kwargs)
+
+
+def use_prompt_transport(hosts: Iterable[Any]) -> None:
+    """Have ``hosts``' SSH connections made with ``prompt_transport``, unless their data names
+    a ``transport_factory`` in ``ssh_paramiko_connect_kwargs`` (kept, as their other kwargs)."""
+    for host in hosts:
+        data = getattr(host.connector, "data", None)
+        if not isinstance(data, dict) or "ssh_paramiko_connect_kwargs" not in data:
+            continue  # not pyinfra's SSH connector
+        kwargs = dict(data["ssh_paramiko_connect_kwargs"] or {})
+        kwargs.setdefault("transport_factory", prompt_transport)
+        data["ssh_paramiko_connect_kwargs"] = kwargs
 
 
 def close_connection(host: Any) -> None:

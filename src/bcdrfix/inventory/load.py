@@ -31,6 +31,7 @@ from fnmatch import fnmatch
 from pathlib import Path
 from typing import Any
 
+from bcdrfix.core.connection import use_prompt_transport
 from bcdrfix.core.entry_points import entry_points_read_once
 from bcdrfix.inventory.ansible import (
     AnsibleInventoryError,
@@ -414,4 +415,5 @@ def load_inventory(
     if len(inventory) == 0:
         config.PARALLEL = 1  # pyinfra sizes its pool from the inventory; a pool needs one slot
     state.init(inventory, config, initial_limit=hosts)
+    use_prompt_transport(hosts)
     return LoadedInventory(path, inventory, state, hosts, not_contacted, patterns, shard_tuple)
