@@ -189,6 +189,25 @@ def test_typeguard_without_unittest_mock_still_passes_mocks_and_checks_the_rest(
     assert seen == ["mock imported False", "str is not int", "patched #", "after / True"]
 
 
+def test_a_typeguard_asking_unittest_mock_for_another_name_is_imported_as_it_is(tmp_path):
+    """If typeguard one day imports another name from unittest.mock, the console script still
+    starts: that typeguard is imported with the real module."""
+    package = tmp_path / "typeguard"
+    package.mkdir()
+    (package / "__init__.py").write_text(
+        "from unittest.mock import Mock, NonCallableMock\n"
+        "print('typeguard sees', Mock.__module__, NonCallableMock.__module__)\n"
+    )
+    seen = in_a_new_process(
+        f"import sys; sys.path.insert(0, {str(tmp_path)!r})\n"
+        "from bcdrfix.cli.start import import_typeguard\n"
+        "import_typeguard()\n"
+        "import unittest.mock\n"
+        "print('real', hasattr(unittest.mock, 'MagicMock'))"
+    ).splitlines()
+    assert seen == ["typeguard sees unittest.mock unittest.mock", "real True"]
+
+
 def test_an_ssh_config_match_exec_still_runs_its_command(tmp_path):
     """invoke is imported when paramiko evaluates a ``Match exec`` line, which then works as
     before: the block of a command that succeeds applies, that of a command that fails not."""

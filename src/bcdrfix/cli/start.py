@@ -71,11 +71,15 @@ def import_paramiko() -> None:
 
 
 class _MockClass(type):
-    """A class of which an object is an instance if it is one of ``unittest.mock.Mock``."""
+    """A class whose instances and subclasses are those of ``unittest.mock.Mock``."""
 
     def __instancecheck__(cls, instance: object) -> bool:
         mock = sys.modules.get("unittest.mock")
         return isinstance(mock, types.ModuleType) and isinstance(instance, mock.Mock)
+
+    def __subclasscheck__(cls, subclass: type) -> bool:
+        mock = sys.modules.get("unittest.mock")
+        return isinstance(mock, types.ModuleType) and issubclass(subclass, mock.Mock)
 
 
 class _Mock(metaclass=_MockClass):
@@ -95,7 +99,7 @@ def import_typeguard() -> None:
     ``unittest.mock`` is a stand-in whose ``Mock`` answers ``isinstance`` as the real class does
     (an object can be a mock only once unittest.mock has been imported) and whose ``patch``
     imports the real one. The stand-in is gone afterwards: ``import unittest.mock`` imports the
-    real module.
+    real module. A typeguard that asks unittest.mock for any other name is imported as it is.
     """
     if "typeguard" in sys.modules or "unittest.mock" in sys.modules:
         return
@@ -105,8 +109,11 @@ def import_typeguard() -> None:
     sys.modules["unittest.mock"] = stand_in
     try:
         import typeguard  # noqa: F401
+    except ImportError:  # it asks unittest.mock for another name: imported as it is, below
+        pass
     finally:
         del sys.modules["unittest.mock"]
+    import typeguard  # noqa: F401  # nothing to do when the first import succeeded
 
 
 def run() -> None:
