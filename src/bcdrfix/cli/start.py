@@ -15,11 +15,13 @@ later collections skip it) and the collector runs again for the command itself.
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import importlib
 import importlib.util
 import sys
 import types
+from collections.abc import Iterator
 from importlib import metadata
 from typing import Any
 
@@ -45,6 +47,20 @@ class ImportedOnUse:
         return getattr(importlib.import_module(self._name), attribute)
 
 
+@contextlib.contextmanager
+def _standing_in(modules: dict[str, Any]) -> Iterator[list[str]]:
+    """Within: each module of ``modules`` not imported yet is what ``import`` gives for its
+    name (``None``: ``import name`` raises ImportError); yields the names stood in for."""
+    replaced = [name for name in modules if name not in sys.modules]
+    for name in replaced:
+        sys.modules[name] = modules[name]
+    try:
+        yield replaced
+    finally:
+        for name in replaced:
+            del sys.modules[name]
+
+
 def import_paramiko() -> None:
     """paramiko, without the imports it makes for what pyinfra's SSH connector never asks for.
 
@@ -57,14 +73,8 @@ def import_paramiko() -> None:
     """
     if "paramiko" in sys.modules:
         return
-    hidden = [name for name in ("invoke", "gssapi") if name not in sys.modules]
-    for name in hidden:
-        sys.modules[name] = None  # type: ignore[assignment]  # ``import name`` raises ImportError
-    try:
+    with _standing_in({"invoke": None, "gssapi": None}) as hidden:
         import paramiko.config
-    finally:
-        for name in hidden:
-            del sys.modules[name]
     config: Any = paramiko.config
     if "invoke" in hidden and importlib.util.find_spec("invoke") is not None:
         config.invoke = ImportedOnUse("invoke")
@@ -106,13 +116,11 @@ def import_typeguard() -> None:
     stand_in = types.ModuleType("unittest.mock")
     stand_in.Mock = _Mock  # type: ignore[attr-defined]
     stand_in.patch = _patch  # type: ignore[attr-defined]
-    sys.modules["unittest.mock"] = stand_in
-    try:
-        import typeguard  # noqa: F401
-    except ImportError:  # it asks unittest.mock for another name: imported as it is, below
-        pass
-    finally:
-        del sys.modules["unittest.mock"]
+    with _standing_in({"unittest.mock": stand_in}):
+        try:
+            import typeguard  # noqa: F401
+        except ImportError:  # it asks unittest.mock for another name: imported as it is, below
+            pass
     import typeguard  # noqa: F401  # nothing to do when the first import succeeded
 
 

@@ -50,8 +50,8 @@ def harden_connection(host: Any, keepalive: int, dead_after: int) -> bool:
     if transport is None:
         return False
     transport.set_keepalive(keepalive)
-    sock = getattr(transport, "sock", None)
-    if sock is None or not hasattr(sock, "setsockopt"):
+    sock: Any = getattr(transport, "sock", None)
+    if not _is_tcp(sock):  # a ProxyCommand pipe or a channel: the SSH keepalive still runs
         return True
     options = [(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
     for name, value in (
@@ -65,7 +65,7 @@ def harden_connection(host: Any, keepalive: int, dead_after: int) -> bool:
     for level, option, value in options:
         try:
             sock.setsockopt(level, option, value)
-        except OSError:  # not a TCP socket (a ProxyCommand pipe): the SSH keepalive still runs
+        except OSError:  # the socket was closed under us: the next read or write says so
             break
     return True
 
@@ -79,28 +79,24 @@ class PromptPacketizer(Packetizer):
     def __init__(self, sock: Any) -> None:
         super().__init__(sock)
         self._sock = sock
-        self._quickack = _tcp_option(sock, "TCP_QUICKACK")
+        self._quickack = _is_tcp(sock) and hasattr(socket, "TCP_QUICKACK")
 
     def read_all(self, n: int, check_rekey: bool = False) -> bytes:
-        if self._quickack is not None:
+        if self._quickack:
             try:
-                self._sock.setsockopt(socket.IPPROTO_TCP, self._quickack, 1)
+                self._sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_QUICKACK, 1)
             except OSError:  # the socket was closed under us: the read says so
-                self._quickack = None
+                self._quickack = False
         return super().read_all(n, check_rekey)
 
 
-def _tcp_option(sock: Any, name: str) -> int | None:
-    """The number of TCP option ``name`` if ``sock`` is a TCP socket and the platform has it."""
-    option = getattr(socket, name, None)
-    if option is None or not hasattr(sock, "setsockopt"):  # a ProxyCommand, a channel
-        return None
-    if getattr(sock, "type", None) != socket.SOCK_STREAM or getattr(sock, "family", None) not in (
-        socket.AF_INET,
-        socket.AF_INET6,
-    ):
-        return None
-    return option
+def _is_tcp(sock: Any) -> bool:
+    """``sock`` is a TCP socket (not a ProxyCommand, a ProxyJump channel or a Unix socket)."""
+    return (
+        hasattr(sock, "setsockopt")
+        and getattr(sock, "type", None) == socket.SOCK_STREAM
+        and getattr(sock, "family", None) in (socket.AF_INET, socket.AF_INET6)
+    )
 
 
 def prompt_transport(sock: Any, **kwargs: Any) -> Transport:
@@ -109,9 +105,8 @@ def prompt_transport(sock: Any, **kwargs: Any) -> Transport:
     A ``transport_factory`` for ``SSHClient.connect``, i.e. for pyinfra's
     ``ssh_paramiko_connect_kwargs``. Over anything but a TCP socket it is paramiko's own.
     """
-    nodelay = _tcp_option(sock, "TCP_NODELAY")
-    if nodelay is not None:
-        sock.setsockopt(socket.IPPROTO_TCP, nodelay, 1)
+    if _is_tcp(sock):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     return Transport(sock, packetizer_class=PromptPacketizer, **kwargs)
 
 
